@@ -1,0 +1,92 @@
+"""Viterbi alignment over the target-ordered grid (the notes' "method 2").
+
+The grid of sequence b has one row per target symbol in order (a repeated symbol gets its own row)
+and one column per frame. A path starts at row 0 on frame 0, ends at row L_b-1 on frame T_b-1, and
+from each frame to the next either stays on its row or moves down one row.
+
+Written by hand because no maintained JAX library offers a monotone, end-constrained Viterbi over a
+per-example label grid: HMM libraries (dynamax) run a dense K x K transition per frame, and
+optax only offers the CTC forward (sum) recursion.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxalign.align.types import Alignment, check_aligner_inputs, infeasible_fill, lengths
+
+_NEG_INF = -jnp.inf
+
+
+@functools.partial(jax.jit, static_argnames=("unroll",))
+def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int = 8) -> Alignment:
+    """Best monotone path through each sequence's target-ordered grid.
+
+    Args:
+      log_probs: (B, T, C) float32 or bfloat16 per-frame log-probabilities (the DP runs in float32).
+      logit_paddings: (B, T) bool/float, 1 = padded frame; valid frames come first.
+      labels: (B, L) int target symbols in order.
+      label_paddings: (B, L) bool/float, 1 = padded row; valid rows come first.
+      unroll: frames per iteration of the scan loop (a speed knob, no effect on the result).
+
+    Returns:
+      `Alignment`; `score` is the sum of log_probs along the path. NaN log-probs count as -inf.
+
+    Tie-break (deterministic): where staying and moving down score the same, the path came from the
+    same row, i.e. read forwards in time it moves down as early as possible. Where every path scores
+    -inf the result is still a valid monotone path (the earliest-moving one), with score -inf.
+    Backpointers are one byte per cell (uint8), and the backtrace runs on device in the same call.
+    """
+    check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    batch, num_frames, num_classes = log_probs.shape
+    num_rows = labels.shape[1]
+    frame_len_B = lengths(logit_paddings)
+    label_len_B = lengths(label_paddings)
+    feasible_B = (label_len_B >= 1) & (label_len_B <= frame_len_B)
+    if num_rows == 0 or num_frames == 0:
+        empty = jnp.zeros((batch, num_frames), jnp.int32)
+        return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
+
+    labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
+    row_ok_BxL = jnp.arange(num_rows)[None, :] < label_len_B[:, None]
+    rows_L = jnp.arange(num_rows)
+    log_probs_TxBxC = jnp.swapaxes(log_probs, 0, 1)
+
+    def emit(log_probs_BxC):
+        """(B, C) frame log-probs -> (B, L) float32 scores of the grid rows, -inf off the grid."""
+        e_BxL = jnp.take_along_axis(log_probs_BxC, labels_BxL, axis=1).astype(jnp.float32)
+        return jnp.where(row_ok_BxL & ~jnp.isnan(e_BxL), e_BxL, _NEG_INF)
+
+    alpha0_BxL = jnp.where(rows_L[None, :] == 0, emit(log_probs_TxBxC[0]), _NEG_INF)
+
+    def forward(alpha_BxL, inputs):
+        t, log_probs_BxC = inputs
+        stay_BxL = alpha_BxL
+        move_BxL = jnp.pad(alpha_BxL[:, :-1], ((0, 0), (1, 0)), constant_values=_NEG_INF)
+        # Geometry decides where scores cannot: row 0 can only stay, a row l >= t can only have
+        # been entered by a move. This keeps the backtrace a valid path even through -inf cells.
+        take_move_BxL = ((move_BxL > stay_BxL) | (rows_L >= t)[None, :]) & (rows_L > 0)[None, :]
+        new_BxL = jnp.where(take_move_BxL, move_BxL, stay_BxL) + emit(log_probs_BxC)
+        live_B = t < frame_len_B
+        # Padded frames freeze the scores and point "stay", so the backtrace walks through them.
+        alpha_BxL = jnp.where(live_B[:, None], new_BxL, alpha_BxL)
+        backptr_BxL = (take_move_BxL & live_B[:, None]).astype(jnp.uint8)
+        return alpha_BxL, backptr_BxL
+
+    frames = (jnp.arange(1, num_frames), log_probs_TxBxC[1:])
+    alpha_BxL, backptr_TxBxL = jax.lax.scan(forward, alpha0_BxL, frames, unroll=unroll)
+
+    last_row_B = jnp.maximum(label_len_B - 1, 0)
+    score_B = jnp.take_along_axis(alpha_BxL, last_row_B[:, None], axis=1)[:, 0]
+
+    def backward(row_B, backptr_BxL):
+        step_B = jnp.take_along_axis(backptr_BxL, row_B[:, None], axis=1)[:, 0]
+        prev_B = row_B - step_B.astype(jnp.int32)
+        return prev_B, prev_B
+
+    _, rows_before_TxB = jax.lax.scan(backward, last_row_B, backptr_TxBxL, reverse=True, unroll=unroll)
+    positions_BxT = jnp.concatenate([rows_before_TxB, last_row_B[None, :]], axis=0).T
+    symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
+    frame_ok_BxT = jnp.arange(num_frames)[None, :] < frame_len_B[:, None]
+    return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, frame_ok_BxT)

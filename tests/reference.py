@@ -1,0 +1,53 @@
+"""Brute-force references: enumerate every monotone path of small grids in plain Python."""
+
+import itertools
+
+import numpy as np
+
+
+def lengths(paddings) -> np.ndarray:
+    return (np.asarray(paddings) == 0).sum(axis=1)
+
+
+def monotone_paths(num_frames: int, num_rows: int):
+    """Every row sequence of length T starting at 0, ending at L-1, steps of 0 or +1."""
+    if num_rows < 1 or num_rows > num_frames:
+        return
+    for moves in itertools.combinations(range(1, num_frames), num_rows - 1):
+        rows, row = [], 0
+        for t in range(num_frames):
+            if t in moves:
+                row += 1
+            rows.append(row)
+        yield rows
+
+
+def path_score(log_probs_TxC, labels_L, rows) -> float:
+    return float(sum(np.float64(log_probs_TxC[t, labels_L[r]]) for t, r in enumerate(rows)))
+
+
+def brute_viterbi(log_probs, logit_paddings, labels, label_paddings):
+    """Returns per example (best score or -inf, list of optimal row sequences)."""
+    out = []
+    for b, (t_b, l_b) in enumerate(zip(lengths(logit_paddings), lengths(label_paddings))):
+        best, winners = -np.inf, []
+        for rows in monotone_paths(int(t_b), int(l_b)):
+            s = path_score(log_probs[b], labels[b], rows)
+            if s > best + 1e-9:
+                best, winners = s, [rows]
+            elif abs(s - best) <= 1e-9:
+                winners.append(rows)
+        out.append((best, winners))
+    return out
+
+
+def brute_masked(log_probs, logit_paddings, labels, label_paddings):
+    """Per-frame argmax over the target's rows, first row of the best symbol; returns positions."""
+    out = []
+    for b, (t_b, l_b) in enumerate(zip(lengths(logit_paddings), lengths(label_paddings))):
+        rows = []
+        for t in range(t_b if l_b else 0):
+            scores = [log_probs[b, t, labels[b, r]] for r in range(l_b)]
+            rows.append(int(np.argmax(scores)))
+        out.append(rows)
+    return out

@@ -1,0 +1,253 @@
+"""Alignment kernels against brute-force references on small random cases."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxalign
+from jaxalign import compress, expand, greedy_decode, masked_align, uniform_align, viterbi_align
+from tests.reference import brute_masked, brute_viterbi, lengths, path_score
+
+
+def random_batch(seed, batch=6, frames=9, rows=5, classes=3, tie_prone=False):
+    """Random log-probs and right-padded lengths covering L=1, L=T, T=1, L=0 and L>T rows."""
+    rng = np.random.default_rng(seed)
+    if tie_prone:  # few distinct values so equal-scoring paths are common
+        logits = rng.integers(0, 3, size=(batch, frames, classes)).astype(np.float32)
+    else:
+        logits = rng.normal(size=(batch, frames, classes)).astype(np.float32) * 2
+    log_probs = np.asarray(jax.nn.log_softmax(logits, axis=-1))
+    t_len = rng.integers(1, frames + 1, size=batch)
+    l_len = rng.integers(0, rows + 1, size=batch)
+    t_len[0], l_len[0] = frames, 1  # L_b = 1
+    t_len[1], l_len[1] = rows, rows  # L_b = T_b
+    t_len[2], l_len[2] = 1, 1  # T_b = 1
+    t_len[3], l_len[3] = 2, min(3, rows)  # infeasible: L_b > T_b
+    labels = rng.integers(0, classes, size=(batch, rows))
+    logit_pad = (np.arange(frames)[None] >= t_len[:, None]).astype(np.float32)
+    label_pad = (np.arange(rows)[None] >= l_len[:, None]).astype(np.float32)
+    labels = np.where(label_pad > 0, rng.integers(-5, 50, size=labels.shape), labels)  # junk in padding
+    return log_probs, logit_pad, labels.astype(np.int32), label_pad
+
+
+def assert_valid_path(positions, t_b, l_b):
+    assert positions[0] == 0 and positions[t_b - 1] == l_b - 1
+    steps = np.diff(positions[:t_b])
+    assert set(steps.tolist()) <= {0, 1}
+    assert np.all(positions[t_b:] == -1)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("tie_prone", [False, True])
+def test_viterbi_matches_brute_force(seed, tie_prone):
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, tie_prone=tie_prone)
+    ali = jax.tree.map(np.asarray, viterbi_align(log_probs, logit_pad, labels, label_pad))
+    for b, (best, winners) in enumerate(brute_viterbi(log_probs, logit_pad, labels, label_pad)):
+        t_b, l_b = int(lengths(logit_pad)[b]), int(lengths(label_pad)[b])
+        if not winners:
+            assert not ali.feasible[b] and ali.score[b] == -np.inf
+            assert np.all(ali.positions[b] == -1) and np.all(ali.symbols[b] == -1)
+            continue
+        assert ali.feasible[b]
+        rows = ali.positions[b]
+        assert_valid_path(rows, t_b, l_b)
+        np.testing.assert_allclose(ali.score[b], best, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(path_score(log_probs[b], labels[b], rows[:t_b]), best, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(ali.symbols[b, :t_b], labels[b][rows[:t_b]])
+        if tie_prone:  # documented tie-break: the earliest-moving optimal path
+            earliest = max(winners, key=lambda r: tuple(r))
+            np.testing.assert_array_equal(rows[:t_b], earliest)
+
+
+def test_viterbi_ties_move_early_and_all_neg_inf_is_valid():
+    flat = np.zeros((1, 6, 2), np.float32)
+    labels = np.array([[0, 1, 0]], np.int32)
+    no_pad = np.zeros((1, 6), np.float32)
+    ali = viterbi_align(flat, no_pad, labels, np.zeros((1, 3), np.float32))
+    np.testing.assert_array_equal(ali.positions[0], [0, 1, 2, 2, 2, 2])
+    dead = np.full((1, 6, 2), -np.inf, np.float32)
+    ali = viterbi_align(dead, no_pad, labels, np.zeros((1, 3), np.float32))
+    assert ali.feasible[0] and ali.score[0] == -np.inf
+    assert_valid_path(np.asarray(ali.positions[0]), 6, 3)
+
+
+@pytest.mark.parametrize("aligner", [viterbi_align, masked_align])
+def test_no_nan_on_hostile_inputs(aligner):
+    log_probs, logit_pad, labels, label_pad = random_batch(3)
+    log_probs = log_probs.copy()
+    log_probs[0, :, :] = -np.inf
+    log_probs[1, 2, :] = np.nan
+    log_probs[4, ::2, 0] = -np.inf
+    ali = aligner(log_probs, logit_pad, labels, label_pad)
+    for leaf in jax.tree.leaves(ali):
+        assert not np.any(np.isnan(np.asarray(leaf, dtype=np.float32)))
+
+
+def test_viterbi_bfloat16_runs_dp_in_float32():
+    log_probs, logit_pad, labels, label_pad = random_batch(5)
+    low = jnp.asarray(log_probs, jnp.bfloat16)
+    ali_low = viterbi_align(low, logit_pad, labels, label_pad)
+    ali_ref = viterbi_align(low.astype(jnp.float32), logit_pad, labels, label_pad)
+    assert ali_low.score.dtype == jnp.float32
+    np.testing.assert_array_equal(ali_low.positions, ali_ref.positions)
+    np.testing.assert_array_equal(ali_low.score, ali_ref.score)
+
+
+@pytest.mark.parametrize("unroll", [1, 3, 16])
+def test_viterbi_unroll_does_not_change_result(unroll):
+    log_probs, logit_pad, labels, label_pad = random_batch(7)
+    base = viterbi_align(log_probs, logit_pad, labels, label_pad, unroll=1)
+    other = viterbi_align(log_probs, logit_pad, labels, label_pad, unroll=unroll)
+    jax.tree.map(np.testing.assert_array_equal, base, other)
+
+
+@pytest.mark.parametrize("fn", [viterbi_align, masked_align])
+def test_no_retrace_for_new_data_of_same_shapes(fn):
+    first = random_batch(10)
+    fn(*first)
+    size = fn._cache_size()
+    fn(*random_batch(11))
+    assert fn._cache_size() == size
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_masked_matches_brute_force(seed):
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, tie_prone=seed % 2 == 0)
+    ali = jax.tree.map(np.asarray, masked_align(log_probs, logit_pad, labels, label_pad))
+    t_len, l_len = lengths(logit_pad), lengths(label_pad)
+    for b, rows in enumerate(brute_masked(log_probs, logit_pad, labels, label_pad)):
+        if l_len[b] == 0 or l_len[b] > t_len[b]:
+            assert not ali.feasible[b] and np.all(ali.positions[b] == -1)
+            continue
+        np.testing.assert_array_equal(ali.positions[b, : t_len[b]], rows)
+        assert np.all(ali.positions[b, t_len[b] :] == -1)
+        np.testing.assert_allclose(ali.score[b], path_score(log_probs[b], labels[b], rows), rtol=1e-5)
+        # positions point at the first row carrying the chosen symbol
+        for t, r in enumerate(rows):
+            assert r == list(labels[b, : l_len[b]]).index(labels[b, r])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_uniform_align_remainder_goes_to_first_rows(seed):
+    _, logit_pad, labels, label_pad = random_batch(seed, frames=10, rows=4)
+    ali = jax.tree.map(np.asarray, uniform_align(logit_pad, label_pad, labels))
+    for b, (t_b, l_b) in enumerate(zip(lengths(logit_pad), lengths(label_pad))):
+        if l_b == 0 or l_b > t_b:
+            assert not ali.feasible[b] and np.all(ali.positions[b] == -1)
+            continue
+        q, r = divmod(int(t_b), int(l_b))
+        expected = np.repeat(np.arange(l_b), [q + 1] * r + [q] * (l_b - r))
+        np.testing.assert_array_equal(ali.positions[b, :t_b], expected)
+        np.testing.assert_array_equal(ali.symbols[b, :t_b], labels[b][expected])
+        assert ali.score[b] == 0.0
+    no_labels = uniform_align(logit_pad, label_pad)
+    assert np.all(np.asarray(no_labels.symbols) == -1)
+
+
+label_rows = st.lists(st.integers(0, 3), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4)), min_size=1, max_size=6))
+def test_expand_then_compress_recovers_merged_labels(runs):
+    labels = np.array([[s for s, _ in runs]], np.int32)
+    durations = np.array([[d for _, d in runs]], np.int32)
+    frames, frame_pad = expand(labels, durations)
+    np.testing.assert_array_equal(np.asarray(frames)[0], np.repeat(labels[0], durations[0]))
+    merged, merged_pad = compress(frames, frame_pad)
+    want = [s for i, s in enumerate(labels[0]) if i == len(labels[0]) - 1 or s != labels[0][i + 1]]
+    n = int((np.asarray(merged_pad)[0] == 0).sum())
+    assert np.asarray(merged)[0, :n].tolist() == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=12), st.integers(0, 4))
+def test_compress_then_expand_recovers_frames(frame_list, extra_pad):
+    frames = np.array([frame_list + [7] * extra_pad], np.int32)  # junk on padded frames
+    pad = np.array([[0] * len(frame_list) + [1] * extra_pad], np.float32)
+    labels, label_pad = compress(frames, pad)
+    run_lengths = [len(list(g)) for _, g in __import__("itertools").groupby(frame_list)]
+    durations = np.zeros_like(np.asarray(labels))
+    durations[0, : len(run_lengths)] = run_lengths
+    back, back_pad = expand(labels, durations, num_frames=frames.shape[1])
+    np.testing.assert_array_equal(np.asarray(back)[0, : len(frame_list)], frame_list)
+    np.testing.assert_array_equal(np.asarray(back_pad), pad)
+
+
+def test_expand_under_jit_needs_num_frames():
+    labels = jnp.array([[1, 2]])
+    with pytest.raises(ValueError, match="num_frames"):
+        jax.jit(lambda d: expand(labels, d))(jnp.array([[1, 1]]))
+    out, _ = jax.jit(lambda d: expand(labels, d, num_frames=3))(jnp.array([[1, 1]]))
+    np.testing.assert_array_equal(out, [[1, 2, -1]])
+
+
+def test_greedy_decode_merges_repeats_and_drops_blank():
+    # argmax sequence 1 1 0 1 2 2 (last frame padded): merges to 1 0 1 2; without blank 0: 1 1 2
+    seq = [1, 1, 0, 1, 2, 2, 2]
+    log_probs = np.log(np.full((1, 7, 3), 0.1, np.float32))
+    log_probs[0, np.arange(7), seq] = np.log(0.8)
+    pad = np.array([[0, 0, 0, 0, 0, 0, 1]], np.float32)
+    labels, label_pad = greedy_decode(log_probs, pad)
+    assert np.asarray(labels)[0, : int((np.asarray(label_pad) == 0).sum())].tolist() == [1, 0, 1, 2]
+    labels, label_pad = greedy_decode(log_probs, pad, blank_id=0)
+    assert np.asarray(labels)[0, : int((np.asarray(label_pad) == 0).sum())].tolist() == [1, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "change, error, name",
+    [
+        (lambda a: a.update(log_probs=a["log_probs"][0]), ValueError, "log_probs"),
+        (lambda a: a.update(labels=a["labels"].astype(np.float32)), TypeError, "labels"),
+        (lambda a: a.update(logit_paddings=a["logit_paddings"][:2]), ValueError, "logit_paddings"),
+        (lambda a: a.update(label_paddings=a["label_paddings"][:, :2]), ValueError, "label_paddings"),
+        (lambda a: a.update(log_probs=a["log_probs"].astype(np.int32)), TypeError, "log_probs"),
+    ],
+)
+def test_trace_time_errors_name_the_argument(change, error, name):
+    log_probs, logit_pad, labels, label_pad = random_batch(0)
+    args = dict(log_probs=log_probs, logit_paddings=logit_pad, labels=labels, label_paddings=label_pad)
+    change(args)
+    for fn in (viterbi_align, masked_align):
+        with pytest.raises(error, match=name):
+            fn(**args)
+
+
+def valid_batch():
+    logit_pad = np.array([[0, 0, 0, 1], [0, 0, 0, 0]], np.float32)
+    labels = np.array([[1, 2], [0, 0]], np.int32)
+    label_pad = np.array([[0, 0], [0, 1]], np.float32)
+    return dict(logit_paddings=logit_pad, labels=labels, label_paddings=label_pad, num_classes=3)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a["labels"].__setitem__((1, 0), 3), "labels: example 1 row 0 has id 3"),
+        (lambda a: a["labels"].__setitem__((0, 1), -1), "labels: example 0 row 1 has id -1"),
+        (lambda a: a["logit_paddings"].__setitem__((0, slice(None)), [0, 1, 1, 1]), "example 0 has a target of 2"),
+        (lambda a: a["label_paddings"].__setitem__((1, 0), 1), "example 1 has an empty target"),
+        (lambda a: a["logit_paddings"].__setitem__((1, 1), 1), "logit_paddings: example 1 is not right-padded"),
+        (lambda a: a["label_paddings"].__setitem__((0, 0), 0.5), "label_paddings: example 0 has values"),
+        (lambda a: a.update(log_probs=np.where(np.arange(4)[None, :, None] == 2, np.nan, np.zeros((2, 4, 3)))), "log_probs: example 0 frame 2"),
+        (lambda a: a.update(features=np.pad(np.full((1, 1, 5), np.inf), ((1, 0), (3, 0), (0, 0)))), "features: example 1 frame 3"),
+        (lambda a: a.update(logit_lengths=np.array([3, 5])), "logit_lengths: example 1 says 5"),
+        (lambda a: a.update(label_lengths=np.array([1, 1])), "label_lengths: example 0 says 1"),
+    ],
+)
+def test_check_batch_names_first_bad_example(change, message):
+    args = valid_batch()
+    jaxalign.check_batch(**args)  # the unmodified batch passes
+    change(args)
+    with pytest.raises(ValueError, match=message):
+        jaxalign.check_batch(**args)
+
+
+def test_check_batch_ignores_padded_frames_and_allows_neg_inf_log_probs():
+    args = valid_batch()
+    log_probs = np.full((2, 4, 3), -np.inf, np.float32)
+    log_probs[0, 3] = np.nan  # padded frame of example 0
+    jaxalign.check_batch(**args, log_probs=log_probs)

@@ -20,7 +20,7 @@ _NEG_INF = -jnp.inf
 
 
 @functools.partial(jax.jit, static_argnames=("unroll",))
-def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int = 8) -> Alignment:
+def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int = 1) -> Alignment:
     """Best monotone path through each sequence's target-ordered grid.
 
     Args:
@@ -28,7 +28,8 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
       logit_paddings: (B, T) bool/float, 1 = padded frame; valid frames come first.
       labels: (B, L) int target symbols in order.
       label_paddings: (B, L) bool/float, 1 = padded row; valid rows come first.
-      unroll: frames per iteration of the scan loop (a speed knob, no effect on the result).
+      unroll: frames per iteration of the scan loops (a speed knob, no effect on the result;
+        1 is fastest on CPU).
 
     Returns:
       `Alignment`; `score` is the sum of log_probs along the path. NaN log-probs count as -inf.
@@ -50,7 +51,6 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
 
     labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
     row_ok_BxL = jnp.arange(num_rows)[None, :] < label_len_B[:, None]
-    rows_L = jnp.arange(num_rows)
     log_probs_TxBxC = jnp.swapaxes(log_probs, 0, 1)
 
     def emit(log_probs_BxC):
@@ -58,35 +58,35 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
         e_BxL = jnp.take_along_axis(log_probs_BxC, labels_BxL, axis=1).astype(jnp.float32)
         return jnp.where(row_ok_BxL & ~jnp.isnan(e_BxL), e_BxL, _NEG_INF)
 
-    alpha0_BxL = jnp.where(rows_L[None, :] == 0, emit(log_probs_TxBxC[0]), _NEG_INF)
+    alpha0_BxL = jnp.where(jnp.arange(num_rows)[None, :] == 0, emit(log_probs_TxBxC[0]), _NEG_INF)
 
-    def forward(alpha_BxL, inputs):
-        t, log_probs_BxC = inputs
-        stay_BxL = alpha_BxL
+    def forward(alpha_BxL, log_probs_BxC):
+        # Kept minimal: on CPU each op in the loop body costs about a microsecond per frame.
         move_BxL = jnp.pad(alpha_BxL[:, :-1], ((0, 0), (1, 0)), constant_values=_NEG_INF)
-        # Geometry decides where scores cannot: row 0 can only stay, a row l >= t can only have
-        # been entered by a move. This keeps the backtrace a valid path even through -inf cells.
-        take_move_BxL = ((move_BxL > stay_BxL) | (rows_L >= t)[None, :]) & (rows_L > 0)[None, :]
-        new_BxL = jnp.where(take_move_BxL, move_BxL, stay_BxL) + emit(log_probs_BxC)
-        live_B = t < frame_len_B
-        # Padded frames freeze the scores and point "stay", so the backtrace walks through them.
-        alpha_BxL = jnp.where(live_B[:, None], new_BxL, alpha_BxL)
-        backptr_BxL = (take_move_BxL & live_B[:, None]).astype(jnp.uint8)
-        return alpha_BxL, backptr_BxL
+        take_move_BxL = move_BxL > alpha_BxL
+        return jnp.maximum(move_BxL, alpha_BxL) + emit(log_probs_BxC), take_move_BxL.astype(jnp.uint8)
 
-    frames = (jnp.arange(1, num_frames), log_probs_TxBxC[1:])
-    alpha_BxL, backptr_TxBxL = jax.lax.scan(forward, alpha0_BxL, frames, unroll=unroll)
+    _, backptr_TxBxL = jax.lax.scan(forward, alpha0_BxL, log_probs_TxBxC[1:], unroll=unroll)
+    # Padded frames point "stay", so the backtrace from the last frame walks through them unchanged.
+    live_T1xB = jnp.arange(1, num_frames)[:, None] < frame_len_B[None, :]
+    backptr_TxBxL = backptr_TxBxL * live_T1xB[:, :, None].astype(jnp.uint8)
 
-    last_row_B = jnp.maximum(label_len_B - 1, 0)
-    score_B = jnp.take_along_axis(alpha_BxL, last_row_B[:, None], axis=1)[:, 0]
-
-    def backward(row_B, backptr_BxL):
+    def backward(row_B, inputs):
+        t, backptr_BxL = inputs
         step_B = jnp.take_along_axis(backptr_BxL, row_B[:, None], axis=1)[:, 0]
-        prev_B = row_B - step_B.astype(jnp.int32)
+        # Where all scores are -inf the pointers say "stay"; geometry (row <= frame) still forces
+        # the move that keeps the path valid.
+        prev_B = jnp.minimum(row_B - step_B.astype(jnp.int32), t - 1)
         return prev_B, prev_B
 
-    _, rows_before_TxB = jax.lax.scan(backward, last_row_B, backptr_TxBxL, reverse=True, unroll=unroll)
+    last_row_B = jnp.maximum(label_len_B - 1, 0)
+    frames = (jnp.arange(1, num_frames), backptr_TxBxL)
+    _, rows_before_TxB = jax.lax.scan(backward, last_row_B, frames, reverse=True, unroll=unroll)
     positions_BxT = jnp.concatenate([rows_before_TxB, last_row_B[None, :]], axis=0).T
     symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
     frame_ok_BxT = jnp.arange(num_frames)[None, :] < frame_len_B[:, None]
+    path_BxT = jnp.take_along_axis(log_probs, jnp.clip(symbols_BxT, 0, num_classes - 1)[..., None], axis=2)[..., 0]
+    path_BxT = path_BxT.astype(jnp.float32)
+    path_BxT = jnp.where(frame_ok_BxT, jnp.where(jnp.isnan(path_BxT), _NEG_INF, path_BxT), 0.0)
+    score_B = jnp.sum(path_BxT, axis=1)
     return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, frame_ok_BxT)

@@ -56,6 +56,9 @@ def _read(path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data.path: no such file {path}")
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":
+            raise DataFileError(f"data.path: {path} is not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}

@@ -149,11 +149,13 @@ def load_timit(spec: TimitSpec) -> DataSplits:
     root = Path(spec.root)
     if spec.root in ("", "???") or not root.is_dir():
         raise TimitError(f"data.root: TIMIT directory {spec.root!r} not found; expected ROOT/TRAIN and ROOT/TEST")
-    parts = {}
+    folders = {}
     for part in ("TRAIN", "TEST"):
-        folder = next((p for p in root.iterdir() if p.name.upper() == part), None)
-        if folder is None:
+        folders[part] = next((p for p in root.iterdir() if p.name.upper() == part), None)
+        if folders[part] is None:
             raise TimitError(f"data.root: {root} has no {part} folder (expected ROOT/{part}/DR*/SPEAKER/*.WAV)")
+    parts = {}
+    for part, folder in folders.items():
         wavs = sorted(w for w in folder.glob("*/*/*") if w.suffix.upper() == ".WAV" and not w.name.upper().startswith("SA"))
         if not wavs:
             raise TimitError(f"data.root: no .WAV files under {folder}/DR*/SPEAKER/ (SA sentences are skipped)")

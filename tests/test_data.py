@@ -1,7 +1,5 @@
 """Data sources and the batcher: invariants, malformed files, TIMIT on synthesised fixtures."""
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -220,7 +218,7 @@ def test_batcher_buckets_shapes_and_validation():
     batcher = Batcher(data, 16, num_buckets=3, seed=0)
     assert len(batcher.bounds) <= 3
     shapes = set()
-    for batch in itertools.islice(iter(batcher), 40):
+    for batch in (batcher.next_batch() for _ in range(40)):
         shapes.add(batch["features"].shape)
         lens = (batch["logit_paddings"] == 0).sum(1)
         assert np.all(lens == data.frame_lengths()[batch["index"]])
@@ -231,12 +229,13 @@ def test_batcher_buckets_shapes_and_validation():
 
 def test_batcher_resumes_mid_epoch_exactly():
     data = load_synthetic(SyntheticSpec(num_train=120, num_valid=5, num_test=5, seed=2)).train
-    reference = [b["index"] for b in itertools.islice(iter(Batcher(data, 8, seed=4)), 25)]
+    full = Batcher(data, 8, seed=4)
+    reference = [full.next_batch()["index"] for _ in range(25)]
     first = Batcher(data, 8, seed=4)
-    head = [b["index"] for b in itertools.islice(iter(first), 11)]
+    head = [first.next_batch()["index"] for _ in range(11)]
     resumed = Batcher(data, 8, seed=4)
     resumed.state = first.state
-    tail = [b["index"] for b in itertools.islice(iter(resumed), 14)]
+    tail = [resumed.next_batch()["index"] for _ in range(14)]
     for want, got in zip(reference, head + tail):
         np.testing.assert_array_equal(want, got)
 

@@ -142,10 +142,10 @@ def compress(frame_symbols, paddings):
     next_valid_BxT = jnp.pad(valid_BxT[:, 1:], ((0, 0), (0, 1)))
     # Keep the last frame of each run (the notes keep the last output of a repeat).
     keep_BxT = valid_BxT & ((next_BxT != frame_symbols) | ~next_valid_BxT)
-    return _left_pack(frame_symbols, keep_BxT)
+    return left_pack(frame_symbols, keep_BxT)
 
 
-def _left_pack(values_BxT, keep_BxT):
+def left_pack(values_BxT, keep_BxT):
     """Moves the kept entries of each row to the front, in order; -1 and padding after them."""
     order_BxT = jnp.argsort(~keep_BxT, axis=1, stable=True)
     packed_BxT = jnp.take_along_axis(values_BxT, order_BxT, axis=1)
@@ -172,4 +172,4 @@ def greedy_decode(log_probs, logit_paddings, *, blank_id: int | None = None):
     labels_BxT, label_pad_BxT = compress(best_BxT, logit_paddings)
     if blank_id is None:
         return labels_BxT, label_pad_BxT
-    return _left_pack(labels_BxT, (labels_BxT != blank_id) & (label_pad_BxT == 0))
+    return left_pack(labels_BxT, (labels_BxT != blank_id) & (label_pad_BxT == 0))

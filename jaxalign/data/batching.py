@@ -45,6 +45,7 @@ class Batcher:
         self.label_len = int(max(data.label_lengths().max(), 1))
         self.bucket_of = np.searchsorted(self.bounds, self.frame_lengths)
         self.state = IteratorState()
+        self._epoch_cache: tuple[int, list[np.ndarray]] = (-1, [])
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """The shuffled batches of one epoch (full batches only), a function of (seed, epoch)."""
@@ -58,15 +59,16 @@ class Batcher:
             raise ValueError(f"no full batch of {self.batch_size}: every bucket has fewer examples; lower trainer.batch_size")
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def __iter__(self):
-        """Endless training batches, continuing from `self.state`."""
-        while True:
-            batches = self.epoch_batches(self.state.epoch)
-            while self.state.position < len(batches):
-                index = batches[self.state.position]
-                self.state.position += 1
-                yield self.make_batch(index)
-            self.state = IteratorState(self.state.epoch + 1, 0)
+    def next_batch(self) -> dict[str, np.ndarray]:
+        """The next training batch; after an epoch's last batch `state` moves to the next epoch, so
+        `state.position == 0` means the next batch starts an epoch."""
+        if self._epoch_cache[0] != self.state.epoch:
+            self._epoch_cache = (self.state.epoch, self.epoch_batches(self.state.epoch))
+        batches = self._epoch_cache[1]
+        batch = self.make_batch(batches[self.state.position])
+        position = self.state.position + 1
+        self.state = IteratorState(self.state.epoch, position) if position < len(batches) else IteratorState(self.state.epoch + 1, 0)
+        return batch
 
     def eval_batches(self):
         """Every example once, in order within buckets; the last batch of a bucket is completed with

@@ -14,7 +14,7 @@ from sklearn.datasets import load_digits
 from jaxalign.data.dataset import DataSplits, SequenceData, seeded_split
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class DigitStripsSpec:
     num_train: int = 3000
     num_valid: int = 300
@@ -61,8 +61,9 @@ def make_strips(images, targets, count, spec: DigitStripsSpec, rng) -> SequenceD
     return SequenceData(features, labels, alignments, vocab=[str(d) for d in range(10)])
 
 
-def load_digit_strips(spec: DigitStripsSpec = DigitStripsSpec()) -> DataSplits:
+def load_digit_strips(spec: DigitStripsSpec | None = None) -> DataSplits:
     """Train strips and valid/test strips are built from disjoint source images."""
+    spec = spec or DigitStripsSpec()
     if not 1 <= spec.min_digits <= spec.max_digits:
         raise ValueError(f"data.min_digits/max_digits must satisfy 1 <= min <= max, got {spec.min_digits}, {spec.max_digits}")
     if not 1 <= spec.min_width <= spec.max_width:

@@ -12,7 +12,7 @@ import numpy as np
 from jaxalign.data.dataset import DataSplits, SequenceData, segments_to_alignment
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class SyntheticSpec:
     num_train: int = 2000
     num_valid: int = 200
@@ -41,7 +41,8 @@ def _make(count, prototypes, spec: SyntheticSpec, rng) -> SequenceData:
     return SequenceData(features, labels, alignments, vocab=[f"s{c}" for c in range(spec.num_classes)])
 
 
-def load_synthetic(spec: SyntheticSpec = SyntheticSpec()) -> DataSplits:
+def load_synthetic(spec: SyntheticSpec | None = None) -> DataSplits:
+    spec = spec or SyntheticSpec()
     if not 1 <= spec.min_symbols <= spec.max_symbols:
         raise ValueError(f"data.min_symbols/max_symbols must satisfy 1 <= min <= max, got {spec.min_symbols}, {spec.max_symbols}")
     if not 1 <= spec.min_duration <= spec.max_duration:

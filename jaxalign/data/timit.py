@@ -33,7 +33,7 @@ CORE_TEST_SPEAKERS = {
 }  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class TimitSpec:
     root: str = "???"
     sample_rate: int = 16000

@@ -145,7 +145,7 @@ def make_train_step(graphdef, optimizer, spec: StepSpec):
         (loss, metrics), grads = grad_fn(state.params, graphdef, batch, step_key, spec, state.step, train=True)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.global_norm(grads)}
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads)}
         return TrainState(params, opt_state, state.step + 1), metrics
 
     return jax.jit(train_step, donate_argnames=("state",))

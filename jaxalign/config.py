@@ -61,13 +61,15 @@ class ModelConfig:
 @dataclasses.dataclass
 class OptimConfig:
     name: str = "adam"  # adam | adamw | sgd
-    learning_rate: float = 3e-3  # traced in the step: sweeping it does not recompile
+    learning_rate: float = 3e-3  # peak; traced in the step: sweeping it does not recompile
+    schedule: str = "constant"  # constant | cosine (to 5% of the peak at the last step)
     weight_decay: float = 0.0  # adamw only
     momentum: float = 0.9  # sgd only
     clip_norm: float = 1.0  # global gradient norm clip; 0 disables
 
     def __post_init__(self):
         _one_of("optim.name", self.name, ("adam", "adamw", "sgd"))
+        _one_of("optim.schedule", self.schedule, ("constant", "cosine"))
         if self.learning_rate <= 0:
             raise ConfigError(f"optim.learning_rate={self.learning_rate} must be > 0")
 
@@ -174,4 +176,14 @@ def to_config(cfg) -> Config:
     obj = OmegaConf.to_object(cfg)
     if not isinstance(obj, Config):
         raise ConfigError("the composed config is not based on base_config")
+    # Keys added with "+" slip past struct mode and would be dropped silently: name them instead.
+    for section in cfg:
+        if section not in {f.name for f in dataclasses.fields(Config)}:
+            raise ConfigError(f"unknown key {section!r} (top-level keys: {[f.name for f in dataclasses.fields(Config)]})")
+        node = getattr(obj, section)
+        if dataclasses.is_dataclass(node):
+            known = {f.name for f in dataclasses.fields(node)}
+            extra = sorted(set(cfg[section].keys()) - known)
+            if extra:
+                raise ConfigError(f"unknown key {section}.{extra[0]} (known: {sorted(known)})")
     return obj

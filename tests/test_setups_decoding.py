@@ -106,3 +106,48 @@ def test_label_error_rate_and_alignment_scores():
     scores = AlignmentScores()
     scores.add(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
     assert scores.result() == {"alignment_accuracy": 0.75, "boundary_error": 1.0}
+
+
+def brute_substate_decode(lp_TxS, k):
+    """Enumerates every state path obeying the sub-state topology; returns the best one's symbols."""
+    num_frames, num_states = lp_TxS.shape
+    best, best_labels = -np.inf, None
+    for path in itertools.product(range(num_states), repeat=num_frames):
+        if path[0] % k != 0 or path[-1] % k != k - 1:
+            continue
+        labels, ok = [path[0] // k], True
+        for a, b in zip(path, path[1:]):
+            if b == a:
+                continue
+            if b == a + 1 and b % k != 0:
+                continue
+            if a % k == k - 1 and b % k == 0:
+                labels.append(b // k)
+                continue
+            ok = False
+            break
+        if ok:
+            score = sum(lp_TxS[t, s] for t, s in enumerate(path))
+            if score > best:
+                best, best_labels = score, labels
+    return best_labels
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [1, 2])
+def test_substate_viterbi_decode_matches_brute_force(seed, k):
+    from jaxalign.decoding import substate_viterbi_decode
+
+    rng = np.random.default_rng(seed)
+    num_symbols, frames = 2, 6
+    lp = np.asarray(jax.nn.log_softmax(rng.normal(size=(3, frames, num_symbols * k + 1)) * 2))  # + a blank column
+    pad = np.zeros((3, frames), np.float32)
+    pad[1, 4:] = 1  # a shorter sequence
+    labels, label_pad = substate_viterbi_decode(lp, pad, k=k, num_symbols=num_symbols)
+    for b in range(3):
+        n = int((pad[b] == 0).sum())
+        got = np.asarray(labels)[b][np.asarray(label_pad)[b] == 0].tolist()
+        assert got == brute_substate_decode(lp[b, :n, : num_symbols * k], k)
+    if k == 1:  # plain greedy: argmax per frame, repeats merged
+        greedy = substate_greedy_decode(lp[..., :num_symbols], pad, k=1)
+        np.testing.assert_array_equal(labels, greedy[0])

@@ -14,7 +14,7 @@ from jaxalign.data.load import load_splits
 from jaxalign.models import SequenceModel
 from jaxalign.training import StepSpec, TrainState, make_optimizer, make_train_step, train
 from jaxalign.training.loop import make_spec
-from jaxalign.training.step import _order_sync_targets
+from jaxalign.training.step import _order_sync_targets, set_learning_rate
 from tests.helpers import tiny_config
 
 
@@ -36,10 +36,10 @@ def test_train_step_compiles_once_and_learning_rate_is_traced():
     assert train_step._cache_size() == 1
     state, _ = train_step(state, batcher.next_batch(), key)
     # a new learning rate is a new value in the optimizer state, not a new program
-    hyper = state.opt_state[1].hyperparams
-    hyper["lr"] = jnp.asarray(1e-4, hyper["lr"].dtype)
+    state = state._replace(opt_state=set_learning_rate(state.opt_state, 1e-4))
     state, metrics = train_step(state, batcher.next_batch(), key)
     assert train_step._cache_size() == 1
+    assert float(metrics["learning_rate"]) == pytest.approx(1e-4)
     assert int(state.step) == 3 and np.isfinite(float(metrics["loss"]))
 
 

@@ -1,4 +1,4 @@
-"""Decoders: sub-state-aware greedy (k >= 1 rows per symbol) and CTC prefix beam search.
+"""Decoders: sub-state-aware greedy and Viterbi (k >= 1 rows per symbol), CTC prefix beam search.
 
 Plain greedy and CTC best path are `jaxalign.greedy_decode` (with `blank_id` for CTC).
 """
@@ -28,6 +28,57 @@ def substate_greedy_decode(log_probs_BxTxC, logit_paddings_BxT, *, k: int, blank
     if blank_id is not None:
         emit_BxT &= state_BxT != blank_id
     return left_pack(state_BxT // k, emit_BxT)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "num_symbols"))
+def substate_viterbi_decode(log_probs_BxTxC, logit_paddings_BxT, *, k: int, num_symbols: int):
+    """Best state path under the sub-state topology, symbols in free order.
+
+    States are (symbol s, sub-state j) = class s*k + j for the first num_symbols*k classes (a blank
+    column after them is ignored). A path starts in some sub-state 0, moves 0 -> 1 -> ... -> k-1
+    within a symbol (staying any number of frames), may go from any last sub-state to any first
+    sub-state (a new symbol, possibly the same one again), and ends in a last sub-state. Every
+    symbol thus lasts at least k frames, which removes one-frame flickers that greedy decoding turns
+    into insertions. With k = 1 this is plain greedy decoding (ties: no new symbol).
+
+    Returns (labels (B, T) int32, label_paddings (B, T) float32) as from `compress`.
+    """
+    num_states = num_symbols * k
+    lp_BxTxS = log_probs_BxTxC[..., :num_states].astype(jnp.float32)
+    lp_BxTxS = jnp.where(jnp.isnan(lp_BxTxS), -jnp.inf, lp_BxTxS)
+    sub_S = jnp.arange(num_states) % k
+    first_S, last_S = sub_S == 0, sub_S == k - 1
+    len_B = jnp.sum(logit_paddings_BxT == 0, axis=1)
+    alpha0_BxS = jnp.where(first_S, lp_BxTxS[:, 0], -jnp.inf)
+
+    def forward(alpha_BxS, inputs):
+        t, lp_BxS = inputs
+        end_BxS = jnp.where(last_S, alpha_BxS, -jnp.inf)
+        best_end_B = jnp.max(end_BxS, axis=1)
+        within_BxS = jnp.pad(alpha_BxS[:, :-1], ((0, 0), (1, 0)), constant_values=-jnp.inf)
+        advance_BxS = jnp.where(first_S, best_end_B[:, None], within_BxS)
+        live_B = t < len_B
+        take_BxS = (advance_BxS > alpha_BxS) & live_B[:, None]
+        new_BxS = jnp.where(take_BxS, advance_BxS, alpha_BxS) + lp_BxS
+        alpha_BxS = jnp.where(live_B[:, None], new_BxS, alpha_BxS)
+        return alpha_BxS, (take_BxS.astype(jnp.uint8), jnp.argmax(end_BxS, axis=1).astype(jnp.int32))
+
+    frames = (jnp.arange(1, lp_BxTxS.shape[1]), jnp.swapaxes(lp_BxTxS, 0, 1)[1:])
+    alpha_BxS, (take_TxBxS, from_end_TxB) = jax.lax.scan(forward, alpha0_BxS, frames)
+    final_B = jnp.argmax(jnp.where(last_S, alpha_BxS, -jnp.inf), axis=1).astype(jnp.int32)
+
+    def backward(state_B, inputs):
+        take_BxS, from_end_B = inputs
+        took_B = jnp.take_along_axis(take_BxS, state_B[:, None], axis=1)[:, 0] > 0
+        starts_B = took_B & first_S[state_B]  # this frame begins a new symbol
+        prev_B = jnp.where(took_B, jnp.where(first_S[state_B], from_end_B, state_B - 1), state_B)
+        return prev_B, (prev_B, starts_B)
+
+    _, (prev_TxB, starts_TxB) = jax.lax.scan(backward, final_B, (take_TxBxS, from_end_TxB), reverse=True)
+    state_BxT = jnp.concatenate([prev_TxB, final_B[None]], axis=0).T
+    starts_BxT = jnp.concatenate([jnp.ones_like(starts_TxB[:1]), starts_TxB], axis=0).T
+    valid_BxT = jnp.arange(state_BxT.shape[1])[None, :] < len_B[:, None]
+    return left_pack(state_BxT // k, starts_BxT & valid_BxT)
 
 
 def ctc_prefix_beam_search(log_probs_TxC: np.ndarray, blank_id: int, beam_width: int = 8) -> list[int]:

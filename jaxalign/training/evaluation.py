@@ -14,7 +14,7 @@ def merge_repeats(seq) -> list[int]:
 
 def evaluate_split(evaluate, params, data: SequenceData, batcher: Batcher, spec, *, beam_width: int = 1):
     """Returns (metrics dict, forced alignments list or None) for every example of `data`."""
-    hyps, refs, beam_hyps = [], [], []
+    hyps, refs, beam_hyps, greedy_hyps = [], [], [], []
     frame_correct = frame_total = 0
     scores = AlignmentScores()
     forced = [None] * len(data)
@@ -28,6 +28,8 @@ def evaluate_split(evaluate, params, data: SequenceData, batcher: Batcher, spec,
                 refs.append(data.labels[i][:1].tolist())
             else:
                 hyps.append(out["labels"][row][out["label_paddings"][row] == 0].tolist())
+                if "greedy_labels" in out:
+                    greedy_hyps.append(out["greedy_labels"][row][out["greedy_label_paddings"][row] == 0].tolist())
                 if spec.setup == "order_sync":
                     refs.append(data.labels[i].tolist())
                 else:  # time-synchronous nets emit merged frame labels; repeats cannot be told apart
@@ -48,6 +50,8 @@ def evaluate_split(evaluate, params, data: SequenceData, batcher: Batcher, spec,
         metrics["frame_accuracy"] = frame_correct / frame_total
     if spec.setup == "order_sync" and data.alignments is not None:
         metrics.update(scores.result())
+    if greedy_hyps:
+        metrics["label_error_rate_greedy"] = label_error_rate(greedy_hyps, refs)
     if beam_hyps:
         metrics["label_error_rate_beam"] = label_error_rate(beam_hyps, refs)
     return metrics, (forced if spec.setup == "order_sync" else None)

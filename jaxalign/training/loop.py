@@ -116,7 +116,8 @@ def train(config: Config, run_dir) -> dict:
     )
     graphdef, params = nnx.split(model)
     o = config.optim
-    optimizer = make_optimizer(o.name, o.learning_rate, weight_decay=o.weight_decay, momentum=o.momentum, clip_norm=o.clip_norm)
+    optimizer = make_optimizer(o.name, o.learning_rate, total_steps=trainer.steps, schedule=o.schedule,
+                               weight_decay=o.weight_decay, momentum=o.momentum, clip_norm=o.clip_norm)
     state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
     train_step = make_train_step(graphdef, optimizer, spec)
     evaluate = make_eval_fn(graphdef, spec)

@@ -16,7 +16,7 @@ from flax import nnx
 
 from jaxalign.align import greedy_decode, masked_align, uniform_align, viterbi_align
 from jaxalign.align.types import lengths
-from jaxalign.decoding import substate_greedy_decode
+from jaxalign.decoding import substate_greedy_decode, substate_viterbi_decode
 from jaxalign.setups import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels, weighted_mean
 
 
@@ -59,15 +59,27 @@ class TrainState(NamedTuple):
     step: jax.Array  # int32 scalar
 
 
-def make_optimizer(name: str, learning_rate: float, *, weight_decay=0.0, momentum=0.9, clip_norm=1.0):
-    """optax chain with the learning rate injected as a traced hyperparameter."""
-    base = {
-        "adam": lambda lr: optax.adam(lr),
-        "adamw": lambda lr: optax.adamw(lr, weight_decay=weight_decay),
-        "sgd": lambda lr: optax.sgd(lr, momentum=momentum),
+def make_optimizer(name: str, learning_rate: float, *, total_steps: int = 1, schedule: str = "constant",
+                   weight_decay=0.0, momentum=0.9, clip_norm=1.0):
+    """optax chain whose learning rate is a traced hyperparameter (the last link, `scale`), so a sweep
+    over it reuses the compiled step; `schedule` = constant | cosine (decay to 5% over total_steps)."""
+    links = [optax.clip_by_global_norm(clip_norm)] if clip_norm > 0 else []
+    links += {
+        "adam": [optax.scale_by_adam()],
+        "adamw": [optax.scale_by_adam(), optax.add_decayed_weights(weight_decay)],
+        "sgd": [optax.trace(decay=momentum)],
     }[name]
-    opt = optax.inject_hyperparams(base)(lr=learning_rate)
-    return optax.chain(optax.clip_by_global_norm(clip_norm), opt) if clip_norm > 0 else opt
+    if schedule == "cosine":
+        links.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, max(total_steps, 1), alpha=0.05)))
+    links.append(optax.inject_hyperparams(optax.scale)(step_size=-learning_rate))
+    return optax.chain(*links)
+
+
+def set_learning_rate(opt_state, learning_rate: float):
+    """The same optimizer state with a new (peak) learning rate; no recompilation follows."""
+    *rest, injected = opt_state
+    hyper = dict(injected.hyperparams, step_size=jnp.asarray(-learning_rate, jnp.float32))
+    return (*rest, injected._replace(hyperparams=hyper))
 
 
 def _grid(batch, spec: StepSpec):
@@ -145,7 +157,7 @@ def make_train_step(graphdef, optimizer, spec: StepSpec):
         (loss, metrics), grads = grad_fn(state.params, graphdef, batch, step_key, spec, state.step, train=True)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads)}
+        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads), "learning_rate": -opt_state[-1].hyperparams["step_size"]}
         return TrainState(params, opt_state, state.step + 1), metrics
 
     return jax.jit(train_step, donate_argnames=("state",))
@@ -154,7 +166,9 @@ def make_train_step(graphdef, optimizer, spec: StepSpec):
 def make_eval_fn(graphdef, spec: StepSpec):
     """Returns jitted `evaluate(params, batch) -> dict` of decoded outputs for host-side metrics.
 
-    Keys: `log_probs` (B, T, C'); `labels`/`label_paddings` decoded symbol sequences; `frame_symbols`
+    Keys: `log_probs` (B, T, C'); `labels`/`label_paddings` decoded symbol sequences (CTC: best
+    path; otherwise the sub-state Viterbi decode, with the sub-state greedy one in `greedy_labels`);
+    `frame_symbols`
     (B, T) argmax symbol per frame; for order_sync `positions` (B, T) the forced Viterbi alignment of
     the true labels in symbol rows (for CTC nets: over the non-blank classes, renormalised).
     """
@@ -171,7 +185,8 @@ def make_eval_fn(graphdef, spec: StepSpec):
         if spec.schedule == "ctc" and spec.setup == "order_sync":
             out["labels"], out["label_paddings"] = greedy_decode(log_probs, pad, blank_id=spec.blank_id)
         else:
-            out["labels"], out["label_paddings"] = substate_greedy_decode(log_probs, pad, k=k, blank_id=spec.blank_id)
+            out["labels"], out["label_paddings"] = substate_viterbi_decode(log_probs, pad, k=k, num_symbols=spec.num_classes)
+            out["greedy_labels"], out["greedy_label_paddings"] = substate_greedy_decode(log_probs, pad, k=k, blank_id=spec.blank_id)
         if spec.setup == "order_sync":
             labels, label_pad = _grid(batch, spec)
             ali = viterbi_align(jax.nn.log_softmax(symbol_logits, axis=-1), pad, labels, label_pad)

@@ -1,0 +1,111 @@
+"""Every yaml composes into the typed schema; typos, wrong types and bad values fail naming the key."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import OmegaConfBaseException
+
+from jaxalign.config import Config, ConfigError, register_configs, to_config
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+register_configs()
+
+REQUIRED = {"arrays": ["data.path=x.npz"], "timit": ["data.root=/corpus"]}
+
+
+def make(overrides, **kw):
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        return compose(config_name="config", overrides=overrides, **kw)
+
+
+def group_options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_default_config_is_typed():
+    config = to_config(make([]))
+    assert isinstance(config, Config)
+    assert (config.setup.name, config.data.name, config.align.schedule) == ("order_sync", "digit_strips", "per_step")
+
+
+@pytest.mark.parametrize("group", ["setup", "model", "data", "optim"])
+def test_every_group_option_composes(group):
+    for option in group_options(group):
+        overrides = [f"{group}={option}"] + REQUIRED.get(option, [])
+        if group == "setup" and option == "one_to_one":
+            overrides.append("model=mlp")
+        if group == "model" and option == "mlp":
+            overrides.append("setup=one_to_one")
+        config = to_config(make(overrides))
+        assert getattr(config, group) is not None
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_composes(experiment):
+    cfg = make([f"+experiment={experiment}"], return_hydra_config=True)
+    to_config(_without_hydra(cfg))
+
+
+@pytest.mark.parametrize("debug", group_options("debug"))
+def test_debug_configs_compose(debug):
+    assert to_config(make([f"+debug={debug}"])).trainer.steps <= 100
+
+
+@pytest.mark.parametrize("launcher", [p.stem for p in (CONF / "hydra" / "launcher").glob("*.yaml")])
+def test_launcher_configs_compose(launcher):
+    cfg = make([f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_
+
+
+def _without_hydra(cfg):
+    from omegaconf import OmegaConf, open_dict
+
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg))
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return OmegaConf.merge(OmegaConf.structured(Config), cfg)
+
+
+def test_sweep_files_define_sweeper_params():
+    cfg = make(["+experiment=sweep_schedules"], return_hydra_config=True)
+    assert "align.schedule" in cfg.hydra.sweeper.params
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("trainer.stepz=3", "stepz"),
+        ("trainer.steps=abc", "steps"),
+        ("model.bidirectional=maybe", "bidirectional"),
+        ("optim.learning_rate=fast", "learning_rate"),
+        ("setup=no_such_setup", "setup"),
+    ],
+)
+def test_typos_and_wrong_types_fail_at_composition_naming_the_key(override, key):
+    with pytest.raises((ConfigCompositionException, OmegaConfBaseException)) as err:
+        make([override])
+    assert key in str(err.value) + str(err.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("align.schedule=sometimes", "align.schedule"),
+        ("align.method=greedy", "align.method"),
+        ("align.states_per_symbol=0", "align.states_per_symbol"),
+        ("model.kind=transformer", "model.kind"),
+        ("model.dropout=1.5", "model.dropout"),
+        ("optim.learning_rate=-1", "optim.learning_rate"),
+        ("trainer.steps=0", "trainer.steps"),
+        ("setup.weighting=middle", "setup.weighting"),
+        ("align.schedule=realign_list", "align.realign_at"),
+        ("setup=time_sync align.schedule=ctc", "align.schedule=ctc"),
+        ("+model.widht=3", "model.widht"),
+        ("+learning_rate=3", "learning_rate"),
+    ],
+)
+def test_bad_values_fail_before_training_naming_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        to_config(make(override.split()))

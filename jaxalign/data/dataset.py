@@ -74,3 +74,14 @@ def seeded_split(num_examples: int, fractions: tuple[float, float], seed: int) -
     n_valid = int(round(fractions[0] * num_examples))
     n_test = int(round(fractions[1] * num_examples))
     return order[n_valid + n_test :], order[:n_valid], order[n_valid : n_valid + n_test]
+
+
+def flatten_ragged(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """List of 1-D arrays -> (concatenation, lengths)."""
+    lengths = np.array([len(r) for r in rows], np.int64)
+    return (np.concatenate(rows) if rows else np.zeros(0, np.int32)), lengths
+
+
+def unflatten_ragged(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return [np.asarray(flat[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]

@@ -12,6 +12,7 @@ import numpy as np
 from flax import nnx
 
 from jaxalign.align import masked_align, uniform_align, viterbi_align
+from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.decoding import churn
 from jaxalign.setups import substate_labels
 
@@ -60,13 +61,9 @@ class AlignmentStore:
 
     def flat(self) -> dict[str, np.ndarray]:
         """Ragged store as flat arrays (for checkpoints)."""
-        return {
-            "positions": np.concatenate(self.positions),
-            "lengths": np.array([len(p) for p in self.positions], np.int64),
-            "realignments": np.array(self.realignments, np.int64),
-        }
+        positions, lengths = flatten_ragged(self.positions)
+        return {"positions": positions, "lengths": lengths, "realignments": np.array(self.realignments, np.int64)}
 
     def load_flat(self, flat) -> None:
-        offsets = np.concatenate([[0], np.cumsum(flat["lengths"])])
-        self.positions = [np.asarray(flat["positions"][a:b], np.int32) for a, b in zip(offsets[:-1], offsets[1:])]
+        self.positions = [p.astype(np.int32) for p in unflatten_ragged(flat["positions"], flat["lengths"])]
         self.realignments = int(flat["realignments"])

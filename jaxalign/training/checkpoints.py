@@ -24,25 +24,24 @@ class Checkpoints:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, step: int, state, meta: dict, store: dict | None = None) -> None:
-        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
-        if store is not None:
-            items["store"] = ocp.args.StandardSave(store)
+    def save(self, step: int, state, meta: dict, extras: dict[str, np.ndarray]) -> None:
+        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta), "extras": ocp.args.StandardSave(extras)}
         self.manager.save(step, args=ocp.args.Composite(**items), force=True)
         self.manager.wait_until_finished()
 
-    def restore(self, state_like, store_like: dict | None = None):
-        """Latest checkpoint -> (state, meta, store or None), shaped like the given templates."""
+    def restore(self, state_like, extras_like: dict[str, np.ndarray]):
+        """Latest checkpoint -> (state, meta, extras), shaped like the given templates."""
         step = self.latest_step()
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
-        items = {"state": ocp.args.StandardRestore(abstract), "meta": ocp.args.JsonRestore()}
-        if store_like is not None:
-            items["store"] = ocp.args.StandardRestore(jax.tree.map(np.asarray, store_like))
+        items = {
+            "state": ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)),
+            "meta": ocp.args.JsonRestore(),
+            "extras": ocp.args.StandardRestore(jax.tree.map(np.asarray, extras_like)),
+        }
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as err:  # orbax raises many types; one message names the directory
             raise CheckpointError(f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}") from None
-        return out["state"], out["meta"], out.get("store") if store_like is not None else None
+        return out["state"], out["meta"], {k: np.asarray(v) for k, v in out["extras"].items()}
 
     def close(self) -> None:
         self.manager.close()

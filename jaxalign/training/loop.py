@@ -13,12 +13,13 @@ from tqdm import tqdm
 
 from jaxalign.config import Config, ConfigError
 from jaxalign.data import Batcher, IteratorState
+from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
 from jaxalign.models import SequenceModel
 from jaxalign.plots import plot_alignment
 from jaxalign.training.alignments import AlignmentStore
-from jaxalign.training.checkpoints import Checkpoints
+from jaxalign.training.checkpoints import CheckpointError, Checkpoints
 from jaxalign.training.evaluation import evaluate_split
 from jaxalign.training.step import StepSpec, TrainState, make_eval_fn, make_optimizer, make_train_step
 
@@ -33,16 +34,37 @@ class MetricsWriter:
     """Appends JSON lines to metrics.jsonl. Lines with split "timing" hold wall-clock numbers; all
     other lines are deterministic for a given config and seed on CPU."""
 
-    def __init__(self, path: Path, keep_up_to_step: int | None):
+    def __init__(self, path: Path, resumed_from: int | None):
+        """On resume from the checkpoint at step S, keeps what the run had written before saving it:
+        lines of earlier steps and the validation line of step S; the rest is written again."""
         self.path = path
-        lines = path.read_text().splitlines() if path.exists() and keep_up_to_step is not None else []
-        kept = [ln for ln in lines if ln and json.loads(ln)["step"] <= keep_up_to_step]
-        path.write_text("".join(ln + "\n" for ln in kept))
+        lines = path.read_text().splitlines() if path.exists() and resumed_from is not None else []
+        records = [json.loads(ln) for ln in lines if ln]
+        kept = [r for r in records if r["step"] < resumed_from or (r["step"] == resumed_from and r["split"] == "valid")]
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, step: int, split: str, **values) -> None:
         clean = {k: (np.asarray(v).item() if np.ndim(v) == 0 and hasattr(v, "dtype") else v) for k, v in values.items()}
         with self.path.open("a") as f:
             f.write(json.dumps({"step": int(step), "split": split, **clean}) + "\n")
+
+
+def write_environment(path: Path) -> None:
+    """Versions and device: RNG streams and numerics change between JAX releases."""
+    import flax
+    import jaxlib
+    import optax
+
+    env = {
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        "device_count": jax.device_count(),
+    }
+    path.write_text(json.dumps(env, indent=2) + "\n")
 
 
 def make_spec(config: Config, num_classes: int) -> StepSpec:
@@ -125,21 +147,38 @@ def train(config: Config, run_dir) -> dict:
     store = AlignmentStore(train_batches, spec, graphdef) if spec.fixed_alignments else None
     realigned: set[int] = set()
 
+    previous_forced = None  # validation alignments at the last evaluation, for alignment churn
+    valid_lengths = splits.valid.frame_lengths() if len(splits.valid) else np.zeros(0, np.int64)
+
+    def extras() -> dict[str, np.ndarray]:
+        """Host-side state that a checkpoint must carry besides the train state."""
+        out = {"has_valid_forced": np.array(previous_forced is not None)}
+        forced = previous_forced or [np.zeros(n, np.int32) for n in valid_lengths]
+        out["valid_forced"] = flatten_ragged(forced)[0] if len(forced) else np.zeros(0, np.int32)
+        if store:
+            out.update({f"store_{k}": v for k, v in store.flat().items()})
+        return out
+
     checkpoints = Checkpoints(run_dir / "checkpoints", trainer.checkpoint_every)
     start = 0
     if checkpoints.latest_step() is not None:
-        state, meta, flat = checkpoints.restore(state, store.flat() if store else None)
+        state, meta, saved = checkpoints.restore(state, extras())
         start = int(meta["step"])
         train_batches.state = IteratorState(**meta["iterator"])
         realigned = set(meta["realigned"])
         if store:
-            store.load_flat(flat)
-    writer = MetricsWriter(run_dir / "metrics.jsonl", keep_up_to_step=start if start else None)
-    writer.write(start, "timing", event="start", resumed_from=start, device=jax.devices()[0].device_kind)
+            store.load_flat({k[len("store_"):]: v for k, v in saved.items() if k.startswith("store_")})
+        if saved["has_valid_forced"]:
+            previous_forced = [p.astype(np.int32) for p in unflatten_ragged(saved["valid_forced"], valid_lengths)]
+    elif trainer.resume:
+        raise CheckpointError(f"trainer.resume=true but there is no checkpoint under {run_dir / 'checkpoints'}; pass the run's directory as hydra.run.dir")
+    write_environment(run_dir / "environment.json")
+    writer = MetricsWriter(run_dir / "metrics.jsonl", resumed_from=start if start else None)
+    writer.write(start, "timing", event="start", resumed_from=start)
 
     def checkpoint(step):
         meta = {"step": step, "iterator": vars(train_batches.state), "realigned": sorted(realigned)}
-        checkpoints.save(step, state, meta, store.flat() if store else None)
+        checkpoints.save(step, state, meta, extras())
 
     def log_train(step, metrics):
         metrics = jax.device_get(metrics)
@@ -155,7 +194,6 @@ def train(config: Config, run_dir) -> dict:
                                          beam_width=trainer.beam_width if split == "test" else 1)
         return metrics, forced
 
-    previous_forced = None
     pending = None
     compiled: set[tuple] = set()
     bar = tqdm(total=trainer.steps, initial=start, disable=not trainer.progress, desc="train", dynamic_ncols=True)

@@ -1,0 +1,148 @@
+"""Resume, determinism, sweeps with fault isolation, and clear failures."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxalign.data import load_synthetic, write_arrays
+from jaxalign.data.synthetic import SyntheticSpec
+from jaxalign.training import TrainingDiverged, train
+from jaxalign.training.checkpoints import CheckpointError
+from tests.helpers import replace, tiny_config
+
+
+def deterministic_lines(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without the wall-clock ("timing") lines."""
+    lines = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [ln for ln in lines if ln["split"] != "timing"]
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    config = tiny_config(align={"schedule": "per_epoch"})
+    train(config, tmp_path / "a")
+    train(config, tmp_path / "b")
+    assert deterministic_lines(tmp_path / "a") == deterministic_lines(tmp_path / "b")
+    env = json.loads((tmp_path / "a" / "environment.json").read_text())
+    assert {"jax", "jaxlib", "flax", "optax", "device_kind"} <= set(env)
+    train(tiny_config(align={"schedule": "per_epoch"}, seed=1), tmp_path / "c")
+    assert deterministic_lines(tmp_path / "c") != deterministic_lines(tmp_path / "a")
+
+
+@pytest.mark.parametrize("schedule", ["per_step", "per_epoch"])
+def test_resume_from_intermediate_checkpoint_is_exact(tmp_path, schedule):
+    config = tiny_config(align={"schedule": schedule, "warmup_steps": 2}, trainer={"eval_every": 4, "checkpoint_every": 6})
+    final = train(config, tmp_path / "full")
+    shutil.copytree(tmp_path / "full", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / "12")  # as if killed after the step-6 checkpoint
+    resumed = train(replace(config, trainer={"resume": True}), tmp_path / "cut")
+    assert resumed == final
+    assert deterministic_lines(tmp_path / "cut") == deterministic_lines(tmp_path / "full")
+    starts = [json.loads(ln) for ln in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines() if '"start"' in ln]
+    assert starts[-1]["resumed_from"] == 6
+
+
+def test_resume_without_checkpoint_is_explained(tmp_path):
+    with pytest.raises(CheckpointError, match="trainer.resume=true but there is no checkpoint"):
+        train(tiny_config(trainer={"resume": True}), tmp_path)
+
+
+def test_unreadable_checkpoint_is_explained(tmp_path):
+    config = tiny_config(trainer={"steps": 6, "checkpoint_every": 6})
+    train(config, tmp_path)
+    for f in (tmp_path / "checkpoints" / "6" / "state").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot restore checkpoint step 6"):
+        train(config, tmp_path)
+
+
+def test_non_finite_loss_stops_with_last_finite_metrics_saved(tmp_path):
+    config = tiny_config(optim={"name": "sgd", "learning_rate": 1e38, "clip_norm": 0.0}, trainer={"steps": 40, "eval_every": 40})
+    with pytest.raises(TrainingDiverged, match="at step"):
+        train(config, tmp_path)
+    lines = deterministic_lines(tmp_path)
+    assert lines[-1]["split"] == "failed"
+    assert all(np.isfinite(ln["loss"]) for ln in lines if ln["split"] == "train")
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+BASE = ["+debug=tiny", "trainer.steps=8", "trainer.eval_every=4", "trainer.checkpoint_every=4", "trainer.batch_size=8"]
+TINY = [*BASE, "data=synthetic", "data.num_train=64", "data.num_valid=16", "data.num_test=16"]
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory):
+    env = dict(os.environ, JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("xla-cache")), JAX_PLATFORMS="cpu")
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def cli(args, env, **kw):
+    return subprocess.run([sys.executable, "-m", "jaxalign.train", *args], env=env, capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["trainer.stepz=3"], "stepz"),
+        (["trainer.steps=many"], "steps"),
+        (["align.schedule=sometimes"], "align.schedule"),
+        (["data=arrays", "data.path=/no/such/file.npz"], "data.path: no such file"),
+        (["data=timit", "data.root=/no/such/corpus"], "data.root"),
+    ],
+)
+def test_cli_failures_are_one_clear_message(args, message, cli_env, tmp_path):
+    result = cli([*(BASE if args[0].startswith("data=") else TINY), *args, f"hydra.run.dir={tmp_path}"], cli_env)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_rejects_a_malformed_data_file(cli_env, tmp_path):
+    data = load_synthetic(SyntheticSpec(num_train=8, num_valid=0, num_test=0)).train
+    features = [f.copy() for f in data.features]
+    features[3][1, 0] = np.nan
+    path = write_arrays(tmp_path / "bad.npz", features, data.labels)
+    result = cli([*BASE, "data=arrays", f"data.path={path}", f"hydra.run.dir={tmp_path / 'run'}"], cli_env)
+    assert result.returncode != 0 and "features: example 3 has a NaN" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "features: example 3" in (tmp_path / "run" / "FAILED").read_text()
+
+
+def test_multirun_isolates_a_failing_job_and_skips_finished_ones_on_rerun(cli_env, tmp_path):
+    sweep = [*TINY, "align.states_per_symbol=1,0", f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${hydra.job.num}"]
+    result = cli(["-m", *sweep], cli_env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "0" / "DONE").exists() and not (tmp_path / "0" / "FAILED").exists()
+    assert "align.states_per_symbol=0" in (tmp_path / "1" / "FAILED").read_text()
+    done_time = (tmp_path / "0" / "DONE").stat().st_mtime
+    again = cli(["-m", *sweep], cli_env)
+    assert again.returncode == 0 and "already DONE; skipping" in again.stderr
+    assert (tmp_path / "0" / "DONE").stat().st_mtime == done_time
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_matches_uninterrupted_run(cli_env, tmp_path):
+    args = [*TINY, "trainer.steps=40", "trainer.eval_every=10", "trainer.checkpoint_every=10", "align.schedule=per_epoch"]
+    assert cli([*args, f"hydra.run.dir={tmp_path / 'full'}"], cli_env).returncode == 0
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "jaxalign.train", *args, f"hydra.run.dir={cut}"], env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (cut / "checkpoints" / "20").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "DONE").exists(), "the run finished before it could be killed"
+    assert cli([*args, f"hydra.run.dir={cut}", "trainer.resume=true"], cli_env).returncode == 0
+    assert deterministic_lines(cut) == deterministic_lines(tmp_path / "full")
+    assert json.loads((cut / "DONE").read_text()) == json.loads((tmp_path / "full" / "DONE").read_text())

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -22,11 +23,12 @@ def plot_alignment(evaluate, params, data, batcher, spec, path: Path, example: i
     labels = data.labels[example]
     names = [data.vocab[c] for c in labels]
 
+    k = spec.states_per_symbol if spec.setup == "order_sync" else 1
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6, n / 6), 6), constrained_layout=True)
     top.imshow(probs.T, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1)
-    top.set_ylabel("class")
+    top.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    top.set_ylabel("class" if k == 1 else f"class (symbol x {k} sub-states)")
     top.set_title(f"P(class | frame), test example {example}: {' '.join(names)}")
-    k = spec.states_per_symbol if spec.setup == "order_sync" else 1
     symbol_probs = probs[:, : spec.num_classes * k].reshape(n, spec.num_classes, k).sum(axis=2)
     grid = symbol_probs[:, labels].T  # (L, T): the target-ordered grid
     bottom.imshow(grid, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1)

@@ -14,12 +14,11 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoints:
-    def __init__(self, directory: Path, every: int):
+    def __init__(self, directory: Path):
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
             options=ocp.CheckpointManagerOptions(max_to_keep=2, save_interval_steps=1, enable_async_checkpointing=False),
         )
-        self.every = every
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()

@@ -159,7 +159,7 @@ def train(config: Config, run_dir) -> dict:
             out.update({f"store_{k}": v for k, v in store.flat().items()})
         return out
 
-    checkpoints = Checkpoints(run_dir / "checkpoints", trainer.checkpoint_every)
+    checkpoints = Checkpoints(run_dir / "checkpoints")
     start = 0
     if checkpoints.latest_step() is not None:
         state, meta, saved = checkpoints.restore(state, extras())
@@ -189,10 +189,9 @@ def train(config: Config, run_dir) -> dict:
             writer.write(step, "train", **metrics)
         return metrics
 
-    def run_eval(step, split):
-        metrics, forced = evaluate_split(evaluate, state.params, getattr(splits, split), eval_batches[split], spec,
-                                         beam_width=trainer.beam_width if split == "test" else 1)
-        return metrics, forced
+    def run_eval(split):
+        beam_width = trainer.beam_width if split == "test" else 1
+        return evaluate_split(evaluate, state.params, getattr(splits, split), eval_batches[split], spec, beam_width=beam_width)
 
     pending = None
     compiled: set[tuple] = set()
@@ -227,7 +226,7 @@ def train(config: Config, run_dir) -> dict:
             log_train(*pending)
             pending = None
             if "valid" in eval_batches:
-                metrics, forced = run_eval(step, "valid")
+                metrics, forced = run_eval("valid")
                 if forced is not None and previous_forced is not None:
                     metrics["alignment_churn"] = churn(previous_forced, forced)
                 previous_forced = forced
@@ -240,7 +239,7 @@ def train(config: Config, run_dir) -> dict:
     bar.close()
     final = {}
     if "test" in eval_batches:
-        final, _ = run_eval(trainer.steps, "test")
+        final, _ = run_eval("test")
         writer.write(trainer.steps, "test", **final)
         plot_alignment(evaluate, state.params, splits.test, eval_batches["test"], spec, run_dir / "figures" / "alignment_test.png")
     writer.write(trainer.steps, "timing", event="end", seconds=time.perf_counter() - clock)

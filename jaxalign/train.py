@@ -1,6 +1,7 @@
 """`jaxalign-train`: the Hydra entry point. Kept short; the logic lives in `jaxalign.training`."""
 
 import json
+import logging
 import os
 import sys
 import traceback
@@ -25,6 +26,7 @@ def configure_jax(cache_dir: Path) -> None:
     import jax
 
     absl.logging.set_verbosity(absl.logging.WARNING)  # orbax logs every save at INFO
+    logging.getLogger("jax").setLevel(logging.WARNING)  # Hydra's INFO root level would show backend probing
 
     jax.config.update("jax_compilation_cache_dir", str(cache_dir))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -10,13 +10,14 @@ from jaxalign.data import (
     SyntheticSpec,
     TimitError,
     TimitSpec,
+    digit_strips,
     load_arrays,
     load_digit_strips,
     load_synthetic,
     load_timit,
+    timit,
     write_arrays,
 )
-from jaxalign.data import digit_strips, timit
 from jaxalign.data.dataset import seeded_split
 
 SMALL_STRIPS = DigitStripsSpec(num_train=200, num_valid=30, num_test=50, seed=3)

@@ -12,7 +12,7 @@ from jaxalign import uniform_align, viterbi_align
 from jaxalign.data import Batcher
 from jaxalign.data.load import load_splits
 from jaxalign.models import SequenceModel
-from jaxalign.training import StepSpec, TrainState, make_optimizer, make_train_step, train
+from jaxalign.training import TrainState, make_optimizer, make_train_step, train
 from jaxalign.training.loop import make_spec
 from jaxalign.training.step import _order_sync_targets, set_learning_rate
 from tests.helpers import tiny_config

@@ -5,7 +5,6 @@ from jaxalign.setups.divergences import (
     frame_cross_entropy,
     many_to_one_weights,
     substate_labels,
-    weighted_mean,
 )
 
-__all__ = ["ctc_divergence", "frame_cross_entropy", "many_to_one_weights", "substate_labels", "weighted_mean"]
+__all__ = ["ctc_divergence", "frame_cross_entropy", "many_to_one_weights", "substate_labels"]

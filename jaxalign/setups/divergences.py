@@ -54,6 +54,3 @@ def ctc_divergence(logits_BxTxC, logit_paddings_BxT, labels_BxL, label_paddings_
     safe_BxL = jnp.maximum(labels_BxL, 0)
     return optax.ctc_loss(logits_BxTxC, logit_paddings_BxT, safe_BxL, label_paddings_BxL, blank_id=blank_id)
 
-
-def weighted_mean(per_sequence_B, weights_B):
-    return jnp.sum(jnp.where(weights_B > 0, per_sequence_B * weights_B, 0.0)) / jnp.maximum(jnp.sum(weights_B), 1.0)

@@ -17,7 +17,7 @@ from flax import nnx
 from jaxalign.align import greedy_decode, masked_align, uniform_align, viterbi_align
 from jaxalign.align.types import lengths
 from jaxalign.decoding import substate_greedy_decode, substate_viterbi_decode
-from jaxalign.setups import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels, weighted_mean
+from jaxalign.setups import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels
 
 
 @dataclasses.dataclass(frozen=True)

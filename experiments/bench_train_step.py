@@ -1,10 +1,10 @@
 """Cost of per-step Viterbi realignment inside the train step, side by side in one run.
 
-    python experiments/bench_train_step.py [--hidden 128] [--batch 32] [--frames 64] [--steps 30]
+    python experiments/bench_train_step.py [--hidden 128] [--layers 2] [--states-per-symbol 2] [--batch 32]
 
-Times three jitted train steps on the same batch shape and model (a bidirectional GRU on digit
-strips): `per_step` (Viterbi on the stop-gradient log-probs inside the step), `fixed` (the same step
-reading a stored alignment, as per_epoch does) and `ctc` (optax.ctc_loss). Median of repeats after
+Times three jitted train steps on the same batch shape and model (the default experiment's 2-layer
+bidirectional GRU on digit strips): `per_step` (Viterbi on the stop-gradient log-probs inside the step), `fixed` (the same step
+reading a stored alignment, as per_epoch does) and `ctc` (optax.ctc_loss over the same k sub-state labels, plus a blank output). Median of repeats after
 compilation; ratios against `fixed`. Prints a table, writes JSON.
 """
 
@@ -26,8 +26,10 @@ from jaxalign.training import StepSpec, TrainState, make_optimizer, make_train_s
 
 
 def time_variant(schedule, data, args):
-    spec = StepSpec(setup="order_sync", num_classes=data.num_classes, schedule=schedule, warmup_steps=0)
-    model = SequenceModel(data.feature_dim, spec.num_outputs, kind="gru", hidden=args.hidden, bidirectional=True, rngs=nnx.Rngs(0))
+    spec = StepSpec(setup="order_sync", num_classes=data.num_classes, schedule=schedule, warmup_steps=0,
+                    states_per_symbol=args.states_per_symbol)
+    model = SequenceModel(data.feature_dim, spec.num_outputs, kind="gru", hidden=args.hidden, num_layers=args.layers,
+                          bidirectional=True, rngs=nnx.Rngs(0))
     graphdef, params = nnx.split(model)
     optimizer = make_optimizer("adam", 1e-3)
     state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
@@ -54,9 +56,11 @@ def time_variant(schedule, data, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--states-per-symbol", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--frames", type=int, default=64, help="padded frames of the bucket (longest strip is 60)")
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)
     data = load_digit_strips(DigitStripsSpec(num_train=1000, num_valid=0, num_test=0)).train
@@ -65,7 +69,7 @@ def main(argv=None):
         results[name] = {"seconds": time_variant(schedule, data, args)}
     for r in results.values():
         r["ratio_vs_fixed"] = r["seconds"] / results["fixed"]["seconds"]
-    print(f"device: {jax.devices()[0].device_kind}; bi-GRU hidden {args.hidden}, B={args.batch}, T={args.frames}")
+    print(f"device: {jax.devices()[0].device_kind}; bi-GRU {args.layers}x{args.hidden}, k={args.states_per_symbol}, B={args.batch}, T={args.frames}")
     print(f"{'step':<10} {'median ms':>10} {'vs fixed':>9}")
     for name, r in results.items():
         print(f"{name:<10} {r['seconds'] * 1e3:>10.2f} {r['ratio_vs_fixed']:>9.3f}")

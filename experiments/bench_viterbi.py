@@ -2,6 +2,7 @@
 
     python experiments/bench_viterbi.py                # 2-core CPU defaults, writes experiments/results/
     python experiments/bench_viterbi.py --batch 256 --frames 1000 --rows 100   # the GPU setting
+    python experiments/bench_viterbi.py --cpu-devices 2   # adds the batch sharded over 2 host devices
 
 All peers solve the same problem (full-length sequences, path forced from row 0 at frame 0 to row L-1
 at frame T-1); the score of every returned path is recomputed from the log-probs and checked against
@@ -16,6 +17,10 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+if "--cpu-devices" in sys.argv:  # must be set before JAX starts
+    n = sys.argv[sys.argv.index("--cpu-devices") + 1]
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}"
 
 import jax
 import jax.numpy as jnp
@@ -146,12 +151,19 @@ def build_dynamax(rows):
     return run
 
 
-def build_jaxalign(batch, frames, rows):
+def build_jaxalign(batch, frames, rows, sharded=False):
+    """sharded: the batch split over all local devices (jax.make_mesh + NamedSharding)."""
     logit_pad = jnp.zeros((batch, frames))
     label_pad = jnp.zeros((batch, rows))
+    put = lambda x: x  # noqa: E731
+    if sharded:
+        mesh = jax.make_mesh((jax.device_count(),), ("data",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+        put = lambda x: jax.device_put(x, sharding)  # noqa: E731
+        logit_pad, label_pad = put(logit_pad), put(label_pad)
 
     def run(log_probs, labels):
-        ali = viterbi_align(log_probs, logit_pad, labels, label_pad)
+        ali = viterbi_align(put(log_probs), logit_pad, put(labels), label_pad)
         return ali.positions.block_until_ready()
 
     return run
@@ -203,6 +215,7 @@ def compare(batch, frames, rows, classes, repeats, peers):
     cells = batch * frames * rows
     builders = {
         "jaxalign": lambda: build_jaxalign(batch, frames, rows),
+        "jaxalign_sharded": lambda: build_jaxalign(batch, frames, rows, sharded=True),
         "numpy_loop": lambda: numpy_loop,
         "numba_loop": build_numba_loop,
         "librosa": lambda: build_librosa(rows),
@@ -231,11 +244,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--peers", default="numpy_loop,numba_loop,librosa,dynamax")
     parser.add_argument("--no-sweep", action="store_true", help="skip the T and L sweep")
+    parser.add_argument("--cpu-devices", type=int, default=1, help="split the host into N XLA devices and add a batch-sharded jaxalign row")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_viterbi.json"))
     args = parser.parse_args(argv)
     peers = [p for p in args.peers.split(",") if p]
+    if jax.device_count() > 1:
+        peers.insert(0, "jaxalign_sharded")
 
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), cores: {os.cpu_count()}")
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}) x{jax.device_count()}, cores: {os.cpu_count()}")
     main_run = compare(args.batch, args.frames, args.rows, args.classes, args.repeats, peers)
     print(f"\nB={args.batch} T={args.frames} L={args.rows} C={args.classes}")
     print(f"{'impl':<12} {'median ms':>10} {'Mcells/s':>10} {'peer/jaxalign':>14} {'same score':>11}")

@@ -153,6 +153,7 @@ class Config:
     align: AlignConfig = dataclasses.field(default_factory=AlignConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     seed: int = 0
+    xla_flags: str = ""  # appended to XLA_FLAGS before JAX starts (with the basic launcher, the first job's apply)
 
     def __post_init__(self):
         if self.setup.name != "order_sync" and (self.align.schedule == "ctc" or self.align.init == "ctc_warmup"):

@@ -19,9 +19,11 @@ register_configs()
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-def configure_jax(cache_dir: Path) -> None:
+def configure_jax(cache_dir: Path, xla_flags: str) -> None:
     """Set before JAX initialises its backend; later changes are silently ignored (jax #19213)."""
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # sweeps share a GPU's memory
+    if xla_flags and xla_flags not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flags}".strip()
     import absl.logging
     import jax
 
@@ -50,7 +52,7 @@ def main(cfg: DictConfig):
         return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
     try:
         config = to_config(cfg)
-        configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")))
+        configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), config.xla_flags)
         from jaxalign.training import train
 
         final = train(config, run_dir)

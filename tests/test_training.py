@@ -1,6 +1,7 @@
 """The jitted train step and end-to-end runs of every setup and alignment schedule at tiny sizes."""
 
 import json
+from dataclasses import replace as dataclasses_replace
 
 import jax
 import jax.numpy as jnp
@@ -111,3 +112,18 @@ def test_end_to_end_tiny_run(case, tmp_path):
     if align.get("schedule") == "realign_list":  # 8 batches an epoch: epoch 1 starts at step 8; 0.75 of 12 steps is 9
         assert [r["step"] for r in realigns] == [8, 9]
     assert (tmp_path / "figures" / "alignment_test.png").stat().st_size > 0
+
+
+def test_end_to_end_on_bring_your_own_arrays_and_timit_layout(tmp_path):
+    from jaxalign.config import ArraysConfig, TimitConfig
+    from jaxalign.data import write_arrays
+    from tests.test_data import make_timit
+
+    source = load_splits(tiny_config().data).train
+    path = write_arrays(tmp_path / "mine.npz", source.features, source.labels, alignments=source.alignments)
+    final = train(dataclasses_replace(tiny_config(), data=ArraysConfig(path=str(path))), tmp_path / "arrays")
+    assert "alignment_accuracy" in final
+    root = make_timit(tmp_path / "TIMIT", [("TRAIN", "DR1", "FCJF0", "SI1"), ("TRAIN", "DR1", "FCJF0", "SI2"), ("TEST", "DR1", "MDAB0", "SI3")])
+    timit_config = dataclasses_replace(tiny_config(trainer={"batch_size": 1, "steps": 4, "eval_every": 2}), data=TimitConfig(root=str(root), valid_speaker_fraction=0.0))
+    final = train(timit_config, tmp_path / "timit")
+    assert 0.0 <= final["alignment_accuracy"] <= 1.0

@@ -168,7 +168,8 @@ def load_timit(spec: TimitSpec) -> DataSplits:
 
     speakers = sorted({w.parent.name.upper() for w in parts["TRAIN"]})
     rng = np.random.default_rng(spec.seed)
-    n_valid = max(1, int(round(spec.valid_speaker_fraction * len(speakers)))) if len(speakers) > 1 else 0
+    n_valid = max(1, int(round(spec.valid_speaker_fraction * len(speakers)))) if spec.valid_speaker_fraction > 0 else 0
+    n_valid = min(n_valid, len(speakers) - 1)  # keep at least one training speaker
     valid_speakers = set(rng.choice(speakers, size=n_valid, replace=False).tolist())
     core = [w for w in parts["TEST"] if w.parent.name.upper() in CORE_TEST_SPEAKERS]
     if not core:

@@ -5,9 +5,12 @@ import math
 import time
 from pathlib import Path
 
+import flax
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
+import optax
 from flax import nnx
 from tqdm import tqdm
 
@@ -51,10 +54,6 @@ class MetricsWriter:
 
 def write_environment(path: Path) -> None:
     """Versions and device: RNG streams and numerics change between JAX releases."""
-    import flax
-    import jaxlib
-    import optax
-
     env = {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
@@ -151,10 +150,12 @@ def train(config: Config, run_dir) -> dict:
     valid_lengths = splits.valid.frame_lengths() if len(splits.valid) else np.zeros(0, np.int64)
 
     def extras() -> dict[str, np.ndarray]:
-        """Host-side state that a checkpoint must carry besides the train state."""
-        out = {"has_valid_forced": np.array(previous_forced is not None)}
-        forced = previous_forced or [np.zeros(n, np.int32) for n in valid_lengths]
-        out["valid_forced"] = flatten_ragged(forced)[0] if len(forced) else np.zeros(0, np.int32)
+        """Host-side state that a checkpoint must carry besides the train state (orbax saves no
+        zero-size arrays, so an empty validation split adds nothing)."""
+        out = {"has_valid_forced": np.array(previous_forced is not None and valid_lengths.sum() > 0)}
+        if valid_lengths.sum() > 0:
+            forced = previous_forced or [np.zeros(n, np.int32) for n in valid_lengths]
+            out["valid_forced"] = flatten_ragged(forced)[0]
         if store:
             out.update({f"store_{k}": v for k, v in store.flat().items()})
         return out

@@ -6,6 +6,9 @@ phone before it), adjacent equal folded phones merge into one target symbol, and
 takes the phone at its centre as its true row. Features: log-mel filterbanks in NumPy. The SA
 (dialect) sentences are excluded as usual; the test split is the 24-speaker core test set, and
 the validation split is a seeded 5% of the training speakers.
+
+The SPHERE header is parsed by hand (a few lines) rather than through libsndfile/soundfile, to keep
+the dependency list short; neither handles the shorten-compressed variant, which gets a clear error.
 """
 
 import dataclasses

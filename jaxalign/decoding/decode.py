@@ -39,7 +39,8 @@ def substate_viterbi_decode(log_probs_BxTxC, logit_paddings_BxT, *, k: int, num_
     within a symbol (staying any number of frames), may go from any last sub-state to any first
     sub-state (a new symbol, possibly the same one again), and ends in a last sub-state. Every
     symbol thus lasts at least k frames, which removes one-frame flickers that greedy decoding turns
-    into insertions. With k = 1 this is plain greedy decoding (ties: no new symbol).
+    into insertions. With k = 1 this is plain greedy decoding (ties: no new symbol). Written by hand:
+    HMM libraries decode a dense K x K transition, not this sparse left-to-right topology in a scan.
 
     Returns (labels (B, T) int32, label_paddings (B, T) float32) as from `compress`.
     """

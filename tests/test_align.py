@@ -251,3 +251,16 @@ def test_check_batch_ignores_padded_frames_and_allows_neg_inf_log_probs():
     log_probs = np.full((2, 4, 3), -np.inf, np.float32)
     log_probs[0, 3] = np.nan  # padded frame of example 0
     jaxalign.check_batch(**args, log_probs=log_probs)
+
+
+def test_viterbi_with_batch_sharded_over_devices_matches_single_device():
+    """conftest.py splits the CPU into 2 XLA devices before JAX starts."""
+    if jax.device_count() < 2:
+        pytest.skip("needs --xla_force_host_platform_device_count=2 set before JAX starts")
+    log_probs, logit_pad, labels, label_pad = random_batch(9, batch=8)
+    mesh = jax.make_mesh((2,), ("data",))
+    shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    sharded = viterbi_align(*(jax.device_put(x, shard) for x in (log_probs, logit_pad, labels, label_pad)))
+    single = viterbi_align(log_probs, logit_pad, labels, label_pad)
+    assert len(sharded.positions.sharding.device_set) == 2
+    jax.tree.map(np.testing.assert_array_equal, sharded, single)

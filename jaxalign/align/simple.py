@@ -16,16 +16,10 @@ from jaxalign.align.types import (
     check_array,
     check_same,
     infeasible_fill,
+    is_feasible,
     lengths,
+    valid_mask,
 )
-
-
-def _frame_valid(logit_paddings) -> jax.Array:
-    return jnp.arange(logit_paddings.shape[1])[None, :] < lengths(logit_paddings)[:, None]
-
-
-def _feasible(frame_len_B, label_len_B) -> jax.Array:
-    return (label_len_B >= 1) & (label_len_B <= frame_len_B)
 
 
 @jax.jit
@@ -40,17 +34,17 @@ def masked_align(log_probs, logit_paddings, labels, label_paddings) -> Alignment
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
     num_classes = log_probs.shape[2]
     label_len_B = lengths(label_paddings)
-    row_ok_BxL = jnp.arange(labels.shape[1])[None, :] < label_len_B[:, None]
+    row_ok_BxL = valid_mask(label_paddings)
     labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
     emit_BxTxL = jnp.take_along_axis(log_probs, labels_BxL[:, None, :], axis=2).astype(jnp.float32)
     emit_BxTxL = jnp.where(row_ok_BxL[:, None, :] & ~jnp.isnan(emit_BxTxL), emit_BxTxL, -jnp.inf)
     # argmax over rows returns the first maximal row: the first occurrence of the best symbol.
     positions_BxT = jnp.argmax(emit_BxTxL, axis=2).astype(jnp.int32)
-    frame_ok_BxT = _frame_valid(logit_paddings)
+    frame_ok_BxT = valid_mask(logit_paddings)
     chosen_BxT = jnp.take_along_axis(emit_BxTxL, positions_BxT[..., None], axis=2)[..., 0]
     score_B = jnp.sum(jnp.where(frame_ok_BxT, chosen_BxT, 0.0), axis=1)
     symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), positions_BxT, axis=1)
-    feasible_B = _feasible(lengths(logit_paddings), label_len_B)
+    feasible_B = is_feasible(lengths(logit_paddings), label_len_B)
     return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, frame_ok_BxT)
 
 
@@ -70,7 +64,7 @@ def uniform_align(logit_paddings, label_paddings, labels=None) -> Alignment:
         check_same({"labels": labels.shape, "label_paddings": label_paddings.shape}, "label shapes")
     frame_len_B = lengths(logit_paddings)
     label_len_B = lengths(label_paddings)
-    feasible_B = _feasible(frame_len_B, label_len_B)
+    feasible_B = is_feasible(frame_len_B, label_len_B)
     rows_B = jnp.maximum(label_len_B, 1)
     q_B = frame_len_B // rows_B
     r_B = frame_len_B % rows_B
@@ -88,7 +82,7 @@ def uniform_align(logit_paddings, label_paddings, labels=None) -> Alignment:
         safe_BxT = jnp.clip(positions_BxT, 0, labels.shape[1] - 1)
         symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), safe_BxT, axis=1)
     score_B = jnp.zeros(frame_len_B.shape, jnp.float32)
-    return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, _frame_valid(logit_paddings))
+    return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, valid_mask(logit_paddings))
 
 
 @functools.partial(jax.jit, static_argnames=("num_frames",))
@@ -137,7 +131,7 @@ def compress(frame_symbols, paddings):
     check_array("paddings", paddings, 2, "padding")
     check_same({"frame_symbols": frame_symbols.shape, "paddings": paddings.shape}, "shapes")
     frame_symbols = frame_symbols.astype(jnp.int32)
-    valid_BxT = _frame_valid(paddings)
+    valid_BxT = valid_mask(paddings)
     next_BxT = jnp.pad(frame_symbols[:, 1:], ((0, 0), (0, 1)), constant_values=-1)
     next_valid_BxT = jnp.pad(valid_BxT[:, 1:], ((0, 0), (0, 1)))
     # Keep the last frame of each run (the notes keep the last output of a repeat).

@@ -79,6 +79,16 @@ def lengths(paddings: jax.Array) -> jax.Array:
     return jnp.sum(1 - paddings.astype(jnp.int32), axis=1).astype(jnp.int32)
 
 
+def valid_mask(paddings: jax.Array) -> jax.Array:
+    """(B, N) right-padded paddings -> (B, N) bool, True on the valid entries."""
+    return jnp.arange(paddings.shape[1])[None, :] < lengths(paddings)[:, None]
+
+
+def is_feasible(frame_len_B: jax.Array, label_len_B: jax.Array) -> jax.Array:
+    """A monotone path exists iff 1 <= L_b <= T_b."""
+    return (label_len_B >= 1) & (label_len_B <= frame_len_B)
+
+
 def infeasible_fill(positions, symbols, score, feasible, frame_valid):
     """Puts -1 on padded frames and whole infeasible rows, -inf scores on infeasible rows."""
     keep = frame_valid & feasible[:, None]

@@ -14,7 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxalign.align.types import Alignment, check_aligner_inputs, infeasible_fill, lengths
+from jaxalign.align.types import Alignment, check_aligner_inputs, infeasible_fill, is_feasible, lengths, valid_mask
 
 _NEG_INF = -jnp.inf
 
@@ -44,13 +44,13 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
     label_len_B = lengths(label_paddings)
-    feasible_B = (label_len_B >= 1) & (label_len_B <= frame_len_B)
+    feasible_B = is_feasible(frame_len_B, label_len_B)
     if num_rows == 0 or num_frames == 0:
         empty = jnp.zeros((batch, num_frames), jnp.int32)
         return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
 
     labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
-    row_ok_BxL = jnp.arange(num_rows)[None, :] < label_len_B[:, None]
+    row_ok_BxL = valid_mask(label_paddings)
     log_probs_TxBxC = jnp.swapaxes(log_probs, 0, 1)
 
     def emit(log_probs_BxC):
@@ -84,7 +84,7 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     _, rows_before_TxB = jax.lax.scan(backward, last_row_B, frames, reverse=True, unroll=unroll)
     positions_BxT = jnp.concatenate([rows_before_TxB, last_row_B[None, :]], axis=0).T
     symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
-    frame_ok_BxT = jnp.arange(num_frames)[None, :] < frame_len_B[:, None]
+    frame_ok_BxT = valid_mask(logit_paddings)
     path_BxT = jnp.take_along_axis(log_probs, jnp.clip(symbols_BxT, 0, num_classes - 1)[..., None], axis=2)[..., 0]
     path_BxT = path_BxT.astype(jnp.float32)
     path_BxT = jnp.where(frame_ok_BxT, jnp.where(jnp.isnan(path_BxT), _NEG_INF, path_BxT), 0.0)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxalign.align.simple import left_pack
+from jaxalign.align.types import valid_mask
 
 
 @functools.partial(jax.jit, static_argnames=("k", "blank_id"))
@@ -22,7 +23,7 @@ def substate_greedy_decode(log_probs_BxTxC, logit_paddings_BxT, *, k: int, blank
     Returns (labels (B, T) int32, label_paddings (B, T) float32), labels left-aligned, -1 after.
     """
     state_BxT = jnp.argmax(log_probs_BxTxC, axis=2).astype(jnp.int32)
-    valid_BxT = jnp.arange(state_BxT.shape[1])[None, :] < jnp.sum(logit_paddings_BxT == 0, axis=1)[:, None]
+    valid_BxT = valid_mask(logit_paddings_BxT)
     prev_BxT = jnp.pad(state_BxT[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
     emit_BxT = valid_BxT & (state_BxT % k == 0) & (state_BxT != prev_BxT)
     if blank_id is not None:
@@ -78,7 +79,7 @@ def substate_viterbi_decode(log_probs_BxTxC, logit_paddings_BxT, *, k: int, num_
     _, (prev_TxB, starts_TxB) = jax.lax.scan(backward, final_B, (take_TxBxS, from_end_TxB), reverse=True)
     state_BxT = jnp.concatenate([prev_TxB, final_B[None]], axis=0).T
     starts_BxT = jnp.concatenate([jnp.ones_like(starts_TxB[:1]), starts_TxB], axis=0).T
-    valid_BxT = jnp.arange(state_BxT.shape[1])[None, :] < len_B[:, None]
+    valid_BxT = valid_mask(logit_paddings_BxT)
     return left_pack(state_BxT // k, starts_BxT & valid_BxT)
 
 

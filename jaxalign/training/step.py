@@ -15,7 +15,7 @@ import optax
 from flax import nnx
 
 from jaxalign.align import greedy_decode, masked_align, uniform_align, viterbi_align
-from jaxalign.align.types import lengths
+from jaxalign.align.types import is_feasible, lengths
 from jaxalign.decoding import substate_greedy_decode, substate_viterbi_decode
 from jaxalign.setups import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels
 
@@ -93,8 +93,7 @@ def _order_sync_targets(log_probs, batch, spec: StepSpec, step):
     if spec.fixed_alignments:
         positions = batch["fixed_positions"]
         symbols = jnp.where(positions >= 0, jnp.take_along_axis(labels, jnp.maximum(positions, 0), axis=1), -1)
-        n_t, n_l = lengths(pad), lengths(label_pad)
-        return positions, symbols, (n_l >= 1) & (n_l <= n_t)
+        return positions, symbols, is_feasible(lengths(pad), lengths(label_pad))
     aligner = viterbi_align if spec.method == "viterbi" else masked_align
 
     def realigned():

@@ -14,11 +14,9 @@ from omegaconf import MISSING, OmegaConf
 from jaxalign.data.digit_strips import DigitStripsSpec
 from jaxalign.data.synthetic import SyntheticSpec
 from jaxalign.data.timit import TimitSpec
+from jaxalign.errors import ConfigError
 from jaxalign.models import KINDS
-
-
-class ConfigError(ValueError):
-    """A config value outside its allowed set; the message names the key."""
+from jaxalign.setups import ALIGNERS, INITS, SCHEDULES, SETUPS
 
 
 def _one_of(key: str, value, allowed) -> None:
@@ -34,21 +32,21 @@ def _at_least(key: str, value, low) -> None:
 @dataclasses.dataclass
 class SetupConfig:
     name: str = MISSING  # one_to_one | time_sync | many_to_one | order_sync
-    weighting: str = "uniform"  # many_to_one only: last | uniform | linear | exponential
+    weighting: str = "exponential"  # many_to_one only: last | uniform | linear | exponential
     decay: float = 0.2  # many_to_one exponential weighting: weight ∝ exp(-decay * frames before the end)
 
     def __post_init__(self):
-        _one_of("setup.name", self.name, ("one_to_one", "time_sync", "many_to_one", "order_sync"))
+        _one_of("setup.name", self.name, SETUPS)
         _one_of("setup.weighting", self.weighting, ("last", "uniform", "linear", "exponential"))
 
 
 @dataclasses.dataclass
 class ModelConfig:
     kind: str = "gru"  # simple | gru | lstm | mlp
-    hidden: int = 128  # units per direction
-    num_layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.0
+    hidden: int = 128  # units per direction (the MLP: units per layer)
+    num_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.0  # between layers, training only
 
     def __post_init__(self):
         _one_of("model.kind", self.kind, KINDS)
@@ -62,7 +60,7 @@ class ModelConfig:
 class OptimConfig:
     name: str = "adam"  # adam | adamw | sgd
     learning_rate: float = 3e-3  # peak; traced in the step: sweeping it does not recompile
-    schedule: str = "constant"  # constant | cosine (to 5% of the peak at the last step)
+    schedule: str = "cosine"  # constant | cosine (to 5% of the peak at the last step)
     weight_decay: float = 0.0  # adamw only
     momentum: float = 0.9  # sgd only
     clip_norm: float = 1.0  # global gradient norm clip; 0 disables
@@ -80,17 +78,15 @@ class AlignConfig:
     init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
-    states_per_symbol: int = 1  # k ordered sub-state rows per target symbol
+    states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     realign_at: list[float] = dataclasses.field(default_factory=list)  # realign_list: epochs (>= 1) or fractions of training (< 1)
 
     def __post_init__(self):
-        _one_of("align.schedule", self.schedule, ("per_step", "per_epoch", "realign_list", "ctc"))
-        _one_of("align.init", self.init, ("uniform", "ctc_warmup"))
-        _one_of("align.method", self.method, ("viterbi", "masked"))
+        _one_of("align.schedule", self.schedule, SCHEDULES)
+        _one_of("align.init", self.init, INITS)
+        _one_of("align.method", self.method, ALIGNERS)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
-        if self.schedule == "realign_list" and not self.realign_at:
-            raise ConfigError("align.realign_at must list epochs or fractions when align.schedule=realign_list")
         bad = [x for x in self.realign_at if x <= 0]
         if bad:
             raise ConfigError(f"align.realign_at entries must be > 0, got {bad}")
@@ -98,17 +94,18 @@ class AlignConfig:
 
 @dataclasses.dataclass
 class TrainerConfig:
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 32
     eval_every: int = 500  # steps between validation evaluations (and one at the end)
     num_buckets: int = 4  # padded length buckets, hence compiled shapes
     checkpoint_every: int = 500
     resume: bool = False  # continue from the run dir's latest checkpoint
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
-    progress: bool = True  # tqdm progress bar
+    progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
+    log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
 
     def __post_init__(self):
-        for key in ("steps", "batch_size", "eval_every", "num_buckets", "checkpoint_every", "beam_width"):
+        for key in ("steps", "batch_size", "eval_every", "num_buckets", "checkpoint_every", "beam_width", "log_every"):
             _at_least(f"trainer.{key}", getattr(self, key), 1)
 
 
@@ -156,10 +153,7 @@ class Config:
     xla_flags: str = ""  # appended to XLA_FLAGS before JAX starts (with the basic launcher, the first job's apply)
 
     def __post_init__(self):
-        if self.setup.name != "order_sync" and (self.align.schedule == "ctc" or self.align.init == "ctc_warmup"):
-            raise ConfigError(f"align.schedule=ctc and align.init=ctc_warmup need setup=order_sync, not {self.setup.name}")
-        if (self.setup.name == "one_to_one") != (self.model.kind == "mlp"):
-            raise ConfigError(f"setup={self.setup.name} with model.kind={self.model.kind}: one_to_one uses model=mlp, the others a recurrent model")
+        SETUPS[self.setup.name].check_config(self)
 
 
 def register_configs() -> None:

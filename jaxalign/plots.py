@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_alignment(evaluate, params, data, batcher, spec, path: Path, example: int | None = None) -> Path:
+def plot_alignment(evaluate, params, data, batcher, setup, path: Path, example: int | None = None) -> Path:
     """Saves two panels for one held-out sequence: the full table of class probabilities over frames,
     and the target-ordered grid (one row per target symbol) with the forced Viterbi path and, where
     known, the true segmentation."""
@@ -23,13 +23,13 @@ def plot_alignment(evaluate, params, data, batcher, spec, path: Path, example: i
     labels = data.labels[example]
     names = [data.vocab[c] for c in labels]
 
-    k = spec.states_per_symbol if spec.setup == "order_sync" else 1
+    k = setup.states_per_symbol
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6, n / 6), 6), constrained_layout=True)
     top.imshow(probs.T, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1)
     top.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     top.set_ylabel("class" if k == 1 else f"class (symbol x {k} sub-states)")
     top.set_title(f"P(class | frame), test example {example}: {' '.join(names)}")
-    symbol_probs = probs[:, : spec.num_classes * k].reshape(n, spec.num_classes, k).sum(axis=2)
+    symbol_probs = probs[:, : setup.num_classes * k].reshape(n, setup.num_classes, k).sum(axis=2)
     grid = symbol_probs[:, labels].T  # (L, T): the target-ordered grid
     bottom.imshow(grid, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1)
     if "positions" in out:

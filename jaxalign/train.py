@@ -1,5 +1,7 @@
 """`jaxalign-train`: the Hydra entry point. Kept short; the logic lives in `jaxalign.training`."""
 
+import dataclasses
+import difflib
 import json
 import logging
 import os
@@ -12,11 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from jaxalign.config import ConfigError, register_configs, to_config
+from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs, to_config
 
 register_configs()
-# The repo's conf/ (the package is installed editable, as the README says).
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_PATH = "pkg://jaxalign.conf"  # the repo's conf/, shipped inside the package (pyproject.toml)
 
 
 def configure_jax(cache_dir: Path, xla_flags: str) -> None:
@@ -42,8 +43,33 @@ def expected_errors():
     return (ConfigError, DataFileError, TimitError, FileNotFoundError, CheckpointError, TrainingDiverged)
 
 
-@hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig):
+def known_keys() -> set[str]:
+    """Every dotted key of the schemas (data keys of every data source)."""
+    keys = set()
+    for section in dataclasses.fields(Config):
+        kinds = DATA_CONFIGS.values() if section.name == "data" else [section.type]
+        fields = [f for kind in kinds if dataclasses.is_dataclass(kind) for f in dataclasses.fields(kind)]
+        keys |= {f"{section.name}.{f.name}" for f in fields} if fields else {section.name}
+    return keys
+
+
+def check_override_keys(args: list[str]) -> None:
+    """Exits with one line naming an unknown key and its closest known keys, where Hydra would
+    answer a typo such as `trainer.step=10` with advice to append it."""
+    keys = known_keys()
+    for arg in args:
+        key = arg.split("=", 1)[0]
+        if "=" not in arg or key.startswith(("+", "~", "-", "hydra")) or "/" in key or "." not in key:
+            continue  # flags, additions, deletions, Hydra's own keys and group choices (setup=...)
+        if key not in keys:
+            close = difflib.get_close_matches(key, sorted(keys), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else "; `jaxalign-train --help` lists the keys"
+            print(f"jaxalign-train: unknown key {key!r}{hint}", file=sys.stderr)
+            sys.exit(2)
+
+
+@hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
+def run(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -68,6 +94,12 @@ def main(cfg: DictConfig):
         sys.exit(1)
     (run_dir / "DONE").write_text(json.dumps(final) + "\n")
     return final.get("label_error_rate")
+
+
+def main():
+    """The console entry point `jaxalign-train`."""
+    check_override_keys(sys.argv[1:])
+    run()
 
 
 if __name__ == "__main__":

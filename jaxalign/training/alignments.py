@@ -1,38 +1,33 @@
-"""The host-side alignment store of the per-epoch schedules (the notes' option 1).
+"""The host-side alignment store of the stored schedules (per_epoch, realign_list: the notes' option 1).
 
-Holds one row path per training example; realigning runs a jitted, batched Viterbi (or masked)
-alignment over the whole training set with the current model, then SGD uses it unchanged.
+Holds one row path per training example; realigning runs a jitted, batched alignment (the setup's
+aligner) over the whole training set with the current model, then SGD uses it unchanged.
 """
 
-import functools
-
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from jaxalign.align import masked_align, uniform_align, viterbi_align
+from jaxalign.align import uniform_align
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.decoding import churn
-from jaxalign.setups import substate_labels
+from jaxalign.training.step import forward
 
 
 class AlignmentStore:
-    def __init__(self, batcher, spec, graphdef):
-        self.batcher, self.spec, self.graphdef = batcher, spec, graphdef
+    def __init__(self, batcher, setup, graphdef):
+        self.batcher, self.setup = batcher, setup
+
+        def align(params, batch):
+            labels, label_pad = setup.grid(batch)
+            pad = batch["logit_paddings"]
+            if params is None:  # the flat start
+                return uniform_align(pad, label_pad).positions
+            log_probs = jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1)
+            return setup.aligner(log_probs, pad, labels, label_pad).positions
+
+        self._align = jax.jit(align)
         self.positions: list[np.ndarray] = self._run(None)
         self.realignments = 0
-
-    @functools.partial(jax.jit, static_argnums=0)
-    def _align(self, params, batch):
-        labels, label_pad = substate_labels(batch["labels"], batch["label_paddings"], self.spec.states_per_symbol)
-        pad = batch["logit_paddings"]
-        if params is None:
-            return uniform_align(pad, label_pad).positions
-        model = nnx.merge(self.graphdef, params)
-        log_probs = jax.nn.log_softmax(model(batch["features"], pad).astype(jnp.float32), axis=-1)
-        aligner = viterbi_align if self.spec.method == "viterbi" else masked_align
-        return aligner(log_probs, pad, labels, label_pad).positions
 
     def _run(self, params) -> list[np.ndarray]:
         out = [None] * len(self.batcher.data)
@@ -52,11 +47,12 @@ class AlignmentStore:
         return moved
 
     def batch_positions(self, batch) -> np.ndarray:
-        """(B, T) stored rows for a batch, -1 on padding."""
+        """(B, T) stored rows for a batch, -1 on padding and on filler rows."""
         out = np.full(batch["logit_paddings"].shape, -1, np.int32)
         for row, i in enumerate(batch["index"]):
-            p = self.positions[int(i)]
-            out[row, : len(p)] = p
+            if batch["weights"][row] > 0:
+                p = self.positions[int(i)]
+                out[row, : len(p)] = p
         return out
 
     def flat(self) -> dict[str, np.ndarray]:

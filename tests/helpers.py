@@ -1,30 +1,43 @@
-"""Tiny configs for end-to-end tests (seconds each on a 2-core CPU)."""
+"""Configs for tests: the shipped defaults (composed by Hydra from jaxalign.conf) plus explicit
+overrides, so every test runs what a user gets except what it names."""
 
 import dataclasses
+import json
 
-from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, SetupConfig, SyntheticConfig, TrainerConfig
+from hydra import compose, initialize_config_module
+
+from jaxalign.config import Config, register_configs, to_config
+
+register_configs()
+
+# Seconds-long runs on a 2-core CPU: small synthetic data and a small net.
+TINY = {
+    "data": "synthetic",
+    "data.num_train": 64, "data.num_valid": 16, "data.num_test": 16, "data.num_classes": 4, "data.feature_dim": 6,
+    "data.max_symbols": 3, "data.min_duration": 2, "data.max_duration": 4, "data.noise": 0.3,
+    "model": "gru", "model.hidden": 16,
+    "trainer.steps": 12, "trainer.batch_size": 8, "trainer.eval_every": 6, "trainer.num_buckets": 1,
+    "trainer.checkpoint_every": 6, "trainer.progress": False,
+    "align.warmup_steps": 4,
+}  # fmt: skip
+SETUP_MODEL = {"one_to_one": "mlp", "time_sync": "bigru", "many_to_one": "gru", "order_sync": "gru"}
+
+
+def compose_config(overrides: dict | None = None) -> Config:
+    """The shipped config with Hydra overrides given as {key: value} (values in JSON)."""
+    args = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in (overrides or {}).items()]
+    with initialize_config_module("jaxalign.conf", version_base=None):
+        return to_config(compose(config_name="config", overrides=args))
 
 
 def tiny_config(setup="order_sync", model=None, data=None, align=None, trainer=None, optim=None, seed=0) -> Config:
-    data_kw = dict(num_train=64, num_valid=16, num_test=16, num_classes=4, feature_dim=6, max_symbols=3, min_duration=2, max_duration=4, noise=0.3)
+    """TINY plus per-section overrides, e.g. tiny_config(align={"schedule": "ctc"})."""
+    overrides = {**TINY, "setup": setup, "model": SETUP_MODEL[setup], "seed": seed}
     if setup == "many_to_one":
-        data_kw.update(max_symbols=1)
-    data_kw.update(data or {})
-    model_kw = dict(kind="mlp" if setup == "one_to_one" else "gru", hidden=16, bidirectional=setup == "time_sync")
-    model_kw.update(model or {})
-    trainer_kw = dict(steps=12, batch_size=8, eval_every=6, num_buckets=1, checkpoint_every=6, progress=False)
-    trainer_kw.update(trainer or {})
-    align_kw = dict(warmup_steps=4)
-    align_kw.update(align or {})
-    return Config(
-        setup=SetupConfig(name=setup),
-        model=ModelConfig(**model_kw),
-        data=SyntheticConfig(**data_kw),
-        optim=OptimConfig(**(optim or {})),
-        align=AlignConfig(**align_kw),
-        trainer=TrainerConfig(**trainer_kw),
-        seed=seed,
-    )
+        overrides["data.max_symbols"] = 1
+    for section, values in (("model", model), ("data", data), ("align", align), ("trainer", trainer), ("optim", optim)):
+        overrides.update({f"{section}.{k}": v for k, v in (values or {}).items()})
+    return compose_config(overrides)
 
 
 def replace(config: Config, **sections) -> Config:

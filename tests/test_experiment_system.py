@@ -16,7 +16,7 @@ from jaxalign.data import load_synthetic, write_arrays
 from jaxalign.data.synthetic import SyntheticSpec
 from jaxalign.training import TrainingDiverged, train
 from jaxalign.training.checkpoints import CheckpointError
-from tests.helpers import replace, tiny_config
+from tests.helpers import compose_config, replace, tiny_config
 
 
 def deterministic_lines(run_dir: Path) -> list[dict]:
@@ -146,3 +146,68 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted_run(cli_env, tmp
     assert cli([*args, f"hydra.run.dir={cut}", "trainer.resume=true"], cli_env).returncode == 0
     assert deterministic_lines(cut) == deterministic_lines(tmp_path / "full")
     assert json.loads((cut / "DONE").read_text()) == json.loads((tmp_path / "full" / "DONE").read_text())
+
+
+# --- found by running it as a new user -------------------------------------------------------------
+
+
+def test_a_small_data_file_trains(tmp_path):
+    """40 sequences, 6 features, 5 classes, the default batch of 32: fewer buckets and a partial
+    last batch padded with weight-0 rows, instead of 'no full batch'."""
+    rng = np.random.default_rng(0)
+    labels = [rng.integers(0, 5, size=int(rng.integers(1, 4))) for _ in range(40)]
+    features = [rng.normal(size=(4 * len(y) + int(rng.integers(0, 30)), 6)).astype(np.float32) for y in labels]
+    path = write_arrays(tmp_path / "small.npz", features, labels)
+    config = compose_config({"data": "arrays", "data.path": str(path), "model": "gru", "model.hidden": 8,
+                             "trainer.steps": 6, "trainer.eval_every": 6, "trainer.checkpoint_every": 6, "trainer.progress": False})
+    assert config.trainer.batch_size == 32
+    final = train(config, tmp_path / "run")
+    assert 0.0 <= final["label_error_rate"]
+    train_lines = [ln for ln in deterministic_lines(tmp_path / "run") if ln["split"] == "train"]
+    assert train_lines and all(np.isfinite(ln["loss"]) for ln in train_lines)
+
+
+def test_a_run_shorter_than_its_warmup_says_it_never_realigns(tmp_path, capsys):
+    train(tiny_config(align={"warmup_steps": 20}), tmp_path)
+    assert "never realigns" in capsys.readouterr().err
+    warnings = [ln for ln in deterministic_lines(tmp_path) if ln["split"] == "warning"]
+    assert warnings and "align.warmup_steps=20 >= trainer.steps=12" in warnings[0]["message"]
+
+
+def test_a_misspelt_key_names_the_closest_known_keys(cli_env, tmp_path):
+    result = cli([*TINY, "trainer.step=10", f"hydra.run.dir={tmp_path}"], cli_env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["jaxalign-train: unknown key 'trainer.step'; did you mean trainer.steps or trainer.resume or trainer.batch_size?"]
+
+
+def test_the_readme_python_examples_run(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_finds_its_configs(tmp_path):
+    """pip install . (no -e): the wheel carries conf/ as jaxalign.conf, found from any directory."""
+    repo = Path(__file__).resolve().parent.parent
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel"), str(repo)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    wheel = next((tmp_path / "wheel").glob("jaxalign-*.whl"))
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)],
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr
+    (tmp_path / "elsewhere").mkdir()
+    probe = (
+        "import jaxalign.train, jaxalign.training; from hydra import compose, initialize_config_module\n"
+        "with initialize_config_module('jaxalign.conf', version_base=None):\n"
+        "    cfg = compose(config_name='config', overrides=['+experiment=order_sync_ctc'])\n"
+        "print(jaxalign.train.__file__, cfg.align.schedule)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")))
+    assert result.returncode == 0, result.stderr
+    assert str(tmp_path / "site") in result.stdout and result.stdout.strip().endswith("ctc")

@@ -1,5 +1,9 @@
 """Data sources and the batcher: invariants, malformed files, TIMIT on synthesised fixtures."""
 
+import shutil
+import subprocess
+import wave
+
 import numpy as np
 import pytest
 
@@ -163,13 +167,53 @@ def test_arrays_unreadable_and_missing_and_pickled(tmp_path):
 PHONES = [("h#", 0, 2400), ("q", 2400, 3200), ("s", 3200, 5600), ("pcl", 5600, 6400), ("p", 6400, 8000), ("ix", 8000, 9600), ("ih", 9600, 11200), ("h#", 11200, 12800)]
 
 
-def make_timit(root, speakers):
+TIMIT_LAYOUTS = ("sphere", "sphere+riff", "riff", "riff-lower")
+
+
+def write_riff(path, samples_int16, sample_rate=16000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(np.asarray(samples_int16, "<i2").tobytes())
+
+
+def sox(*args):
+    subprocess.run(["sox", "-R", "-D", *map(str, args)], check=True, capture_output=True)
+
+
+def make_timit(root, speakers, layout="sphere", tool="numpy"):
+    """A tiny TIMIT tree, audio 12800 samples at 16 kHz per utterance, the same samples in every layout.
+
+    layout: "sphere"      UTT.WAV is NIST SPHERE (the LDC original);
+            "sphere+riff" UTT.WAV SPHERE plus a RIFF UTT.WAV.wav of the same samples beside it (the common copy);
+            "riff"        UTT.WAV is RIFF (only the magic bytes say so);
+            "riff-lower"  RIFF, and every folder and file name in lower case (utt.wav, utt.phn).
+    tool:   "numpy" writes the audio here (write_sphere / the `wave` module, random samples);
+            "sox"   has the outside tool make it: a RIFF sweep from `sox synth`, SPHERE converted from it by sox.
+    """
     rng = np.random.default_rng(0)
-    for part, dr, spk, utt in speakers:
-        folder = root / part / dr / spk
+    name = str.lower if layout == "riff-lower" else str
+    for i, (part, dr, spk, utt) in enumerate(speakers):
+        folder = root / name(part) / name(dr) / name(spk)
         folder.mkdir(parents=True, exist_ok=True)
-        timit.write_sphere(folder / f"{utt}.WAV", (rng.normal(size=12800) * 3000).astype(np.int16))
-        (folder / f"{utt}.PHN").write_text("".join(f"{s} {e} {p}\n" for p, s, e in PHONES))
+        main = folder / name(f"{utt}.WAV")
+        sphere = None if layout.startswith("riff") else main
+        riff = {"sphere": main.with_name(main.name + ".tmp"), "sphere+riff": main.with_name(main.name + ".wav")}.get(layout, main)
+        if tool == "sox":
+            sweep = f"{200 + 50 * i}-{3000 + 50 * i}"
+            sox("-r", 16000, "-n", "-r", 16000, "-b", 16, "-c", 1, "-t", "wav", riff, "synth", "12800s", "sine", sweep, "vol", 0.5)
+            if sphere:
+                sox("-t", "wav", riff, "-t", "sph", sphere)
+            if layout == "sphere":
+                riff.unlink()
+        else:
+            samples = (rng.normal(size=12800) * 3000).astype(np.int16)
+            if sphere:
+                timit.write_sphere(sphere, samples)
+            if layout != "sphere":
+                write_riff(riff, samples)
+        (folder / name(f"{utt}.PHN")).write_text("".join(f"{s} {e} {p}\n" for p, s, e in PHONES))
     return root
 
 
@@ -209,6 +253,85 @@ def test_timit_missing_or_incomplete_corpus_is_explained(tmp_path):
     (tmp_path / "U" / "TEST" / "DR1" / "MDAB0" / "SI2.PHN").unlink()
     with pytest.raises(TimitError, match="no matching .PHN"):
         load_timit(TimitSpec(root=str(tmp_path / "U")))
+
+
+LAYOUT_UTTERANCES = [
+    ("TRAIN", "DR1", "FCJF0", "SI1027"), ("TRAIN", "DR1", "FCJF0", "SX37"), ("TRAIN", "DR2", "MABC0", "SX10"),
+    ("TEST", "DR1", "MDAB0", "SI1039"), ("TEST", "DR3", "FELC0", "SX16"),
+]  # fmt: skip
+
+
+def check_timit_layouts(tmp_path, tool):
+    """Every layout loads one utterance per .PHN file, and RIFF and SPHERE copies of the same samples
+    give identical features, labels and alignments."""
+    loaded = {}
+    for layout in TIMIT_LAYOUTS:
+        root = make_timit(tmp_path / layout, LAYOUT_UTTERANCES, layout=layout, tool=tool)
+        phn_files = [f for f in root.rglob("*") if f.suffix.upper() == ".PHN"]
+        splits = load_timit(TimitSpec(root=str(root), valid_speaker_fraction=0.5))
+        assert sum(splits.sizes().values()) == len(phn_files) == len(LAYOUT_UTTERANCES), layout
+        loaded[layout] = splits
+    # The formats really are what the layout says, whatever the names: read by magic bytes.
+    sph = tmp_path / "sphere+riff" / "TRAIN" / "DR1" / "FCJF0" / "SI1027.WAV"
+    riff = sph.with_name("SI1027.WAV.wav")
+    assert sph.read_bytes()[:7] == b"NIST_1A" and riff.read_bytes()[:4] == b"RIFF"
+    assert (tmp_path / "riff" / "TRAIN" / "DR1" / "FCJF0" / "SI1027.WAV").read_bytes()[:4] == b"RIFF"
+    (a, rate_a), (b, rate_b) = timit.read_audio(sph), timit.read_audio(riff)
+    assert rate_a == rate_b == 16000 and len(a) == 12800 and np.abs(a).max() > 0.05
+    np.testing.assert_array_equal(a, b)
+    for layout, splits in loaded.items():
+        for split in ("train", "valid", "test"):
+            ref, got = getattr(loaded["sphere"], split), getattr(splits, split)
+            assert len(ref) == len(got) > 0, (layout, split)
+            for field in ("features", "labels", "alignments"):
+                for x, y in zip(getattr(ref, field), getattr(got, field)):
+                    np.testing.assert_array_equal(x, y, err_msg=f"{layout} {split} {field}")
+
+
+def test_timit_layouts_riff_and_sphere_agree(tmp_path):
+    check_timit_layouts(tmp_path, "numpy")
+    # A copy holding only the converted UTT.WAV.wav for an utterance still loads it, once.
+    root = tmp_path / "sphere+riff"
+    (root / "TEST" / "DR1" / "MDAB0" / "SI1039.WAV").unlink()
+    assert sum(load_timit(TimitSpec(root=str(root), valid_speaker_fraction=0.5)).sizes().values()) == len(LAYOUT_UTTERANCES)
+
+
+@pytest.mark.skipif(
+    shutil.which("sox") is None,
+    reason="sox is not on PATH (apt-get install sox); test_timit_layouts_riff_and_sphere_agree covers the same layouts with Python-written audio",
+)
+def test_timit_layouts_written_by_sox(tmp_path):
+    check_timit_layouts(tmp_path, "sox")
+    # What sox writes for formats the reader does not take is a one-line error naming the file.
+    bad = tmp_path / "riff" / "TEST" / "DR1" / "MDAB0" / "SI1039.WAV"
+    for bits, channels in ((24, 1), (16, 2)):
+        sox("-r", 16000, "-n", "-r", 16000, "-b", bits, "-c", channels, "-t", "wav", bad, "synth", "12800s", "sine", 440, "vol", 0.5)
+        with pytest.raises(TimitError, match=r"SI1039\.WAV: .*only 16-bit PCM mono is supported") as err:
+            load_timit(TimitSpec(root=str(tmp_path / "riff")))
+        assert "\n" not in str(err.value)
+
+
+def test_timit_bad_audio_is_named(tmp_path):
+    root = make_timit(tmp_path / "T", [("TRAIN", "DR1", "FCJF0", "SI1"), ("TEST", "DR1", "MDAB0", "SI2")], layout="riff")
+    bad = root / "TEST" / "DR1" / "MDAB0" / "SI2.WAV"
+    spec = TimitSpec(root=str(root))
+    for channels, width, message in ((2, 2, r"2 channel\(s\) of 16-bit"), (1, 1, r"1 channel\(s\) of 8-bit")):
+        with wave.open(str(bad), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(width)
+            w.setframerate(16000)
+            w.writeframes(bytes(channels * width * 1000))
+        with pytest.raises(TimitError, match=rf"SI2\.WAV: RIFF WAV with {message} samples; only 16-bit PCM mono"):
+            load_timit(spec)
+    bad.write_bytes(b"RIFF\0\0\0\0WAVEjunk")
+    with pytest.raises(TimitError, match=r"SI2\.WAV: unreadable RIFF WAV"):
+        load_timit(spec)
+    bad.write_bytes(b"OggS" + bytes(100))
+    with pytest.raises(TimitError, match=r"SI2\.WAV: neither NIST SPHERE .* nor RIFF WAV"):
+        load_timit(spec)
+    bad.unlink()
+    with pytest.raises(TimitError, match=r"SI2\.PHN: no audio next to it"):
+        load_timit(spec)
 
 
 # --- batching ------------------------------------------------------------------------------------------

@@ -1,6 +1,13 @@
 """TIMIT from its on-disk layout: `ROOT/{TRAIN,TEST}/DR*/SPEAKER/UTT.{WAV,PHN}`.
 
-Audio is NIST SPHERE (1024-byte header, 16-bit PCM); `.PHN` holds `start end phone` in samples.
+An utterance is a `.PHN` file (`start end phone` in samples) and ONE audio file beside it with the
+same stem. Both layouts in circulation are accepted, in any letter case: the LDC original
+(`UTT.WAV`) and the common copy that adds a converted `UTT.WAV.wav` beside it (then `UTT.WAV` is
+read; the copy is not counted twice); a copy with only `UTT.WAV.wav` works too. The audio format is
+told by the file's first bytes, not its name: NIST SPHERE (`NIST_1A`, 1024-byte header, 16-bit PCM)
+or RIFF WAV (`RIFF...WAVE`, 16-bit PCM mono, read with the standard `wave` module) — so copies whose
+`UTT.WAV` is really RIFF also load. Anything else is a `TimitError` naming the file.
+
 Phones are folded 61 -> 39 (Lee & Hon, 1989; the glottal stop `q` is dropped and its frames join the
 phone before it), adjacent equal folded phones merge into one target symbol, and every 10 ms frame
 takes the phone at its centre as its true row. Features: log-mel filterbanks in NumPy. The SA
@@ -12,6 +19,7 @@ the dependency list short; neither handles the shorten-compressed variant, which
 """
 
 import dataclasses
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +93,34 @@ def write_sphere(path, samples_int16: np.ndarray, sample_rate: int = 16000) -> N
     Path(path).write_bytes(header + np.asarray(samples_int16, "<i2").tobytes())
 
 
+def read_riff(path) -> tuple[np.ndarray, int]:
+    """RIFF WAV file -> (samples float32 in [-1, 1], sample rate). 16-bit PCM mono only."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            if channels != 1 or width != 2:
+                raise TimitError(
+                    f"{path}: RIFF WAV with {channels} channel(s) of {8 * width}-bit samples; "
+                    "only 16-bit PCM mono is supported"
+                )
+            data = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as err:
+        raise TimitError(f"{path}: unreadable RIFF WAV ({err}); only 16-bit PCM mono is supported") from None
+    samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+    return samples.astype(np.float32) / 32768.0, rate
+
+
+def read_audio(path) -> tuple[np.ndarray, int]:
+    """SPHERE or RIFF WAV, told apart by the magic bytes (b"NIST_1A" / b"RIFF"), not by the file name."""
+    with open(path, "rb") as f:
+        magic = f.read(12)
+    if magic.startswith(b"NIST_1A"):
+        return read_sphere(path)
+    if magic.startswith(b"RIFF") and magic[8:12] == b"WAVE":
+        return read_riff(path)
+    raise TimitError(f"{path}: neither NIST SPHERE (NIST_1A) nor RIFF WAV audio (file starts with {magic[:8]!r})")
+
+
 def read_phn(path) -> list[tuple[int, int, str]]:
     out = []
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
@@ -121,14 +157,13 @@ def log_mel(samples: np.ndarray, spec: TimitSpec) -> np.ndarray:
     return np.log(power @ mel_filterbank(spec.num_mels, n_fft, spec.sample_rate).T + 1e-6).astype(np.float32)
 
 
-def utterance(wav_path: Path, spec: TimitSpec, vocab_index) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def utterance(
+    audio_path: Path, phn_path: Path, spec: TimitSpec, vocab_index
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One utterance -> (features (T, M), labels (L,), alignment (T,))."""
-    phn_path = wav_path.with_suffix(".PHN") if wav_path.with_suffix(".PHN").exists() else wav_path.with_suffix(".phn")
-    if not phn_path.exists():
-        raise TimitError(f"{wav_path}: no matching .PHN file next to it")
-    samples, rate = read_sphere(wav_path)
+    samples, rate = read_audio(audio_path)
     if rate != spec.sample_rate:
-        raise TimitError(f"{wav_path}: sample rate {rate}, expected {spec.sample_rate}")
+        raise TimitError(f"{audio_path}: sample rate {rate}, expected {spec.sample_rate}")
     feats = log_mel(samples, spec)
     segments = read_phn(phn_path)
     hop = spec.sample_rate * spec.hop_ms / 1000
@@ -148,6 +183,30 @@ def utterance(wav_path: Path, spec: TimitSpec, vocab_index) -> tuple[np.ndarray,
     return feats, symbol_of_frame[change], alignment
 
 
+AUDIO_SUFFIXES = ("WAV", "WAV.WAV")  # after the stem, upper-cased; the first one present is read
+
+
+def find_utterances(folder: Path) -> list[tuple[Path, Path]]:
+    """(audio, phn) pairs under `folder/DR*/SPEAKER/`, one per `.PHN` stem, SA sentences skipped.
+
+    `UTT.WAV` is preferred to a `UTT.WAV.wav` beside it; letter case is ignored.
+    """
+    groups: dict[tuple[Path, str], dict[str, Path]] = {}
+    for f in sorted(folder.glob("*/*/*")):
+        stem, _, suffix = f.name.upper().partition(".")
+        if suffix in ("PHN", *AUDIO_SUFFIXES) and not stem.startswith("SA") and f.is_file():
+            groups.setdefault((f.parent, stem), {}).setdefault(suffix, f)
+    pairs = []
+    for (_, stem), files in groups.items():
+        audio = next((files[s] for s in AUDIO_SUFFIXES if s in files), None)
+        if "PHN" not in files:
+            raise TimitError(f"{audio}: no matching .PHN file next to it")
+        if audio is None:
+            raise TimitError(f"{files['PHN']}: no audio next to it (expected {stem}.WAV or {stem}.WAV.wav)")
+        pairs.append((audio, files["PHN"]))
+    return pairs
+
+
 def load_timit(spec: TimitSpec) -> DataSplits:
     root = Path(spec.root)
     if spec.root in ("", "???") or not root.is_dir():
@@ -156,29 +215,33 @@ def load_timit(spec: TimitSpec) -> DataSplits:
     for part in ("TRAIN", "TEST"):
         folders[part] = next((p for p in root.iterdir() if p.name.upper() == part), None)
         if folders[part] is None:
-            raise TimitError(f"data.root: {root} has no {part} folder (expected ROOT/{part}/DR*/SPEAKER/*.WAV)")
+            raise TimitError(f"data.root: {root} has no {part} folder (expected ROOT/{part}/DR*/SPEAKER/UTT.PHN)")
     parts = {}
     for part, folder in folders.items():
-        wavs = sorted(w for w in folder.glob("*/*/*") if w.suffix.upper() == ".WAV" and not w.name.upper().startswith("SA"))
-        if not wavs:
-            raise TimitError(f"data.root: no .WAV files under {folder}/DR*/SPEAKER/ (SA sentences are skipped)")
-        parts[part] = wavs
+        pairs = find_utterances(folder)
+        if not pairs:
+            raise TimitError(
+                f"data.root: no utterances (UTT.PHN with UTT.WAV or UTT.WAV.wav) under {folder}/DR*/SPEAKER/ "
+                "(SA sentences are skipped)"
+            )
+        parts[part] = pairs
     vocab_index = {p: i for i, p in enumerate(PHONES_39)}
 
-    def build(wavs):
-        rows = [utterance(w, spec, vocab_index) for w in wavs]
+    def build(pairs):
+        rows = [utterance(audio, phn, spec, vocab_index) for audio, phn in pairs]
         return SequenceData([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], list(PHONES_39))
 
-    speakers = sorted({w.parent.name.upper() for w in parts["TRAIN"]})
+    speaker = lambda pair: pair[0].parent.name.upper()  # noqa: E731
+    speakers = sorted({speaker(u) for u in parts["TRAIN"]})
     rng = np.random.default_rng(spec.seed)
     n_valid = max(1, int(round(spec.valid_speaker_fraction * len(speakers)))) if spec.valid_speaker_fraction > 0 else 0
     n_valid = min(n_valid, len(speakers) - 1)  # keep at least one training speaker
     valid_speakers = set(rng.choice(speakers, size=n_valid, replace=False).tolist())
-    core = [w for w in parts["TEST"] if w.parent.name.upper() in CORE_TEST_SPEAKERS]
+    core = [u for u in parts["TEST"] if speaker(u) in CORE_TEST_SPEAKERS]
     if not core:
         raise TimitError(f"data.root: none of the 24 core test speakers found under {root}/TEST")
     return DataSplits(
-        train=build([w for w in parts["TRAIN"] if w.parent.name.upper() not in valid_speakers]),
-        valid=build([w for w in parts["TRAIN"] if w.parent.name.upper() in valid_speakers]),
+        train=build([u for u in parts["TRAIN"] if speaker(u) not in valid_speakers]),
+        valid=build([u for u in parts["TRAIN"] if speaker(u) in valid_speakers]),
         test=build(core),
     )

@@ -51,3 +51,19 @@ def brute_masked(log_probs, logit_paddings, labels, label_paddings):
             rows.append(int(np.argmax(scores)))
         out.append(rows)
     return out
+
+
+def brute_forward(log_probs, logit_paddings, labels, label_paddings):
+    """Per example (log of the summed path probabilities or -inf, (T, C) posterior occupancy: the
+    probability that frame t is on a row of class c, zero on padded frames and where the sum is -inf)."""
+    out = []
+    for b, (t_b, l_b) in enumerate(zip(lengths(logit_paddings), lengths(label_paddings))):
+        paths = list(monotone_paths(int(t_b), int(l_b)))
+        scores = [path_score(log_probs[b], labels[b], rows) for rows in paths]
+        total = np.logaddexp.reduce(scores) if paths else -np.inf
+        occupancy = np.zeros(log_probs.shape[1:])
+        if np.isfinite(total):
+            for rows, score in zip(paths, scores):
+                occupancy[np.arange(len(rows)), labels[b][rows]] += np.exp(score - total)
+        out.append((float(total), occupancy))
+    return out

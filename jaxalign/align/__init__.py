@@ -1,5 +1,6 @@
-"""Alignment kernels: Viterbi over the target-ordered grid, masked and uniform alignment."""
+"""Alignment kernels: Viterbi and full-sum over the target-ordered grid, masked and uniform alignment."""
 
+from jaxalign.align.forward import forward_score
 from jaxalign.align.simple import compress, expand, greedy_decode, masked_align, uniform_align
 from jaxalign.align.types import Alignment
 from jaxalign.align.validate import check_batch
@@ -10,6 +11,7 @@ __all__ = [
     "check_batch",
     "compress",
     "expand",
+    "forward_score",
     "greedy_decode",
     "masked_align",
     "uniform_align",

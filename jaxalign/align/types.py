@@ -1,4 +1,4 @@
-"""The `Alignment` result type and trace-time argument checks shared by the aligners."""
+"""The `Alignment` result type, trace-time argument checks and helpers shared by the aligners."""
 
 from typing import NamedTuple
 
@@ -56,7 +56,7 @@ def check_same(dims: dict[str, int], what: str) -> None:
 
 
 def check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings) -> None:
-    """Trace-time checks common to `viterbi_align` and `masked_align`."""
+    """Trace-time checks common to `viterbi_align`, `masked_align` and `forward_score`."""
     check_array("log_probs", log_probs, 3, "float")
     check_array("logit_paddings", logit_paddings, 2, "padding")
     check_array("labels", labels, 2, "int")
@@ -89,6 +89,13 @@ def is_feasible(frame_len_B: jax.Array, label_len_B: jax.Array) -> jax.Array:
     return (label_len_B >= 1) & (label_len_B <= frame_len_B)
 
 
+def row_scores(log_probs_BxC: jax.Array, labels_BxL: jax.Array, row_ok_BxL: jax.Array) -> jax.Array:
+    """One frame's (B, C) log-probs -> (B, L) float32 log-probs of the grid rows; -inf on padded rows
+    and where the log-prob is NaN, so a NaN never reaches the recursions. labels_BxL: clipped ids."""
+    e_BxL = jnp.take_along_axis(log_probs_BxC, labels_BxL, axis=1).astype(jnp.float32)
+    return jnp.where(row_ok_BxL & ~jnp.isnan(e_BxL), e_BxL, -jnp.inf)
+
+
 def infeasible_fill(positions, symbols, score, feasible, frame_valid):
     """Puts -1 on padded frames and whole infeasible rows, -inf scores on infeasible rows."""
     keep = frame_valid & feasible[:, None]
@@ -98,3 +105,14 @@ def infeasible_fill(positions, symbols, score, feasible, frame_valid):
         score=jnp.where(feasible, score, -jnp.inf).astype(jnp.float32),
         feasible=feasible,
     )
+
+
+def scan_unroll(unroll: int | None) -> int:
+    """Frames per scan iteration; None picks by backend at trace time (`jax.default_backend()`).
+
+    Measured: on an H100 unroll=16 made `viterbi_align` 8-10x faster than unroll=1 (each loop
+    iteration costs kernel launches), while XLA:CPU runs fastest with unroll=1.
+    """
+    if unroll is not None:
+        return unroll
+    return 1 if jax.default_backend() == "cpu" else 16

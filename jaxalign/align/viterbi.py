@@ -14,13 +14,22 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxalign.align.types import Alignment, check_aligner_inputs, infeasible_fill, is_feasible, lengths, valid_mask
+from jaxalign.align.types import (
+    Alignment,
+    check_aligner_inputs,
+    infeasible_fill,
+    is_feasible,
+    lengths,
+    row_scores,
+    scan_unroll,
+    valid_mask,
+)
 
 _NEG_INF = -jnp.inf
 
 
 @functools.partial(jax.jit, static_argnames=("unroll",))
-def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int = 1) -> Alignment:
+def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None) -> Alignment:
     """Best monotone path through each sequence's target-ordered grid.
 
     Args:
@@ -28,8 +37,8 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
       logit_paddings: (B, T) bool/float, 1 = padded frame; valid frames come first.
       labels: (B, L) int target symbols in order.
       label_paddings: (B, L) bool/float, 1 = padded row; valid rows come first.
-      unroll: frames per iteration of the scan loops (a speed knob, no effect on the result;
-        1 is fastest on CPU).
+      unroll: frames per iteration of the scan loops, a speed knob with no effect on the result;
+        None: 1 on CPU, 16 on GPU/TPU (`scan_unroll`).
 
     Returns:
       `Alignment`; `score` is the sum of log_probs along the path. NaN log-probs count as -inf.
@@ -40,6 +49,7 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     Backpointers are one byte per cell (uint8), and the backtrace runs on device in the same call.
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    unroll = scan_unroll(unroll)
     batch, num_frames, num_classes = log_probs.shape
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
@@ -54,9 +64,7 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     log_probs_TxBxC = jnp.swapaxes(log_probs, 0, 1)
 
     def emit(log_probs_BxC):
-        """(B, C) frame log-probs -> (B, L) float32 scores of the grid rows, -inf off the grid."""
-        e_BxL = jnp.take_along_axis(log_probs_BxC, labels_BxL, axis=1).astype(jnp.float32)
-        return jnp.where(row_ok_BxL & ~jnp.isnan(e_BxL), e_BxL, _NEG_INF)
+        return row_scores(log_probs_BxC, labels_BxL, row_ok_BxL)
 
     alpha0_BxL = jnp.where(jnp.arange(num_rows)[None, :] == 0, emit(log_probs_TxBxC[0]), _NEG_INF)
 

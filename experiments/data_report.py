@@ -1,5 +1,7 @@
 """Sizes of the built-in data sets, batcher throughput, and a picture of a few digit strips.
 
+The spoken_words set is synthesised on first use (about a minute) and cached (see its module).
+
     python experiments/data_report.py [--out experiments/results]
 
 Writes `digit_strips.png` (eight test strips, true segment boundaries in red) and `data_report.json`.
@@ -16,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxalign.data import Batcher, load_digit_strips, load_synthetic  # noqa: E402
+from jaxalign.data import Batcher, load_digit_strips, load_spoken_words, load_synthetic  # noqa: E402
 
 
 def describe(splits) -> dict:
@@ -50,9 +52,13 @@ def main(argv=None):
     strips = load_digit_strips()
     build_seconds = time.perf_counter() - tic
     synthetic = load_synthetic()
+    tic = time.perf_counter()
+    spoken = load_spoken_words()
+    spoken_seconds = time.perf_counter() - tic
     report = {
         "digit_strips": {**describe(strips), "build_seconds": build_seconds, "loader": throughput(strips.train)},
         "synthetic": {**describe(synthetic), "loader": throughput(synthetic.train)},
+        "spoken_words": {**describe(spoken), "phones": len(spoken.train.vocab), "build_or_cache_seconds": spoken_seconds},
     }
     fig, axes = plt.subplots(8, 1, figsize=(10, 9), constrained_layout=True)
     for ax, i in zip(axes, range(8)):

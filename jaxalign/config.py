@@ -12,6 +12,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from jaxalign.data.digit_strips import DigitStripsSpec
+from jaxalign.data.spoken_words import SpokenWordsSpec
 from jaxalign.data.synthetic import SyntheticSpec
 from jaxalign.data.timit import TimitSpec
 from jaxalign.errors import ConfigError
@@ -133,11 +134,17 @@ class TimitConfig(TimitSpec):
     name: str = "timit"
 
 
+@dataclasses.dataclass
+class SpokenWordsConfig(SpokenWordsSpec):
+    name: str = "spoken_words"
+
+
 DATA_CONFIGS = {
     "digit_strips": DigitStripsConfig,
     "synthetic": SyntheticConfig,
     "arrays": ArraysConfig,
     "timit": TimitConfig,
+    "spoken_words": SpokenWordsConfig,
 }
 
 

@@ -143,8 +143,11 @@ def mel_filterbank(num_mels: int, n_fft: int, sample_rate: int) -> np.ndarray:
     return np.maximum(0.0, np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)))
 
 
-def log_mel(samples: np.ndarray, spec: TimitSpec) -> np.ndarray:
-    """(S,) samples -> (T, num_mels) float32 log-mel energies, T = 1 + (S - frame) // hop."""
+def log_mel(samples: np.ndarray, spec) -> np.ndarray:
+    """(S,) samples -> (T, num_mels) float32 log-mel energies, T = 1 + (S - frame) // hop.
+
+    spec: anything with sample_rate, frame_ms, hop_ms and num_mels (TimitSpec, SpokenWordsSpec).
+    """
     frame = int(spec.sample_rate * spec.frame_ms / 1000)
     hop = int(spec.sample_rate * spec.hop_ms / 1000)
     if len(samples) < frame:

@@ -35,6 +35,7 @@ class Setup:
     aligns: bool = False  # evaluation yields forced alignments (alignment metrics, churn, the figure's path)
     frame_metrics: bool = True  # frame accuracy against the true per-frame labels applies
     stored_alignments: bool = False  # the host keeps one alignment per training example (the notes' option 1)
+    warmup_steps: int = 0  # steps trained on an initial alignment before realigning
 
     def __init__(self, config, num_classes: int):
         self.config = config
@@ -80,3 +81,7 @@ class Setup:
     def summary_metrics(self, hyps: list, refs: list) -> dict:
         """Metrics beyond the label error rate, from all hypotheses and references of a split."""
         return {}
+
+    def realign_due(self, step: int, epoch: int, epoch_start: bool, done: set) -> int | None:
+        """With stored alignments: a mark for the realignment due before this step, else None."""
+        return None

@@ -75,7 +75,7 @@ class OptimConfig:
 
 @dataclasses.dataclass
 class AlignConfig:
-    schedule: str = "per_step"  # per_step | per_epoch | realign_list | ctc
+    schedule: str = "per_step"  # per_step | per_epoch | realign_list | full_sum | ctc
     init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)

@@ -17,7 +17,7 @@ def plot_alignment(evaluate, params, data, batcher, setup, path: Path, example: 
     lengths = data.label_lengths()
     example = int(np.argmax(lengths)) if example is None else example
     batch = batcher.make_batch(np.full(batcher.batch_size, example))
-    out = evaluate(params, batch)
+    out = {key: np.asarray(value) for key, value in evaluate(params, batch).items()}
     n = len(data.features[example])
     probs = np.exp(np.asarray(out["log_probs"][0, :n]))  # (T, C')
     labels = data.labels[example]

@@ -31,6 +31,8 @@ def configure_jax(cache_dir: Path, xla_flags: str) -> None:
     absl.logging.set_verbosity(absl.logging.WARNING)  # orbax logs every save at INFO
     logging.getLogger("jax").setLevel(logging.WARNING)  # Hydra's INFO root level would show backend probing
 
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # one task per GPU (hydra/launcher=slurm_gpu)
+        jax.distributed.initialize()  # coordinator, process count and id from SLURM's variables
     jax.config.update("jax_compilation_cache_dir", str(cache_dir))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 

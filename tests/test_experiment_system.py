@@ -211,3 +211,32 @@ def test_a_non_editable_install_finds_its_configs(tmp_path):
                             env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")))
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "site") in result.stdout and result.stdout.strip().endswith("ctc")
+
+
+PARALLEL_PROBE = """
+import json, sys
+from jaxalign.training import train
+from tests.helpers import tiny_config
+final = train(tiny_config(align={"schedule": sys.argv[2]}, trainer={"batch_size": 8}), sys.argv[1])
+print(json.dumps(final))
+"""
+
+
+@pytest.mark.parametrize("schedule", ["per_step", "per_epoch"])
+def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
+    """The batch split over 4 fake CPU devices gives the metrics of 1 device (float tolerance)."""
+    finals = {}
+    for devices in (1, 4):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+                   JAXALIGN_CACHE_DIR=str(tmp_path / "cache"))
+        run = subprocess.run([sys.executable, "-c", PARALLEL_PROBE, str(tmp_path / str(devices)), schedule], env=env,
+                             cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        finals[devices] = json.loads(run.stdout.strip().splitlines()[-1])
+    assert finals[1].keys() == finals[4].keys()
+    for key in finals[1]:
+        assert finals[4][key] == pytest.approx(finals[1][key], abs=1e-6), key
+    losses = {d: [ln["loss"] for ln in deterministic_lines(tmp_path / str(d)) if ln["split"] == "train"] for d in (1, 4)}
+    np.testing.assert_allclose(losses[4], losses[1], rtol=1e-4)
+    env4 = json.loads((tmp_path / "4" / "environment.json").read_text())
+    assert env4["mesh"] == {"data": 4} and "mesh" not in json.loads((tmp_path / "1" / "environment.json").read_text())

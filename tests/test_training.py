@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxalign import uniform_align, viterbi_align
+from jaxalign import forward_score, uniform_align, viterbi_align
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.data.load import load_splits
 from jaxalign.models import SequenceModel
@@ -101,6 +101,18 @@ def test_gradient_flows_through_the_model_only_not_through_the_alignment():
     np.testing.assert_allclose(grad, expected, atol=1e-7)
 
 
+def test_full_sum_loss_is_the_forward_score_per_frame_and_its_gradient_the_occupancy():
+    setup, _, _, _, batcher = setup_step(tiny_config(align={"schedule": "full_sum", "warmup_steps": 0}))
+    batch = batcher.next_batch()
+    log_probs = random_log_probs(batch, setup)
+    labels, label_pad = setup.grid(batch)
+    frames = jnp.sum(batch["logit_paddings"] == 0)
+    loss, grad = jax.value_and_grad(lambda lp: setup.loss(lp, lp, batch, jnp.int32(0))[0])(log_probs)
+    np.testing.assert_allclose(loss, -forward_score(log_probs, batch["logit_paddings"], labels, label_pad).sum() / frames, rtol=1e-6)
+    occupancy = jax.grad(lambda lp: forward_score(lp, batch["logit_paddings"], labels, label_pad).sum())(log_probs)
+    np.testing.assert_allclose(grad, -occupancy / frames, atol=1e-7)
+
+
 def count_scans(fn, *args) -> int:
     """Scans at the top level of fn's jaxpr (a scan inside a cond branch does not count)."""
     return sum(eqn.primitive.name == "scan" for eqn in jax.make_jaxpr(fn)(*args).jaxpr.eqns)
@@ -175,6 +187,7 @@ CASES = {
     "per_step_k1": ("order_sync", {"states_per_symbol": 1}, {"label_error_rate": 0.4, "alignment_accuracy": 0.8}),
     "per_epoch": ("order_sync", {"schedule": "per_epoch"}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
     "realign_list": ("order_sync", {"schedule": "realign_list", "realign_at": [1, 2, 0.75]}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
+    "full_sum": ("order_sync", {"schedule": "full_sum"}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
     "ctc": ("order_sync", {"schedule": "ctc"}, {"label_error_rate": 0.85, "alignment_accuracy": 0.85}),  # CTC learns slowest
     "ctc_warmup": ("order_sync", {"init": "ctc_warmup"}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
     "time_sync": ("time_sync", {}, {"frame_accuracy": 0.9}),

@@ -74,18 +74,23 @@ class OrderSync(Setup):
         }
         return total / jnp.maximum(count, 1.0), metrics
 
+    def sequence_loss(self, log_likelihood_B, batch):
+        """-sum of per-sequence log-likelihoods (CTC, full-sum) over real feasible sequences, divided
+        by their frames: the same scale as the frame loss. The alignment accuracy does not apply
+        (NaN: left out of the log)."""
+        _, label_pad_BxL = self.grid(batch)
+        feasible_B = is_feasible(lengths(batch["logit_paddings"]), lengths(label_pad_BxL))
+        use_B = feasible_B & (batch["weights"] > 0)
+        frames = jnp.sum(self.valid_frames(batch) & use_B[:, None])
+        total = -jnp.sum(jnp.where(use_B, log_likelihood_B * batch["weights"], 0.0))
+        metrics = {"infeasible": jnp.sum(~feasible_B & (batch["weights"] > 0)), "train_alignment_accuracy": jnp.float32(jnp.nan)}
+        return total / jnp.maximum(frames, 1), metrics
+
     def ctc_loss(self, logits_BxTxC, batch):
-        """optax CTC over the grid rows, summed over sequences and divided by the frames (the same
-        scale as the frame loss). The alignment accuracy does not apply (NaN: left out of the log)."""
+        """optax CTC over the grid rows plus the blank."""
         labels_BxL, label_pad_BxL = self.grid(batch)
         per_seq_B = ctc_divergence(logits_BxTxC, batch["logit_paddings"], labels_BxL, label_pad_BxL, self.blank_id)
-        frames = jnp.sum(self.valid_frames(batch))
-        feasible_B = is_feasible(lengths(batch["logit_paddings"]), lengths(label_pad_BxL))
-        metrics = {
-            "infeasible": jnp.sum(~feasible_B & (batch["weights"] > 0)),
-            "train_alignment_accuracy": jnp.float32(jnp.nan),
-        }
-        return jnp.sum(per_seq_B * batch["weights"]) / jnp.maximum(frames, 1), metrics
+        return self.sequence_loss(-per_seq_B, batch)
 
     def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step):
         def trained():

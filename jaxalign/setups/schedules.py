@@ -8,7 +8,7 @@ Adding a schedule means one class here, one entry in `SCHEDULES` and, if it need
 import jax
 import jax.numpy as jnp
 
-from jaxalign.align import uniform_align
+from jaxalign.align import forward_score, uniform_align
 from jaxalign.align.types import is_feasible, lengths
 from jaxalign.decoding import ctc_prefix_beam_search, substate_greedy_decode, substate_viterbi_decode
 from jaxalign.errors import ConfigError
@@ -87,6 +87,17 @@ class RealignList(PerEpoch):
         return None
 
 
+class FullSum(Schedule):
+    """HMM-style full-sum training on the same grid ("CTC without a blank"): the loss sums over all
+    monotone paths (`forward_score`) instead of training on the best one, so no hard alignment is
+    ever committed to; its gradient is the frame-by-row occupancy."""
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        labels, label_pad = setup.grid(batch)
+        score_B = forward_score(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+        return setup.sequence_loss(score_B, batch)
+
+
 class Ctc(Schedule):
     """optax's CTC over the sub-state rows plus a blank; decodes by best path."""
 
@@ -125,5 +136,5 @@ class CtcWarmup:
         return setup.ctc_loss(logits_BxTxC, batch)
 
 
-SCHEDULES = {"per_step": PerStep, "per_epoch": PerEpoch, "realign_list": RealignList, "ctc": Ctc}
+SCHEDULES = {"per_step": PerStep, "per_epoch": PerEpoch, "realign_list": RealignList, "full_sum": FullSum, "ctc": Ctc}
 INITS = {"uniform": FlatStart, "ctc_warmup": CtcWarmup}

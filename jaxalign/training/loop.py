@@ -30,6 +30,7 @@ from jaxalign.setups import make_setup
 from jaxalign.training.alignments import AlignmentStore
 from jaxalign.training.checkpoints import CheckpointError, Checkpoints
 from jaxalign.training.evaluation import evaluate_split
+from jaxalign.training.parallel import DataParallel
 from jaxalign.training.step import TrainState, lr_multiplier, make_eval_fn, make_optimizer, make_train_step
 
 
@@ -38,8 +39,9 @@ class TrainingDiverged(RuntimeError):
 
 
 def console(message: str) -> None:
-    """One line on the console, above the progress bar if there is one."""
-    tqdm.write(f"jaxalign: {message}", file=sys.stderr)
+    """One line on the console, above the progress bar if there is one (from the first process)."""
+    if jax.process_index() == 0:
+        tqdm.write(f"jaxalign: {message}", file=sys.stderr)
 
 
 class MetricsWriter:
@@ -62,6 +64,8 @@ class MetricsWriter:
         self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
 
     def write(self, step: int, split: str, **values) -> None:
+        if jax.process_index() != 0:  # with several hosts, the first one keeps the record
+            return
         clean = {k: (np.asarray(v).item() if np.ndim(v) == 0 and hasattr(v, "dtype") else v) for k, v in values.items()}
         clean = {k: v for k, v in clean.items() if not (isinstance(v, float) and math.isnan(v))}
         with self.path.open("a") as f:
@@ -80,8 +84,8 @@ class MetricsWriter:
         self.tensorboard.close()
 
 
-def write_environment(path: Path) -> None:
-    """Versions and device: RNG streams and numerics change between JAX releases."""
+def write_environment(path: Path, mesh: dict | None) -> None:
+    """Versions, devices and the data-parallel mesh: RNG streams and numerics change between JAX releases."""
     env = {
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
@@ -90,7 +94,10 @@ def write_environment(path: Path) -> None:
         "backend": jax.default_backend(),
         "device_kind": jax.devices()[0].device_kind,
         "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
     }
+    if mesh:
+        env["mesh"] = mesh
     path.write_text(json.dumps(env, indent=2) + "\n")
 
 
@@ -134,6 +141,7 @@ class Trainer:
         self.splits = load_splits(config.data)
         self.setup = make_setup(config, self.splits.train.num_classes)
         self.setup.check_data(self.splits)
+        self.parallel = DataParallel(trainer.batch_size)
         self.train_batches = Batcher(self.splits.train, trainer.batch_size, num_buckets=trainer.num_buckets, seed=config.seed)
         self.eval_batches = {
             name: Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)
@@ -156,7 +164,8 @@ class Trainer:
         self.compiled: set[tuple] = set()
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints")
         self.start = self.restore()
-        write_environment(self.run_dir / "environment.json")
+        self.state = self.parallel.replicate(self.state)
+        write_environment(self.run_dir / "environment.json", self.parallel.shape)
         self.writer = MetricsWriter(self.run_dir, resumed_from=self.start or None)
         self.writer.write(self.start, "timing", event="start", resumed_from=self.start)
         self.warn_if_never_realigned()
@@ -225,7 +234,7 @@ class Trainer:
         if first_call:
             console(f"compiling the train step for {shape[1]} frames (batch {shape[0]})…")
         tic = time.perf_counter()
-        self.state, metrics = self.train_step(self.state, batch, self.key)
+        self.state, metrics = self.train_step(self.state, self.parallel.batch(batch), self.key)
         if first_call:
             jax.block_until_ready(self.state.step)
             self.compiled.add(shape)
@@ -245,10 +254,13 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------
 
+    def evaluate_batch(self, params, batch: dict) -> dict:
+        return self.evaluate(params, self.parallel.batch(batch))
+
     def evaluate_split(self, split: str) -> dict:
         beam_width = self.config.trainer.beam_width if split == "test" else 1
         data = getattr(self.splits, split)
-        metrics, forced = evaluate_split(self.evaluate, self.state.params, data, self.eval_batches[split], self.setup, beam_width=beam_width)
+        metrics, forced = evaluate_split(self.evaluate_batch, self.state.params, data, self.eval_batches[split], self.setup, beam_width=beam_width)
         if split == "valid":
             if forced is not None and self.previous_forced is not None:
                 metrics["alignment_churn"] = churn(self.previous_forced, forced)
@@ -259,7 +271,7 @@ class Trainer:
         if "test" not in self.eval_batches:
             return None
         path = self.run_dir / "figures" / "alignment_test.png"
-        plot_alignment(self.evaluate, self.state.params, self.splits.test, self.eval_batches["test"], self.setup, path)
+        plot_alignment(self.evaluate_batch, self.state.params, self.splits.test, self.eval_batches["test"], self.setup, path)
         self.writer.add_figure("alignment_test", path, step)
         return path
 

@@ -76,7 +76,7 @@ class OptimConfig:
 @dataclasses.dataclass
 class AlignConfig:
     schedule: str = "per_step"  # per_step | per_epoch | realign_list | full_sum | ctc
-    init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup
+    init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup | full_sum_warmup
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
     states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)

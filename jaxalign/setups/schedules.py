@@ -136,5 +136,15 @@ class CtcWarmup:
         return setup.ctc_loss(logits_BxTxC, batch)
 
 
+class FullSumWarmup:
+    """Initial alignment `full_sum_warmup`: full-sum training during the warm-up, so the first
+    realignment comes from a net that never committed to the flat start's boundaries."""
+
+    uses_ctc = False
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        return FullSum().loss(setup, log_probs_BxTxC, logits_BxTxC, batch)
+
+
 SCHEDULES = {"per_step": PerStep, "per_epoch": PerEpoch, "realign_list": RealignList, "full_sum": FullSum, "ctc": Ctc}
-INITS = {"uniform": FlatStart, "ctc_warmup": CtcWarmup}
+INITS = {"uniform": FlatStart, "ctc_warmup": CtcWarmup, "full_sum_warmup": FullSumWarmup}

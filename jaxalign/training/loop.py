@@ -103,7 +103,8 @@ def write_environment(path: Path, mesh: dict | None) -> None:
 
 class Progress:
     """A one-line bar on a terminal; a log line every `every` steps otherwise (e.g. into a file).
-    Throughput counts only steps that did not compile."""
+    Throughput is wall time between updates (the loop reads each step's metrics one step later, so
+    it keeps pace with the device), leaving out the steps that compiled."""
 
     def __init__(self, total: int, start: int, every: int, enabled: bool):
         self.tty = enabled and sys.stderr.isatty()
@@ -111,17 +112,24 @@ class Progress:
         self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, disable=not self.tty)
         self.frames = 0
         self.seconds = 0.0
+        self.clock = time.perf_counter()
 
-    def update(self, step: int, frames: int, seconds: float, compiled: bool, loss: float | None) -> None:
+    def update(self, step: int, frames: int, compiled: bool, loss: float | None) -> None:
+        now = time.perf_counter()
         if not compiled:
             self.frames += frames
-            self.seconds += seconds
+            self.seconds += now - self.clock
+        self.clock = now
         rate = f"{self.frames / self.seconds:.0f}" if self.seconds > 0 else "-"
         self.bar.update(1)
         if loss is not None and self.tty:
             self.bar.set_postfix(loss=f"{loss:.3f}", frames_per_s=rate)
         elif loss is not None and self.enabled and not self.tty and (step + 1) % self.every == 0:
             console(f"step {step + 1}/{self.total} loss {loss:.3f} frames/s {rate}")
+
+    def skip(self) -> None:
+        """Leaves the time since the last update (evaluation, checkpointing) out of the throughput."""
+        self.clock = time.perf_counter()
 
     @property
     def frames_per_second(self) -> float | None:
@@ -223,7 +231,7 @@ class Trainer:
             self.writer.write(step, "realign", alignment_churn=moved, epoch=self.train_batches.state.epoch)
 
     def dispatch(self, step: int):
-        """Runs one train step asynchronously; returns (metrics on device, frames, seconds, compiled)."""
+        """Runs one train step asynchronously; returns (metrics on device, frames, compiled)."""
         if self.store:
             self.realign_if_due(step)
         batch = self.train_batches.next_batch()
@@ -240,7 +248,7 @@ class Trainer:
             self.compiled.add(shape)
             self.writer.write(step, "timing", event="compile", frames=shape[1], first_call_seconds=time.perf_counter() - tic)
         frames = int(((batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)).sum())
-        return metrics, frames, time.perf_counter() - tic, first_call
+        return metrics, frames, first_call
 
     def log_train(self, step: int, metrics) -> dict:
         """Reads a dispatched step's metrics (blocks until it finished); stops on a non-finite loss."""
@@ -286,12 +294,12 @@ class Trainer:
         progress = Progress(trainer.steps, self.start, trainer.log_every, trainer.progress)
         pending, valid = None, {}
         for step in range(self.start, trainer.steps):
-            metrics, frames, seconds, compiled = self.dispatch(step)
+            metrics, frames, compiled = self.dispatch(step)
             loss = None
             if pending is not None:  # read the previous step's metrics only now: the device stays busy
                 loss = float(self.log_train(*pending)["loss"])
             pending = (step, metrics)
-            progress.update(step, frames, seconds, compiled, loss)
+            progress.update(step, frames, compiled, loss)
             last = step == trainer.steps - 1
             if (step + 1) % trainer.eval_every == 0 or (step + 1) % trainer.checkpoint_every == 0 or last:
                 self.log_train(*pending)
@@ -299,8 +307,10 @@ class Trainer:
             if ((step + 1) % trainer.eval_every == 0 or last) and "valid" in self.eval_batches:
                 valid = self.evaluate_split("valid")
                 self.writer.write(step + 1, "valid", **valid)
+                progress.skip()
             if (step + 1) % trainer.checkpoint_every == 0 or last:
                 self.checkpoint(step + 1)
+                progress.skip()
         progress.close()
         test = {}
         if "test" in self.eval_batches:

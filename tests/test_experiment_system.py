@@ -193,7 +193,7 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
 def test_a_non_editable_install_finds_its_configs(tmp_path):
     """pip install . (no -e): the wheel carries conf/ as jaxalign.conf, found from any directory."""
     repo = Path(__file__).resolve().parent.parent
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel"), str(repo)],
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"), str(repo)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
     wheel = next((tmp_path / "wheel").glob("jaxalign-*.whl"))

@@ -72,7 +72,7 @@ def substate_viterbi_decode(log_probs_BxTxC, logit_paddings_BxT, *, k: int, num_
     def backward(state_B, inputs):
         take_BxS, from_end_B = inputs
         took_B = jnp.take_along_axis(take_BxS, state_B[:, None], axis=1)[:, 0] > 0
-        first_B = state_B % k == 0  # arithmetic, not first_S[state_B]: a constant gathered by a batch-sharded index fails to lower
+        first_B = state_B % k == 0
         starts_B = took_B & first_B  # this frame begins a new symbol
         prev_B = jnp.where(took_B, jnp.where(first_B, from_end_B, state_B - 1), state_B)
         return prev_B, (prev_B, starts_B)

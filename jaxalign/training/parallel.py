@@ -13,7 +13,8 @@ from jaxalign.errors import ConfigError
 class DataParallel:
     def __init__(self, batch_size: int):
         count = jax.device_count()
-        self.mesh = jax.make_mesh((count,), ("data",)) if count > 1 else None
+        # Auto axes: XLA propagates the batch sharding through the step (gathers, scans) by itself.
+        self.mesh = jax.make_mesh((count,), ("data",), axis_types=(jax.sharding.AxisType.Auto,)) if count > 1 else None
         if self.mesh is not None and batch_size % count:
             raise ConfigError(f"trainer.batch_size={batch_size} must be a multiple of the {count} devices the batch is split over")
 

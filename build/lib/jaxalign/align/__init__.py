@@ -1,0 +1,19 @@
+"""Alignment kernels: Viterbi and full-sum over the target-ordered grid, masked and uniform alignment."""
+
+from jaxalign.align.forward import forward_score
+from jaxalign.align.simple import compress, expand, greedy_decode, masked_align, uniform_align
+from jaxalign.align.types import Alignment
+from jaxalign.align.validate import check_batch
+from jaxalign.align.viterbi import viterbi_align
+
+__all__ = [
+    "Alignment",
+    "check_batch",
+    "compress",
+    "expand",
+    "forward_score",
+    "greedy_decode",
+    "masked_align",
+    "uniform_align",
+    "viterbi_align",
+]

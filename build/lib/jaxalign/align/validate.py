@@ -1,0 +1,99 @@
+"""Host-side checks of data-dependent problems that cannot be seen at trace time."""
+
+import numpy as np
+
+
+def _first_bad(bad_B: np.ndarray) -> int | None:
+    idx = np.flatnonzero(bad_B)
+    return int(idx[0]) if idx.size else None
+
+
+def _padding_lengths(name: str, paddings) -> np.ndarray:
+    """(B, N) paddings -> (B,) lengths; rejects values other than 0/1 and holes inside a sequence."""
+    pad = np.asarray(paddings)
+    if pad.ndim != 2:
+        raise ValueError(f"{name} must have rank 2, got shape {pad.shape}")
+    pad = pad.astype(np.float64)
+    b = _first_bad(~np.all((pad == 0) | (pad == 1), axis=1))
+    if b is not None:
+        raise ValueError(f"{name}: example {b} has values other than 0 and 1")
+    n = pad.shape[1]
+    lens = (n - pad.sum(axis=1)).astype(np.int64)
+    right_padded = pad == (np.arange(n)[None, :] >= lens[:, None])
+    b = _first_bad(~np.all(right_padded, axis=1))
+    if b is not None:
+        raise ValueError(f"{name}: example {b} is not right-padded (valid entries must come first)")
+    return lens
+
+
+def check_batch(
+    logit_paddings,
+    labels,
+    label_paddings,
+    *,
+    num_classes: int,
+    log_probs=None,
+    features=None,
+    logit_lengths=None,
+    label_lengths=None,
+) -> None:
+    """Rejects a batch with a ValueError naming the first bad example.
+
+    Args:
+      logit_paddings: (B, T), 1 = padded. labels: (B, L) int. label_paddings: (B, L), 1 = padded.
+      num_classes: label ids must lie in [0, num_classes) on valid rows.
+      log_probs: optional (B, T, C); NaN/Inf on valid frames is rejected (-inf is a valid log-prob).
+      features: optional (B, T, F); NaN/Inf on valid frames is rejected.
+      logit_lengths, label_lengths: optional (B,) lengths that must agree with the paddings.
+
+    Checks: paddings are 0/1 and right-padded, ids in range, 1 <= L_b <= T_b, finite values,
+    lengths consistent with paddings.
+    """
+    frame_len = _padding_lengths("logit_paddings", logit_paddings)
+    label_len = _padding_lengths("label_paddings", label_paddings)
+    labels = np.asarray(labels)
+    if labels.shape != np.shape(label_paddings):
+        raise ValueError(f"labels shape {labels.shape} differs from label_paddings {np.shape(label_paddings)}")
+    if frame_len.shape != label_len.shape:
+        raise ValueError(f"mismatched batch sizes: logit_paddings={frame_len.size}, labels={label_len.size}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must have an integer dtype, got {labels.dtype}")
+
+    for name, given, derived in (("logit_lengths", logit_lengths, frame_len), ("label_lengths", label_lengths, label_len)):
+        if given is None:
+            continue
+        given = np.asarray(given)
+        if given.shape != derived.shape:
+            raise ValueError(f"{name} has shape {given.shape}, expected {derived.shape}")
+        b = _first_bad(given != derived)
+        if b is not None:
+            raise ValueError(f"{name}: example {b} says {given[b]} but its paddings give {derived[b]}")
+
+    valid_rows = np.arange(labels.shape[1])[None, :] < label_len[:, None]
+    bad = valid_rows & ((labels < 0) | (labels >= num_classes))
+    b = _first_bad(bad.any(axis=1))
+    if b is not None:
+        row = int(np.flatnonzero(bad[b])[0])
+        raise ValueError(f"labels: example {b} row {row} has id {labels[b, row]}, outside [0, {num_classes})")
+    b = _first_bad(label_len == 0)
+    if b is not None:
+        raise ValueError(f"labels: example {b} has an empty target")
+    b = _first_bad(label_len > frame_len)
+    if b is not None:
+        raise ValueError(
+            f"labels: example {b} has a target of {label_len[b]} symbols but only {frame_len[b]} frames"
+        )
+
+    valid_frames = np.arange(np.shape(logit_paddings)[1])[None, :] < frame_len[:, None]
+    for name, values, allow_neg_inf in (("log_probs", log_probs, True), ("features", features, False)):
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float32)
+        if values.ndim != 3 or values.shape[:2] != valid_frames.shape:
+            raise ValueError(f"{name} must have shape (B, T, _) = {valid_frames.shape + ('_',)}, got {values.shape}")
+        bad_value = np.isnan(values) | (values == np.inf) | (~allow_neg_inf & (values == -np.inf))
+        bad = (bad_value.any(axis=2)) & valid_frames
+        b = _first_bad(bad.any(axis=1))
+        if b is not None:
+            t = int(np.flatnonzero(bad[b])[0])
+            raise ValueError(f"{name}: example {b} frame {t} has a NaN or infinite value")

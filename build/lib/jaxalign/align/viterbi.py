@@ -1,0 +1,100 @@
+"""Viterbi alignment over the target-ordered grid (the notes' "method 2").
+
+The grid of sequence b has one row per target symbol in order (a repeated symbol gets its own row)
+and one column per frame. A path starts at row 0 on frame 0, ends at row L_b-1 on frame T_b-1, and
+from each frame to the next either stays on its row or moves down one row.
+
+Written by hand because no maintained JAX library offers a monotone, end-constrained Viterbi over a
+per-example label grid: HMM libraries (dynamax) run a dense K x K transition per frame, and
+optax only offers the CTC forward (sum) recursion.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxalign.align.types import (
+    Alignment,
+    check_aligner_inputs,
+    infeasible_fill,
+    is_feasible,
+    lengths,
+    row_scores,
+    scan_unroll,
+    valid_mask,
+)
+
+_NEG_INF = -jnp.inf
+
+
+@functools.partial(jax.jit, static_argnames=("unroll",))
+def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None) -> Alignment:
+    """Best monotone path through each sequence's target-ordered grid.
+
+    Args:
+      log_probs: (B, T, C) float32 or bfloat16 per-frame log-probabilities (the DP runs in float32).
+      logit_paddings: (B, T) bool/float, 1 = padded frame; valid frames come first.
+      labels: (B, L) int target symbols in order.
+      label_paddings: (B, L) bool/float, 1 = padded row; valid rows come first.
+      unroll: frames per iteration of the scan loops, a speed knob with no effect on the result;
+        None: 1 on CPU, 16 on GPU/TPU (`scan_unroll`).
+
+    Returns:
+      `Alignment`; `score` is the sum of log_probs along the path. NaN log-probs count as -inf.
+
+    Tie-break (deterministic): where staying and moving down score the same, the path came from the
+    same row, i.e. read forwards in time it moves down as early as possible. Where every path scores
+    -inf the result is still a valid monotone path (the earliest-moving one), with score -inf.
+    Backpointers are one byte per cell (uint8), and the backtrace runs on device in the same call.
+    """
+    check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    unroll = scan_unroll(unroll)
+    batch, num_frames, num_classes = log_probs.shape
+    num_rows = labels.shape[1]
+    frame_len_B = lengths(logit_paddings)
+    label_len_B = lengths(label_paddings)
+    feasible_B = is_feasible(frame_len_B, label_len_B)
+    if num_rows == 0 or num_frames == 0:
+        empty = jnp.zeros((batch, num_frames), jnp.int32)
+        return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
+
+    labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
+    row_ok_BxL = valid_mask(label_paddings)
+    log_probs_TxBxC = jnp.swapaxes(log_probs, 0, 1)
+
+    def emit(log_probs_BxC):
+        return row_scores(log_probs_BxC, labels_BxL, row_ok_BxL)
+
+    alpha0_BxL = jnp.where(jnp.arange(num_rows)[None, :] == 0, emit(log_probs_TxBxC[0]), _NEG_INF)
+
+    def forward(alpha_BxL, log_probs_BxC):
+        # Kept minimal: on CPU each op in the loop body costs about a microsecond per frame.
+        move_BxL = jnp.pad(alpha_BxL[:, :-1], ((0, 0), (1, 0)), constant_values=_NEG_INF)
+        take_move_BxL = move_BxL > alpha_BxL
+        return jnp.maximum(move_BxL, alpha_BxL) + emit(log_probs_BxC), take_move_BxL.astype(jnp.uint8)
+
+    _, backptr_TxBxL = jax.lax.scan(forward, alpha0_BxL, log_probs_TxBxC[1:], unroll=unroll)
+    # Padded frames point "stay", so the backtrace from the last frame walks through them unchanged.
+    live_T1xB = jnp.arange(1, num_frames)[:, None] < frame_len_B[None, :]
+    backptr_TxBxL = backptr_TxBxL * live_T1xB[:, :, None].astype(jnp.uint8)
+
+    def backward(row_B, inputs):
+        t, backptr_BxL = inputs
+        step_B = jnp.take_along_axis(backptr_BxL, row_B[:, None], axis=1)[:, 0]
+        # Where all scores are -inf the pointers say "stay"; geometry (row <= frame) still forces
+        # the move that keeps the path valid.
+        prev_B = jnp.minimum(row_B - step_B.astype(jnp.int32), t - 1)
+        return prev_B, prev_B
+
+    last_row_B = jnp.maximum(label_len_B - 1, 0)
+    frames = (jnp.arange(1, num_frames), backptr_TxBxL)
+    _, rows_before_TxB = jax.lax.scan(backward, last_row_B, frames, reverse=True, unroll=unroll)
+    positions_BxT = jnp.concatenate([rows_before_TxB, last_row_B[None, :]], axis=0).T
+    symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
+    frame_ok_BxT = valid_mask(logit_paddings)
+    path_BxT = jnp.take_along_axis(log_probs, jnp.clip(symbols_BxT, 0, num_classes - 1)[..., None], axis=2)[..., 0]
+    path_BxT = path_BxT.astype(jnp.float32)
+    path_BxT = jnp.where(frame_ok_BxT, jnp.where(jnp.isnan(path_BxT), _NEG_INF, path_BxT), 0.0)
+    score_B = jnp.sum(path_BxT, axis=1)
+    return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, frame_ok_BxT)

@@ -1,0 +1,1 @@
+"""Hydra configs (installed as the package data `jaxalign.conf`; see pyproject.toml)."""

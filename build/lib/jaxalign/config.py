@@ -1,0 +1,191 @@
+"""Typed configuration: dataclass schemas behind every Hydra group, checked before JAX starts.
+
+`register_configs()` puts the schemas in Hydra's ConfigStore; the yaml files in `conf/` name them in
+their defaults lists, so an unknown key or a wrong type fails at composition. `to_config()` turns the
+composed DictConfig into these dataclasses, running the `__post_init__` value checks.
+"""
+
+import dataclasses
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from jaxalign.data.digit_strips import DigitStripsSpec
+from jaxalign.data.spoken_words import SpokenWordsSpec
+from jaxalign.data.synthetic import SyntheticSpec
+from jaxalign.data.timit import TimitSpec
+from jaxalign.errors import ConfigError
+from jaxalign.models import KINDS
+from jaxalign.setups import ALIGNERS, INITS, SCHEDULES, SETUPS
+
+
+def _one_of(key: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _at_least(key: str, value, low) -> None:
+    if value < low:
+        raise ConfigError(f"{key}={value!r} must be >= {low}")
+
+
+@dataclasses.dataclass
+class SetupConfig:
+    name: str = MISSING  # one_to_one | time_sync | many_to_one | order_sync
+    weighting: str = "exponential"  # many_to_one only: last | uniform | linear | exponential
+    decay: float = 0.2  # many_to_one exponential weighting: weight ∝ exp(-decay * frames before the end)
+
+    def __post_init__(self):
+        _one_of("setup.name", self.name, SETUPS)
+        _one_of("setup.weighting", self.weighting, ("last", "uniform", "linear", "exponential"))
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    kind: str = "gru"  # simple | gru | lstm | mlp
+    hidden: int = 128  # units per direction (the MLP: units per layer)
+    num_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.0  # between layers, training only
+
+    def __post_init__(self):
+        _one_of("model.kind", self.kind, KINDS)
+        _at_least("model.hidden", self.hidden, 1)
+        _at_least("model.num_layers", self.num_layers, 1)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | adamw | sgd
+    learning_rate: float = 3e-3  # peak; traced in the step: sweeping it does not recompile
+    schedule: str = "cosine"  # constant | cosine (to 5% of the peak at the last step)
+    weight_decay: float = 0.0  # adamw only
+    momentum: float = 0.9  # sgd only
+    clip_norm: float = 1.0  # global gradient norm clip; 0 disables
+
+    def __post_init__(self):
+        _one_of("optim.name", self.name, ("adam", "adamw", "sgd"))
+        _one_of("optim.schedule", self.schedule, ("constant", "cosine"))
+        if self.learning_rate <= 0:
+            raise ConfigError(f"optim.learning_rate={self.learning_rate} must be > 0")
+
+
+@dataclasses.dataclass
+class AlignConfig:
+    schedule: str = "per_step"  # per_step | per_epoch | realign_list | full_sum | ctc
+    init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup | full_sum_warmup
+    warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
+    method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
+    states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
+    realign_at: list[float] = dataclasses.field(default_factory=list)  # realign_list: epochs (>= 1) or fractions of training (< 1)
+
+    def __post_init__(self):
+        _one_of("align.schedule", self.schedule, SCHEDULES)
+        _one_of("align.init", self.init, INITS)
+        _one_of("align.method", self.method, ALIGNERS)
+        _at_least("align.warmup_steps", self.warmup_steps, 0)
+        _at_least("align.states_per_symbol", self.states_per_symbol, 1)
+        bad = [x for x in self.realign_at if x <= 0]
+        if bad:
+            raise ConfigError(f"align.realign_at entries must be > 0, got {bad}")
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    steps: int = 3000
+    batch_size: int = 32
+    eval_every: int = 500  # steps between validation evaluations (and one at the end)
+    num_buckets: int = 4  # padded length buckets, hence compiled shapes
+    checkpoint_every: int = 500
+    resume: bool = False  # continue from the run dir's latest checkpoint
+    beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
+    progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
+    log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
+
+    def __post_init__(self):
+        for key in ("steps", "batch_size", "eval_every", "num_buckets", "checkpoint_every", "beam_width", "log_every"):
+            _at_least(f"trainer.{key}", getattr(self, key), 1)
+
+
+@dataclasses.dataclass
+class DigitStripsConfig(DigitStripsSpec):
+    name: str = "digit_strips"
+
+
+@dataclasses.dataclass
+class SyntheticConfig(SyntheticSpec):
+    name: str = "synthetic"
+
+
+@dataclasses.dataclass
+class ArraysConfig:
+    name: str = "arrays"
+    path: str = MISSING
+    valid_fraction: float = 0.1  # used only when the file has no `split` key
+    test_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class TimitConfig(TimitSpec):
+    name: str = "timit"
+
+
+@dataclasses.dataclass
+class SpokenWordsConfig(SpokenWordsSpec):
+    name: str = "spoken_words"
+
+
+DATA_CONFIGS = {
+    "digit_strips": DigitStripsConfig,
+    "synthetic": SyntheticConfig,
+    "arrays": ArraysConfig,
+    "timit": TimitConfig,
+    "spoken_words": SpokenWordsConfig,
+}
+
+
+@dataclasses.dataclass
+class Config:
+    setup: SetupConfig = MISSING
+    model: ModelConfig = MISSING
+    data: Any = MISSING
+    optim: OptimConfig = MISSING
+    align: AlignConfig = dataclasses.field(default_factory=AlignConfig)
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    seed: int = 0
+    xla_flags: str = ""  # appended to XLA_FLAGS before JAX starts (with the basic launcher, the first job's apply)
+
+    def __post_init__(self):
+        SETUPS[self.setup.name].check_config(self)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="setup", name="base_setup", node=SetupConfig)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="optim", name="base_optim", node=OptimConfig)
+    for name, node in DATA_CONFIGS.items():
+        cs.store(group="data", name=f"base_{name}", node=node)
+
+
+def to_config(cfg) -> Config:
+    """Composed DictConfig -> checked `Config` dataclass (raises ConfigError naming the key)."""
+    obj = OmegaConf.to_object(cfg)
+    if not isinstance(obj, Config):
+        raise ConfigError("the composed config is not based on base_config")
+    # Keys added with "+" slip past struct mode and would be dropped silently: name them instead.
+    for section in cfg:
+        if section not in {f.name for f in dataclasses.fields(Config)}:
+            raise ConfigError(f"unknown key {section!r} (top-level keys: {[f.name for f in dataclasses.fields(Config)]})")
+        node = getattr(obj, section)
+        if dataclasses.is_dataclass(node):
+            known = {f.name for f in dataclasses.fields(node)}
+            extra = sorted(set(cfg[section].keys()) - known)
+            if extra:
+                raise ConfigError(f"unknown key {section}.{extra[0]} (known: {sorted(known)})")
+    return obj

@@ -1,0 +1,87 @@
+"""In-memory ragged sequence data: the one structure every data source produces."""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class SequenceData:
+    """N ragged examples.
+
+    features:   list of (T_i, F) float32 frames.
+    labels:     list of (L_i,) int32 target symbols in order, ids in [0, len(vocab)).
+    alignments: list of (T_i,) int32 true target row of each frame, or None when unknown.
+    vocab:      class names, len = number of classes C.
+    """
+
+    features: list[np.ndarray]
+    labels: list[np.ndarray]
+    alignments: list[np.ndarray] | None
+    vocab: list[str]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.features[0].shape[1])
+
+    def frame_lengths(self) -> np.ndarray:
+        return np.array([len(f) for f in self.features], np.int64)
+
+    def label_lengths(self) -> np.ndarray:
+        return np.array([len(y) for y in self.labels], np.int64)
+
+    def frame_labels(self, i: int) -> np.ndarray:
+        """(T_i,) symbol of each frame from the true alignment (time-synchronous targets)."""
+        if self.alignments is None:
+            raise ValueError("this data set has no true alignments, so no per-frame labels")
+        return self.labels[i][self.alignments[i]]
+
+    def subset(self, index) -> "SequenceData":
+        index = [int(i) for i in index]
+        return SequenceData(
+            features=[self.features[i] for i in index],
+            labels=[self.labels[i] for i in index],
+            alignments=None if self.alignments is None else [self.alignments[i] for i in index],
+            vocab=self.vocab,
+        )
+
+
+@dataclasses.dataclass
+class DataSplits:
+    train: SequenceData
+    valid: SequenceData
+    test: SequenceData
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
+
+
+def segments_to_alignment(durations) -> np.ndarray:
+    """(L,) frames per target row -> (sum, ) row index of each frame."""
+    return np.repeat(np.arange(len(durations), dtype=np.int32), durations)
+
+
+def seeded_split(num_examples: int, fractions: tuple[float, float], seed: int) -> tuple[np.ndarray, ...]:
+    """Disjoint train/valid/test index arrays; `fractions` are (valid, test)."""
+    order = np.random.default_rng(seed).permutation(num_examples)
+    n_valid = int(round(fractions[0] * num_examples))
+    n_test = int(round(fractions[1] * num_examples))
+    return order[n_valid + n_test :], order[:n_valid], order[n_valid : n_valid + n_test]
+
+
+def flatten_ragged(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """List of 1-D arrays -> (concatenation, lengths)."""
+    lengths = np.array([len(r) for r in rows], np.int64)
+    return (np.concatenate(rows) if rows else np.zeros(0, np.int32)), lengths
+
+
+def unflatten_ragged(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return [np.asarray(flat[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]

@@ -1,0 +1,34 @@
+"""The notes' setups behind one interface (`Setup`), chosen once from the config by `make_setup`.
+
+Outside this package no code branches on a setup, schedule or initial-alignment name. Adding a
+setup means one module here, one entry in `SETUPS` and one yaml in `conf/setup/`.
+"""
+
+from jaxalign.setups.base import Setup
+from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels
+from jaxalign.setups.many_to_one import ManyToOne
+from jaxalign.setups.one_to_one import OneToOne
+from jaxalign.setups.order_sync import ALIGNERS, OrderSync
+from jaxalign.setups.schedules import INITS, SCHEDULES
+from jaxalign.setups.time_sync import TimeSync
+
+SETUPS = {cls.name: cls for cls in (OneToOne, TimeSync, ManyToOne, OrderSync)}
+
+
+def make_setup(config, num_classes: int) -> Setup:
+    """The setup object for a checked `Config` and a data set of `num_classes` symbols."""
+    return SETUPS[config.setup.name](config, num_classes)
+
+
+__all__ = [
+    "ALIGNERS",
+    "INITS",
+    "SCHEDULES",
+    "SETUPS",
+    "Setup",
+    "ctc_divergence",
+    "frame_cross_entropy",
+    "make_setup",
+    "many_to_one_weights",
+    "substate_labels",
+]

@@ -1,0 +1,150 @@
+"""order_sync's strategies, chosen once from the config: the alignment *schedule* (where the frame
+targets come from after the warm-up) and the *initial alignment* trained on during the warm-up.
+
+Each strategy is handed the `OrderSync` setup, which owns the grid, the aligner and the divergences.
+Adding a schedule means one class here, one entry in `SCHEDULES` and, if it needs keys, its yaml.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from jaxalign.align import forward_score, uniform_align
+from jaxalign.align.types import is_feasible, lengths
+from jaxalign.decoding import ctc_prefix_beam_search, substate_greedy_decode, substate_viterbi_decode
+from jaxalign.errors import ConfigError
+
+
+class Schedule:
+    uses_ctc: bool = False  # the head needs a CTC blank column
+    warms_up: bool = True  # trains on the initial alignment for align.warmup_steps first
+    stored: bool = False  # targets come from a host-side store of whole-training-set alignments
+
+    @classmethod
+    def check_config(cls, align) -> None:
+        """Raises ConfigError when the align keys do not fit this schedule."""
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        raise NotImplementedError
+
+    def decode_labels(self, setup, log_probs_BxTxC, paddings_BxT) -> dict:
+        """Symbol sequences from the sub-state topology: Viterbi decode, and the greedy one beside it."""
+        k, num_symbols = setup.states_per_symbol, setup.num_classes
+        labels, label_pad = substate_viterbi_decode(log_probs_BxTxC, paddings_BxT, k=k, num_symbols=num_symbols)
+        greedy, greedy_pad = substate_greedy_decode(log_probs_BxTxC, paddings_BxT, k=k, blank_id=setup.blank_id)
+        return {"labels": labels, "label_paddings": label_pad, "greedy_labels": greedy, "greedy_label_paddings": greedy_pad}
+
+    def beam_decode(self, setup, log_probs_TxC, beam_width: int):
+        return None
+
+    def realign_due(self, setup, step: int, epoch: int, epoch_start: bool, done: set) -> int | None:
+        """Stored schedules: a mark for the realignment due before this step, else None."""
+        return None
+
+
+class PerStep(Schedule):
+    """The notes' option 2: align each minibatch in the forward pass (on stop-gradient log-probs) and
+    train on that path in the backward pass."""
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        labels, label_pad = setup.grid(batch)
+        ali = setup.aligner(jax.lax.stop_gradient(log_probs_BxTxC), batch["logit_paddings"], labels, label_pad)
+        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible)
+
+
+class PerEpoch(Schedule):
+    """The notes' option 1: realign the whole training set at each epoch start after the warm-up;
+    the batch carries its rows as `fixed_positions` (B, T) from the host store."""
+
+    stored = True
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        _, label_pad = setup.grid(batch)
+        feasible_B = is_feasible(lengths(batch["logit_paddings"]), lengths(label_pad))
+        return setup.frame_loss(log_probs_BxTxC, batch, batch["fixed_positions"], feasible_B)
+
+    def realign_due(self, setup, step, epoch, epoch_start, done):
+        due = epoch_start and step >= setup.warmup_steps
+        return epoch if due and epoch not in done else None
+
+
+class RealignList(PerEpoch):
+    """Realign at listed points (Kaldi monophone style): `align.realign_at` holds epochs (>= 1) or
+    fractions of training (< 1)."""
+
+    @classmethod
+    def check_config(cls, align) -> None:
+        if not align.realign_at:
+            raise ConfigError("align.realign_at must list epochs or fractions when align.schedule=realign_list")
+
+    def realign_due(self, setup, step, epoch, epoch_start, done):
+        """Marks are the epoch for epoch points and -(step + 1) for fractions, so each point fires
+        once, also across a resume."""
+        for at in setup.config.align.realign_at:
+            if at >= 1 and epoch_start and epoch == int(at) and epoch not in done:
+                return epoch
+            if at < 1 and step == int(round(at * setup.config.trainer.steps)) and -(step + 1) not in done:
+                return -(step + 1)
+        return None
+
+
+class FullSum(Schedule):
+    """HMM-style full-sum training on the same grid ("CTC without a blank"): the loss sums over all
+    monotone paths (`forward_score`) instead of training on the best one, so no hard alignment is
+    ever committed to; its gradient is the frame-by-row occupancy."""
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        labels, label_pad = setup.grid(batch)
+        score_B = forward_score(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+        return setup.sequence_loss(score_B, batch)
+
+
+class Ctc(Schedule):
+    """optax's CTC over the sub-state rows plus a blank; decodes by best path."""
+
+    uses_ctc = True
+    warms_up = False
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        return setup.ctc_loss(logits_BxTxC, batch)
+
+    def decode_labels(self, setup, log_probs_BxTxC, paddings_BxT):
+        labels, label_pad = substate_greedy_decode(log_probs_BxTxC, paddings_BxT, k=setup.states_per_symbol, blank_id=setup.blank_id)
+        return {"labels": labels, "label_paddings": label_pad}
+
+    def beam_decode(self, setup, log_probs_TxC, beam_width):
+        k = setup.states_per_symbol
+        return [s // k for s in ctc_prefix_beam_search(log_probs_TxC, setup.blank_id, beam_width) if s % k == 0]
+
+
+class FlatStart:
+    """Initial alignment `uniform`: equal segmentation of each sequence over its rows."""
+
+    uses_ctc = False
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        labels, label_pad = setup.grid(batch)
+        ali = uniform_align(batch["logit_paddings"], label_pad, labels)
+        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible)
+
+
+class CtcWarmup:
+    """Initial alignment `ctc_warmup`: train with CTC during the warm-up (no frame targets)."""
+
+    uses_ctc = True
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        return setup.ctc_loss(logits_BxTxC, batch)
+
+
+class FullSumWarmup:
+    """Initial alignment `full_sum_warmup`: full-sum training during the warm-up, so the first
+    realignment comes from a net that never committed to the flat start's boundaries."""
+
+    uses_ctc = False
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+        return FullSum().loss(setup, log_probs_BxTxC, logits_BxTxC, batch)
+
+
+SCHEDULES = {"per_step": PerStep, "per_epoch": PerEpoch, "realign_list": RealignList, "full_sum": FullSum, "ctc": Ctc}
+INITS = {"uniform": FlatStart, "ctc_warmup": CtcWarmup, "full_sum_warmup": FullSumWarmup}

@@ -1,0 +1,108 @@
+"""`jaxalign-train`: the Hydra entry point. Kept short; the logic lives in `jaxalign.training`."""
+
+import dataclasses
+import difflib
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs, to_config
+
+register_configs()
+CONFIG_PATH = "pkg://jaxalign.conf"  # the repo's conf/, shipped inside the package (pyproject.toml)
+
+
+def configure_jax(cache_dir: Path, xla_flags: str) -> None:
+    """Set before JAX initialises its backend; later changes are silently ignored (jax #19213)."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # sweeps share a GPU's memory
+    if xla_flags and xla_flags not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flags}".strip()
+    import absl.logging
+    import jax
+
+    absl.logging.set_verbosity(absl.logging.WARNING)  # orbax logs every save at INFO
+    logging.getLogger("jax").setLevel(logging.WARNING)  # Hydra's INFO root level would show backend probing
+
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # one task per GPU (hydra/launcher=slurm_gpu)
+        jax.distributed.initialize()  # coordinator, process count and id from SLURM's variables
+    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def expected_errors():
+    from jaxalign.data import DataFileError, TimitError
+    from jaxalign.training import TrainingDiverged
+    from jaxalign.training.checkpoints import CheckpointError
+
+    return (ConfigError, DataFileError, TimitError, FileNotFoundError, CheckpointError, TrainingDiverged)
+
+
+def known_keys() -> set[str]:
+    """Every dotted key of the schemas (data keys of every data source)."""
+    keys = set()
+    for section in dataclasses.fields(Config):
+        kinds = DATA_CONFIGS.values() if section.name == "data" else [section.type]
+        fields = [f for kind in kinds if dataclasses.is_dataclass(kind) for f in dataclasses.fields(kind)]
+        keys |= {f"{section.name}.{f.name}" for f in fields} if fields else {section.name}
+    return keys
+
+
+def check_override_keys(args: list[str]) -> None:
+    """Exits with one line naming an unknown key and its closest known keys, where Hydra would
+    answer a typo such as `trainer.step=10` with advice to append it."""
+    keys = known_keys()
+    for arg in args:
+        key = arg.split("=", 1)[0]
+        if "=" not in arg or key.startswith(("+", "~", "-", "hydra")) or "/" in key or "." not in key:
+            continue  # flags, additions, deletions, Hydra's own keys and group choices (setup=...)
+        if key not in keys:
+            close = difflib.get_close_matches(key, sorted(keys), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else "; `jaxalign-train --help` lists the keys"
+            print(f"jaxalign-train: unknown key {key!r}{hint}", file=sys.stderr)
+            sys.exit(2)
+
+
+@hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
+def run(cfg: DictConfig):
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if (run_dir / "DONE").exists():
+        print(f"jaxalign-train: {run_dir} is already DONE; skipping", file=sys.stderr)
+        return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
+    try:
+        config = to_config(cfg)
+        configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), config.xla_flags)
+        from jaxalign.training import train
+
+        final = train(config, run_dir)
+    except Exception as err:
+        known = isinstance(err, expected_errors())
+        detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
+        (run_dir / "FAILED").write_text(detail + "\n")
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or (not known and not multirun):
+            raise
+        print(f"jaxalign-train: {err} (run dir {run_dir})", file=sys.stderr)
+        if multirun:
+            return None  # one failed job must not stop the sweep
+        sys.exit(1)
+    (run_dir / "DONE").write_text(json.dumps(final) + "\n")
+    return final.get("label_error_rate")
+
+
+def main():
+    """The console entry point `jaxalign-train`."""
+    check_override_keys(sys.argv[1:])
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,16 @@ from jaxalign.align import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # `load_run` pulls in flax, orbax and the training code: imported on first use, not with the package.
+    if name == "load_run":
+        from jaxalign.inference import load_run
+
+        return load_run
+    raise AttributeError(f"module 'jaxalign' has no attribute {name!r}")
+
+
 __all__ = [
     "Alignment",
     "check_batch",
@@ -21,6 +31,7 @@ __all__ = [
     "expand",
     "forward_score",
     "greedy_decode",
+    "load_run",
     "masked_align",
     "uniform_align",
     "viterbi_align",

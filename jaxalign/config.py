@@ -6,6 +6,7 @@ composed DictConfig into these dataclasses, running the `__post_init__` value ch
 """
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -189,3 +190,29 @@ def to_config(cfg) -> Config:
             if extra:
                 raise ConfigError(f"unknown key {section}.{extra[0]} (known: {sorted(known)})")
     return obj
+
+
+def save_config(config: Config, path) -> None:
+    """Writes `config` as the yaml Hydra leaves in a run's `.hydra/config.yaml`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
+
+
+def load_config(path) -> Config:
+    """A run's saved config (`.hydra/config.yaml`) -> checked `Config`, through the same schemas
+    as a composed one, so a key the schemas no longer know is named instead of dropped."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no config at {path} (a run directory holds .hydra/config.yaml)")
+    raw = OmegaConf.load(path)
+    name = OmegaConf.select(raw, "data.name")
+    if name not in DATA_CONFIGS:
+        raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")
+    schema = OmegaConf.structured(Config)
+    schema.data = OmegaConf.structured(DATA_CONFIGS[name])
+    try:
+        merged = OmegaConf.merge(schema, raw)
+    except Exception as err:  # omegaconf's errors name the key; keep their first line
+        raise ConfigError(f"{path}: {str(err).splitlines()[0]}") from None
+    return to_config(merged)

@@ -211,7 +211,7 @@ def test_end_to_end_run_learns(case, tmp_path):
         assert realigns and all(0.0 <= r["alignment_churn"] <= 1.0 for r in realigns)
     if align.get("schedule") == "realign_list":  # 8 batches an epoch: epochs 1 and 2 start at steps 8 and 16; 0.75 of 60 is 45
         assert [r["step"] for r in realigns] == [8, 16, 45]
-    assert (tmp_path / "figures" / "alignment_test.png").stat().st_size > 0
+    assert all((tmp_path / "figures" / f"alignment_test_{i}.png").stat().st_size > 0 for i in range(3))
 
 
 def test_realignment_beats_the_flat_start(tmp_path):

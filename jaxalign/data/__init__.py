@@ -1,6 +1,6 @@
 """Data sources (digit strips, synthetic, bring-your-own arrays, TIMIT, spoken words) and the bucketing batcher."""
 
-from jaxalign.data.arrays import DataFileError, load_arrays, validate_arrays, write_arrays
+from jaxalign.data.arrays import DataFileError, load_arrays, read_arrays, to_sequences, validate_arrays, write_arrays
 from jaxalign.data.batching import Batcher, IteratorState, bucket_bounds
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.digit_strips import DigitStripsSpec, load_digit_strips
@@ -26,6 +26,8 @@ __all__ = [
     "load_spoken_words",
     "load_synthetic",
     "load_timit",
+    "read_arrays",
+    "to_sequences",
     "validate_arrays",
     "write_arrays",
 ]

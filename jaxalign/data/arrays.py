@@ -82,8 +82,12 @@ def _check_dtypes(arrays):
             _fail(key, f"must have rank {ranks.get(key, 1)}, got shape {a.shape}")
 
 
-def validate_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Checks every rule of the format; returns the arrays with lengths as int64."""
+def validate_arrays(arrays: dict[str, np.ndarray], *, long_targets: bool = False) -> dict[str, np.ndarray]:
+    """Checks every rule of the format; returns the arrays with lengths as int64.
+
+    long_targets: accept examples whose target is longer than their input (the caller skips them,
+    as `jaxalign-align` does); their `alignments` entries are not checked.
+    """
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         _fail(missing[0], f"missing key (the file has {sorted(arrays)}; required: {list(REQUIRED)})")
@@ -102,7 +106,7 @@ def validate_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         _fail("feature_lengths", f"add up to {t_len.sum()} but features has {arrays['features'].shape[0]} rows")
     if l_len.sum() != arrays["labels"].shape[0]:
         _fail("label_lengths", f"add up to {l_len.sum()} but labels has {arrays['labels'].shape[0]} entries")
-    b = _first(l_len > t_len)
+    b = None if long_targets else _first(l_len > t_len)
     if b is not None:
         _fail("labels", f"example {b} has a target of {l_len[b]} symbols but only {t_len[b]} frames")
     example_of_frame = np.repeat(np.arange(t_len.size), t_len)
@@ -128,6 +132,7 @@ def validate_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         bad_example = np.zeros(t_len.size, bool)
         np.logical_or.at(bad_example, example_of_frame, bad_step)
         bad_example |= ali[ends] != l_len - 1
+        bad_example &= l_len <= t_len
         b = _first(bad_example)
         if b is not None:
             _fail("alignments", f"example {b} is not a monotone path from row 0 to row {l_len[b] - 1} (steps of 0 or 1)")
@@ -141,9 +146,13 @@ def validate_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {**arrays, "feature_lengths": t_len, "label_lengths": l_len}
 
 
-def load_arrays(path, *, valid_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> DataSplits:
-    """Reads and validates a `.npz` file; without a `split` key makes a seeded split."""
-    arrays = validate_arrays(_read(path))
+def read_arrays(path, *, long_targets: bool = False) -> dict[str, np.ndarray]:
+    """Reads and validates a `.npz` file (see `validate_arrays`); returns its flat arrays."""
+    return validate_arrays(_read(path), long_targets=long_targets)
+
+
+def to_sequences(arrays: dict[str, np.ndarray]) -> SequenceData:
+    """Validated flat arrays -> every example in file order (vocab: the file's, else the class ids)."""
     t_off = np.concatenate([[0], np.cumsum(arrays["feature_lengths"])])
     l_off = np.concatenate([[0], np.cumsum(arrays["label_lengths"])])
     n = len(arrays["feature_lengths"])
@@ -154,7 +163,14 @@ def load_arrays(path, *, valid_fraction: float = 0.1, test_fraction: float = 0.1
         alignments = [arrays["alignments"][t_off[i] : t_off[i + 1]].astype(np.int32) for i in range(n)]
     num_classes = len(arrays["vocab"]) if "vocab" in arrays else int(arrays["labels"].max()) + 1
     vocab = [str(v) for v in arrays["vocab"]] if "vocab" in arrays else [str(c) for c in range(num_classes)]
-    data = SequenceData(features, labels, alignments, vocab)
+    return SequenceData(features, labels, alignments, vocab)
+
+
+def load_arrays(path, *, valid_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> DataSplits:
+    """Reads and validates a `.npz` file; without a `split` key makes a seeded split."""
+    arrays = read_arrays(path)
+    data = to_sequences(arrays)
+    n = len(data)
     if "split" in arrays:
         parts = [np.flatnonzero(arrays["split"] == s) for s in (0, 1, 2)]
     else:

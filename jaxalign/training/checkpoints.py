@@ -14,10 +14,13 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoints:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, create: bool = True):
+        """create=False: only read; a missing directory is a CheckpointError, not a new folder."""
+        if not create and not Path(directory).is_dir():
+            raise CheckpointError(f"no checkpoints under {directory}")
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=2, save_interval_steps=1, enable_async_checkpointing=False),
+            options=ocp.CheckpointManagerOptions(max_to_keep=2, save_interval_steps=1, enable_async_checkpointing=False, create=create),
         )
 
     def latest_step(self) -> int | None:
@@ -41,6 +44,31 @@ class Checkpoints:
         except Exception as err:  # orbax raises many types; one message names the directory
             raise CheckpointError(f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}") from None
         return out["state"], out["meta"], {k: np.asarray(v) for k, v in out["extras"].items()}
+
+    def _existing(self, step: int | None) -> int:
+        steps = self.manager.all_steps()
+        step = self.latest_step() if step is None else step
+        if step not in steps:
+            raise CheckpointError(f"no checkpoint step {step} under {self.manager.directory} (steps: {sorted(steps) or 'none'})")
+        return step
+
+    def restore_state(self, state_like, step: int | None = None):
+        """(state, meta) of checkpoint `step` (default: the latest), without the loop's extras."""
+        step = self._existing(step)
+        items = {"state": ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)), "meta": ocp.args.JsonRestore()}
+        try:
+            out = self.manager.restore(step, args=ocp.args.Composite(**items))
+        except Exception as err:
+            raise CheckpointError(f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}") from None
+        return out["state"], out["meta"]
+
+    def restore_meta(self, step: int | None = None) -> dict:
+        """The JSON meta of checkpoint `step` (default: the latest) alone: no template needed."""
+        step = self._existing(step)
+        try:
+            return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as err:
+            raise CheckpointError(f"cannot read checkpoint step {step} from {self.manager.directory}: {err}") from None
 
     def close(self) -> None:
         self.manager.close()

@@ -12,26 +12,23 @@ from pathlib import Path
 
 import flax
 import jax
-import jax.numpy as jnp
 import jaxlib
 import numpy as np
 import optax
-from flax import nnx
 from tqdm import tqdm
 
-from jaxalign.config import Config
+from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
-from jaxalign.models import SequenceModel
-from jaxalign.plots import plot_alignment
+from jaxalign.plots import plot_alignments
 from jaxalign.setups import make_setup
 from jaxalign.training.alignments import AlignmentStore
 from jaxalign.training.checkpoints import CheckpointError, Checkpoints
 from jaxalign.training.evaluation import evaluate_split
 from jaxalign.training.parallel import DataParallel
-from jaxalign.training.step import TrainState, lr_multiplier, make_eval_fn, make_optimizer, make_train_step
+from jaxalign.training.step import init_train_state, lr_multiplier, make_eval_fn, make_train_step
 
 
 class TrainingDiverged(RuntimeError):
@@ -145,6 +142,8 @@ class Trainer:
     def __init__(self, config: Config, run_dir):
         self.config, self.run_dir = config, Path(run_dir)
         (self.run_dir / "figures").mkdir(parents=True, exist_ok=True)
+        if not (self.run_dir / ".hydra" / "config.yaml").exists():  # Hydra writes it for CLI runs only
+            save_config(config, self.run_dir / ".hydra" / "config.yaml")
         trainer = config.trainer
         self.splits = load_splits(config.data)
         self.setup = make_setup(config, self.splits.train.num_classes)
@@ -156,12 +155,7 @@ class Trainer:
             for name, data in (("valid", self.splits.valid), ("test", self.splits.test))
             if len(data)
         }
-        m = config.model
-        model = SequenceModel(self.splits.train.feature_dim, self.setup.num_outputs, kind=m.kind, hidden=m.hidden,
-                              num_layers=m.num_layers, bidirectional=m.bidirectional, dropout=m.dropout, rngs=nnx.Rngs(config.seed))
-        graphdef, params = nnx.split(model)
-        optimizer = make_optimizer(config.optim, trainer.steps)
-        self.state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+        graphdef, optimizer, self.state = init_train_state(config, self.setup, self.splits.train.feature_dim)
         self.train_step = make_train_step(graphdef, optimizer, self.setup, lr_multiplier(config.optim.schedule, trainer.steps))
         self.evaluate = make_eval_fn(graphdef, self.setup)
         self.key = jax.random.key(config.seed)
@@ -209,6 +203,8 @@ class Trainer:
 
     def checkpoint(self, step: int) -> None:
         meta = {"step": step, "iterator": vars(self.train_batches.state), "realigned": sorted(self.realigned)}
+        train = self.splits.train  # what `jaxalign.load_run` needs to rebuild the model without the data
+        meta["data"] = {"feature_dim": train.feature_dim, "num_classes": train.num_classes, "vocab": list(train.vocab)}
         self.checkpoints.save(step, self.state, meta, self.extras())
 
     # -- steps -------------------------------------------------------------------------------
@@ -276,12 +272,14 @@ class Trainer:
         return metrics
 
     def figure(self, step: int) -> Path | None:
+        """figures/alignment_test_<i>.png for the shortest, median and longest test target."""
         if "test" not in self.eval_batches:
             return None
-        path = self.run_dir / "figures" / "alignment_test.png"
-        plot_alignment(self.evaluate_batch, self.state.params, self.splits.test, self.eval_batches["test"], self.setup, path)
-        self.writer.add_figure("alignment_test", path, step)
-        return path
+        paths = plot_alignments(self.evaluate_batch, self.state.params, self.splits.test, self.eval_batches["test"], self.setup,
+                                self.run_dir / "figures" / "alignment_test")
+        for i, path in enumerate(paths):
+            self.writer.add_figure(f"alignment_test_{i}", path, step)
+        return self.run_dir / "figures" / "alignment_test_*.png"
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -339,7 +337,7 @@ class Trainer:
             f"  checkpoint: {self.run_dir / 'checkpoints' / str(latest)}",
         ]
         if figure:
-            lines.append(f"  figure:     {figure}")
+            lines.append(f"  figures:    {figure}")
         console("\n".join(lines))
 
 

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from jaxalign.models import SequenceModel
 from jaxalign.setups import Setup
 
 
@@ -42,6 +43,17 @@ def make_optimizer(optim, total_steps: int) -> optax.GradientTransformation:
     links.append(optax.scale_by_schedule(lr_multiplier(optim.schedule, total_steps)))
     links.append(optax.inject_hyperparams(optax.scale)(step_size=-optim.learning_rate))
     return optax.chain(*links)
+
+
+def init_train_state(config, setup: Setup, feature_dim: int):
+    """(graphdef, optimizer, TrainState at step 0) of the model and optimizer a config describes: the
+    Trainer starts from it, and `jaxalign.load_run` uses it as the template a checkpoint restores into."""
+    m = config.model
+    model = SequenceModel(feature_dim, setup.num_outputs, kind=m.kind, hidden=m.hidden, num_layers=m.num_layers,
+                          bidirectional=m.bidirectional, dropout=m.dropout, rngs=nnx.Rngs(config.seed))
+    graphdef, params = nnx.split(model)
+    optimizer = make_optimizer(config.optim, config.trainer.steps)
+    return graphdef, optimizer, TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
 
 
 def peak_learning_rate(opt_state) -> jax.Array:

@@ -1,0 +1,142 @@
+"""`jaxalign-align RUN_DIR DATA.npz --out DIR [--format npz,ctm,textgrid] [--frame-shift 0.01] [--evaluate]`
+
+Force-aligns every sequence of a bring-your-own `.npz` file (labels required; see README) with a
+trained order_sync run, its config and latest checkpoint, and writes one alignment per sequence:
+`DIR/alignments.npz`, `DIR/alignments.ctm`, `DIR/textgrids/seq_00000.TextGrid`, ...
+A sequence whose target needs more frames than it has is skipped and named; the rest are written.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+FORMATS = ("npz", "ctm", "textgrid")
+
+
+def say(message: str) -> None:
+    print(f"jaxalign-align: {message}", file=sys.stderr, flush=True)
+
+
+def align_file(run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: float = 0.01, evaluate: bool = False, step=None) -> dict:
+    """Aligns `data_path` with the run in `run_dir` and writes `formats` into `out_dir`.
+    Returns {"aligned": [indices], "skipped": [indices], "metrics": {...} (with evaluate)}."""
+    from jaxalign.config import load_config
+    from jaxalign.data import read_arrays, to_sequences
+    from jaxalign.decoding import AlignmentScores, label_error_rate
+    from jaxalign.export import intervals, utterance_id, write_ctm, write_npz, write_textgrid
+    from jaxalign.inference import RunError, load_run
+    from jaxalign.setups import SETUPS
+
+    name = load_config(Path(run_dir) / ".hydra" / "config.yaml").setup.name
+    if not SETUPS[name].aligns:  # before restoring: its checkpoint holds another head
+        raise RunError(f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync run")
+    arrays = read_arrays(data_path, long_targets=True)
+    data = to_sequences(arrays)
+    run = load_run(run_dir, step=step)
+    if data.feature_dim != run.feature_dim:
+        raise RunError(f"{data_path}: features have {data.feature_dim} columns but the model of {run_dir} takes {run.feature_dim}")
+    if "vocab" in arrays and data.num_classes != run.num_classes:
+        raise RunError(f"{data_path}: vocab has {data.num_classes} classes but {run_dir} was trained on {run.num_classes}")
+    if "vocab" not in arrays and data.num_classes > run.num_classes:
+        raise RunError(f"{data_path}: labels use class id {data.num_classes - 1} but {run_dir} was trained on {run.num_classes} classes")
+    if "vocab" in arrays and data.vocab != run.vocab:
+        c = next(c for c, (a, b) in enumerate(zip(data.vocab, run.vocab)) if a != b)
+        say(f"warning: class {c} is {data.vocab[c]!r} in the file but {run.vocab[c]!r} in the run's training data")
+    say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; {len(data)} sequences from {data_path}")
+
+    k = run.setup.states_per_symbol
+    keep, skipped = [], []
+    for i, (x, y) in enumerate(zip(data.features, data.labels)):
+        if len(y) * k <= len(x):
+            keep.append(i)
+            continue
+        skipped.append(i)
+        rows = f" ({len(y) * k} grid rows at {k} states per symbol)" if k > 1 else ""
+        say(f"skipped sequence {i}: its target has {len(y)} symbols{rows} but only {len(x)} frames")
+
+    outs = run.outputs([data.features[i] for i in keep], [data.labels[i] for i in keep])
+    positions = {i: out["positions"] for i, out in zip(keep, outs)}
+    segments = {i: intervals(positions[i], data.labels[i], data.vocab, frame_shift) for i in keep}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "npz" in formats:
+        written.append(write_npz(out_dir / "alignments.npz", positions).name)
+    if "ctm" in formats:
+        written.append(write_ctm(out_dir / "alignments.ctm", segments).name)
+    if "textgrid" in formats:
+        (out_dir / "textgrids").mkdir(exist_ok=True)
+        for i in keep:
+            write_textgrid(out_dir / "textgrids" / f"{utterance_id(i)}.TextGrid", segments[i], round(len(data.features[i]) * frame_shift, 9))
+        written.append(f"textgrids/ ({len(keep)} files)")
+    say(f"wrote {len(keep)} alignments to {out_dir}: {', '.join(written)}" + (f"; skipped {len(skipped)}" if skipped else ""))
+
+    report = {"aligned": keep, "skipped": skipped}
+    if evaluate:
+        metrics = {}
+        if data.alignments is not None:
+            scores = AlignmentScores()
+            for i in keep:
+                scores.add(positions[i], data.alignments[i])
+            metrics.update(scores.result())
+        else:
+            say("the file has no true `alignments`: only the label error rate is measured")
+        metrics["label_error_rate"] = label_error_rate([out["hypothesis"] for out in outs], [data.labels[i].tolist() for i in keep])
+        metrics["sequences"] = len(keep)
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        for key, value in metrics.items():
+            print(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}")
+        report["metrics"] = metrics
+    return report
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(f"unknown format {unknown[0] if unknown else text!r}; choose from {','.join(FORMATS)}")
+    return formats
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="jaxalign-align",
+        description="Force-align every sequence of a bring-your-own .npz file (labels required) with a trained "
+        "setup=order_sync run (its config and latest checkpoint); write one alignment per sequence.",
+    )
+    parser.add_argument("run_dir", help="a jaxalign-train run directory (.hydra/config.yaml and checkpoints/)")
+    parser.add_argument("data", help="the .npz file (features, feature_lengths, labels, label_lengths; optional alignments, vocab)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--format", type=parse_formats, default=FORMATS, help="comma-separated subset of npz,ctm,textgrid (default: all)")
+    parser.add_argument("--frame-shift", type=float, default=0.01, help="seconds per frame for CTM and TextGrid times (default 0.01)")
+    parser.add_argument("--evaluate", action="store_true", help="print alignment accuracy, boundary error and label error rate against the file's true alignments")
+    parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    args = parser.parse_args(argv)
+    if args.frame_shift <= 0:
+        parser.error(f"--frame-shift must be > 0, got {args.frame_shift}")
+    return args
+
+
+def main(argv=None) -> None:
+    """The console entry point `jaxalign-align`: bad input ends with one line and exit status 1."""
+    args = parse_args(argv)
+    from jaxalign.config import ConfigError
+    from jaxalign.data import DataFileError
+    from jaxalign.inference import RunError
+    from jaxalign.train import configure_jax
+    from jaxalign.training.checkpoints import CheckpointError
+
+    configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), "")
+    try:
+        align_file(args.run_dir, args.data, args.out, formats=args.format, frame_shift=args.frame_shift, evaluate=args.evaluate, step=args.step)
+    except (RunError, ConfigError, DataFileError, CheckpointError, FileNotFoundError) as err:
+        if os.environ.get("JAXALIGN_FULL_ERROR") == "1":
+            raise
+        say(f"error: {err}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""A trained run, loaded from its directory for use: `jaxalign.load_run(run_dir)`.
+
+The run directory holds the resolved config (`.hydra/config.yaml`) and orbax checkpoints; the model
+and its setup are rebuilt exactly as the Trainer builds them (`init_train_state`), and the checkpoint
+restores into that template. Sequences are padded into the run's length buckets by the same
+`Batcher` as in training, so a call compiles once per bucket shape.
+"""
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import jax
+import numpy as np
+
+from jaxalign.config import Config, load_config
+from jaxalign.data import Batcher, SequenceData
+from jaxalign.setups import Setup, make_setup
+from jaxalign.training.checkpoints import CheckpointError, Checkpoints
+from jaxalign.training.step import init_train_state, make_eval_fn
+
+
+class RunError(ValueError):
+    """A run directory, or input for it, that cannot be used; the message names what is wrong."""
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained model at one checkpoint step. Inputs are lists of per-sequence NumPy arrays:
+    features (T_i, F) float, labels (L_i,) int symbol ids in [0, num_classes)."""
+
+    run_dir: Path
+    config: Config
+    setup: Setup
+    params: object  # nnx.State of the model
+    step: int  # the checkpoint's training step
+    feature_dim: int  # F the model takes
+    vocab: list[str]  # class names of the training data; len = num_classes
+    evaluate: Callable  # jitted (params, batch) -> `setup.decode` outputs (see make_eval_fn)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.vocab)
+
+    def outputs(self, features, labels=None) -> list[dict]:
+        """One dict per sequence: `log_probs` (T_i, C') over the head's outputs (C' =
+        `setup.num_outputs`: sub-state rows, the CTC blank last where the run has one),
+        `hypothesis` (the decoded symbol ids) and, with `labels` and an aligning setup, `positions`
+        (T_i,) int32: the forced Viterbi alignment of the labels, the target row (symbol index in
+        the label sequence) of each frame; all -1 when the target needs more frames than the input
+        has (L_i * setup.states_per_symbol > T_i)."""
+        features = [np.asarray(x, np.float32) for x in features]
+        if not features:
+            return []
+        self._check_features(features)
+        given = labels is not None
+        labels = [np.asarray(y, np.int32) for y in labels] if given else [np.zeros(1, np.int32)] * len(features)
+        if len(labels) != len(features):
+            raise RunError(f"{len(features)} feature sequences but {len(labels)} label sequences")
+        self._check_labels(labels)
+        k = self.setup.states_per_symbol
+        feasible = [len(y) * k <= len(x) for x, y in zip(features, labels)]
+        # Infeasible targets go through as a 1-symbol stand-in (the batcher rejects L > T); their path is -1.
+        batched = [y if ok else y[:1] for y, ok in zip(labels, feasible)]
+        data = SequenceData(features, batched, None, self.vocab)
+        trainer = self.config.trainer
+        batcher = Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)
+        results: list[dict] = [{} for _ in features]
+        for batch in batcher.eval_batches():
+            out = jax.device_get(self.evaluate(self.params, batch))
+            for row in np.flatnonzero(batch["weights"] > 0):
+                i = int(batch["index"][row])
+                n = len(features[i])
+                result = {"log_probs": np.asarray(out["log_probs"][row, :n]), "hypothesis": self.setup.hypothesis(out, row, n)}
+                if given and "positions" in out:
+                    positions = np.asarray(out["positions"][row, :n], np.int32)
+                    result["positions"] = positions if feasible[i] else np.full(n, -1, np.int32)
+                results[i] = result
+        return results
+
+    def log_probs(self, features) -> list[np.ndarray]:
+        """Per sequence (T_i, C') float32 log-probabilities of the head's outputs."""
+        return [r["log_probs"] for r in self.outputs(features)]
+
+    def decode(self, features) -> list[list[int]]:
+        """Per sequence the decoded symbol ids (the setup's decode, as in evaluation)."""
+        return [r["hypothesis"] for r in self.outputs(features)]
+
+    def align(self, features, labels) -> list[np.ndarray]:
+        """Per sequence (T_i,) int32 forced alignment: the row of `labels[i]` each frame is on (-1
+        everywhere where the target is too long for the input). Only for aligning setups (order_sync)."""
+        self.require_alignments()
+        return [r["positions"] for r in self.outputs(features, labels)]
+
+    def require_alignments(self) -> None:
+        if not self.setup.aligns:
+            raise RunError(f"{self.run_dir} was trained with setup={self.config.setup.name}, which gives no alignments; use a setup=order_sync run")
+
+    def _check_features(self, features) -> None:
+        for i, x in enumerate(features):
+            if x.ndim != 2 or x.shape[0] < 1:
+                raise RunError(f"features: sequence {i} has shape {x.shape}; expected (frames >= 1, {self.feature_dim})")
+            if x.shape[1] != self.feature_dim:
+                raise RunError(f"features: sequence {i} has {x.shape[1]} features per frame but the model of {self.run_dir} takes {self.feature_dim}")
+            if not np.isfinite(x).all():
+                raise RunError(f"features: sequence {i} has a NaN or infinite value")
+
+    def _check_labels(self, labels) -> None:
+        for i, y in enumerate(labels):
+            if y.ndim != 1 or y.size < 1:
+                raise RunError(f"labels: sequence {i} has shape {y.shape}; expected a non-empty 1-D array of symbol ids")
+            bad = (y < 0) | (y >= self.num_classes)
+            if bad.any():
+                raise RunError(f"labels: sequence {i} has id {y[bad][0]}, outside the run's {self.num_classes} classes")
+
+
+def _data_info(config: Config) -> dict:
+    """Feature size and classes of the training data, for checkpoints older than `meta["data"]`."""
+    from jaxalign.data.load import load_splits
+
+    train = load_splits(config.data).train
+    return {"feature_dim": train.feature_dim, "num_classes": train.num_classes, "vocab": list(train.vocab)}
+
+
+def load_run(run_dir, step: int | None = None) -> Run:
+    """The run in `run_dir` (a `jaxalign-train` output directory) at checkpoint `step` (default: the
+    latest). Raises RunError, ConfigError or CheckpointError with one line naming the problem."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"no run directory {run_dir}")
+    config = load_config(run_dir / ".hydra" / "config.yaml")
+    checkpoints = Checkpoints(run_dir / "checkpoints", create=False)
+    try:
+        if checkpoints.latest_step() is None:
+            raise CheckpointError(f"no checkpoint under {run_dir / 'checkpoints'}")
+        meta = checkpoints.restore_meta(step)
+        info = meta.get("data") or _data_info(config)
+        setup = make_setup(config, info["num_classes"])
+        graphdef, _, template = init_train_state(config, setup, info["feature_dim"])
+        state, meta = checkpoints.restore_state(template, step)
+    finally:
+        checkpoints.close()
+    return Run(run_dir, config, setup, state.params, int(meta["step"]), info["feature_dim"], list(info["vocab"]), make_eval_fn(graphdef, setup))

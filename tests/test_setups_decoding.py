@@ -105,7 +105,15 @@ def test_label_error_rate_and_alignment_scores():
     assert boundary_error(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 2])) == pytest.approx(1.0)
     scores = AlignmentScores()
     scores.add(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
-    assert scores.result() == {"alignment_accuracy": 0.75, "boundary_error": 1.0}
+    assert scores.result() == {"alignment_accuracy": 0.75, "boundary_error": 1.0, "boundary_shift": 1.0, "boundaries_within_2": 1.0}
+    scores.add(np.array([0, 1, 1, 2, 2, 2]), np.array([0, 0, 1, 1, 2, 2]))  # both boundaries 1 frame early
+    scores.add(np.array([0, 0, 0, 0, 1]), np.array([0, 1, 1, 1, 1]))  # 3 frames late
+    scores.add(np.array([0, 0, 0]), np.array([0, 1, 1]))  # enters other rows: no boundary comparison
+    result = scores.result()
+    assert result["boundary_error"] == pytest.approx((1 + 1 + 1 + 3) / 4)
+    assert result["boundary_shift"] == pytest.approx((1 - 1 - 1 + 3) / 4)
+    assert result["boundaries_within_2"] == pytest.approx(3 / 4)
+    assert result["alignment_accuracy"] == pytest.approx((3 + 4 + 2 + 1) / (4 + 6 + 5 + 3))
 
 
 def brute_substate_decode(lp_TxS, k):

@@ -14,10 +14,11 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoints:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, max_to_keep: int = 2):
+        """Keeps the newest `max_to_keep` checkpoints (trainer.keep_checkpoints)."""
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=2, save_interval_steps=1, enable_async_checkpointing=False),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, save_interval_steps=1, enable_async_checkpointing=False),
         )
 
     def latest_step(self) -> int | None:

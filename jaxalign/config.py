@@ -101,13 +101,14 @@ class TrainerConfig:
     eval_every: int = 500  # steps between validation evaluations (and one at the end)
     num_buckets: int = 4  # padded length buckets, hence compiled shapes
     checkpoint_every: int = 500
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk; more let experiments/figures.py show the alignment settle
     resume: bool = False  # continue from the run dir's latest checkpoint
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
     progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
     log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
 
     def __post_init__(self):
-        for key in ("steps", "batch_size", "eval_every", "num_buckets", "checkpoint_every", "beam_width", "log_every"):
+        for key in ("steps", "batch_size", "eval_every", "num_buckets", "checkpoint_every", "keep_checkpoints", "beam_width", "log_every"):
             _at_least(f"trainer.{key}", getattr(self, key), 1)
 
 

@@ -1,5 +1,6 @@
 """Every yaml composes into the typed schema; typos, wrong types and bad values fail naming the key."""
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,46 @@ def _without_hydra(cfg):
 
 def test_sweep_files_define_sweeper_params():
     cfg = make(["+experiment=sweep_schedules"], return_hydra_config=True)
-    assert "align.schedule" in cfg.hydra.sweeper.params
+    assert set(cfg.hydra.sweeper.params) == {"+schedule", "align.states_per_symbol", "seed"}
+
+
+def sweep_jobs(experiment, extra=()):
+    """The override lists of every job of a shipped sweep, as Hydra's basic sweeper expands them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = make([f"+experiment={experiment}", *extra], return_hydra_config=True).hydra.sweeper.params
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    axes = [[f"{o.get_key_element()}={value}" for value in o.sweep_string_iterator()] for o in parsed]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+@pytest.mark.parametrize(
+    "experiment, extra, jobs",
+    [
+        ("sweep_schedules", [], 24),
+        ("sweep_schedules", ["data=spoken_words"], 24),
+        ("sweep_schedules", ["+debug=tiny", "data.num_train=128"], 24),
+        ("sweep_weighting", [], 12),
+        ("sweep_weighting", ["+debug=tiny", "data.num_train=256"], 12),
+        ("sweep_bidirectional", [], 6),
+        ("sweep_bidirectional", ["data=spoken_words"], 6),
+        ("sweep_bidirectional", ["+debug=tiny", "data.num_train=128"], 6),
+    ],
+)
+def test_every_job_of_a_shipped_sweep_composes(experiment, extra, jobs):
+    """Each job of each ablation sweep (and its documented variants) is a valid config that sets
+    what the sweep says it varies."""
+    expanded = sweep_jobs(experiment, extra)
+    assert len(expanded) == jobs
+    seen = set()
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        configs = [to_config(compose(config_name="config", overrides=[f"+experiment={experiment}", *extra, *job])) for job in expanded]
+    for config in configs:
+        seen.add((config.align.schedule, config.align.init, config.align.states_per_symbol, config.setup.weighting,
+                  config.model.bidirectional, config.data.name, config.seed))  # fmt: skip
+        if "+debug=tiny" in extra:
+            assert config.trainer.steps <= 100
+    assert len(seen) == jobs  # no two jobs run the same config
 
 
 @pytest.mark.parametrize(

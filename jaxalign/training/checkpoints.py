@@ -14,13 +14,14 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoints:
-    def __init__(self, directory: Path, *, create: bool = True):
-        """create=False: only read; a missing directory is a CheckpointError, not a new folder."""
+    def __init__(self, directory: Path, *, max_to_keep: int = 2, create: bool = True):
+        """Keeps the newest `max_to_keep` checkpoints (trainer.keep_checkpoints). create=False: only
+        read; a missing directory is a CheckpointError, not a new folder."""
         if not create and not Path(directory).is_dir():
             raise CheckpointError(f"no checkpoints under {directory}")
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=2, save_interval_steps=1, enable_async_checkpointing=False, create=create),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, save_interval_steps=1, enable_async_checkpointing=False, create=create),
         )
 
     def latest_step(self) -> int | None:

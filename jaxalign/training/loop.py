@@ -164,7 +164,7 @@ class Trainer:
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
         self.valid_lengths = self.splits.valid.frame_lengths() if len(self.splits.valid) else np.zeros(0, np.int64)
         self.compiled: set[tuple] = set()
-        self.checkpoints = Checkpoints(self.run_dir / "checkpoints")
+        self.checkpoints = Checkpoints(self.run_dir / "checkpoints", max_to_keep=trainer.keep_checkpoints)
         self.start = self.restore()
         self.state = self.parallel.replicate(self.state)
         write_environment(self.run_dir / "environment.json", self.parallel.shape)

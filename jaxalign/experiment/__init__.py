@@ -1,0 +1,1 @@
+"""Experiment plumbing: reading run directories back into tables and curves (`results`)."""

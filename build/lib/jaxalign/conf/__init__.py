@@ -1,1 +1,0 @@
-"""Hydra configs (installed as the package data `jaxalign.conf`; see pyproject.toml)."""

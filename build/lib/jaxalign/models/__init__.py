@@ -1,5 +1,0 @@
-"""Sequence models."""
-
-from jaxalign.models.rnn import KINDS, SequenceModel
-
-__all__ = ["KINDS", "SequenceModel"]

@@ -223,3 +223,16 @@ def test_realignment_beats_the_flat_start(tmp_path):
         config = tiny_config(align={"warmup_steps": warmup}, data=data, trainer={"steps": 80, "eval_every": 80, "checkpoint_every": 80}, optim={"learning_rate": 0.01})
         runs[name] = train(config, tmp_path / name)["label_error_rate"]
     assert runs["realigned"] < runs["flat_start_only"] - 0.1, runs
+
+
+def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores():
+    setup, _, _, _, batcher = setup_step(tiny_config(align={"prior_scale": 0.7, "warmup_steps": 0}))
+    batch = batcher.next_batch()
+    log_probs = random_log_probs(batch, setup)
+    valid = np.asarray((batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0))
+    prior = np.asarray(jnp.exp(log_probs))[valid].mean(axis=0)
+    labels, label_pad = setup.grid(batch)
+    expected = viterbi_align(log_probs - 0.7 * jnp.log(prior), batch["logit_paddings"], labels, label_pad)
+    np.testing.assert_array_equal(setup.align(log_probs, batch).positions, expected.positions)
+    loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0))[0]
+    np.testing.assert_allclose(loss, expected_frame_loss(log_probs, batch, setup, expected.positions), rtol=1e-6)

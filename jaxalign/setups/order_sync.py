@@ -55,6 +55,18 @@ class OrderSync(Setup):
         """(labels (B, L*k), label_paddings (B, L*k)): the rows of the target-ordered grid."""
         return substate_labels(batch["labels"], batch["label_paddings"], self.states_per_symbol)
 
+    def align(self, log_probs_BxTxC, batch):
+        """The `Alignment` of the batch's grid that realignment trains on. With align.prior_scale = s > 0
+        the aligner scores log p(c|x) - s log p(c), the batch's mean posterior standing in for the
+        prior p(c) (the hybrid HMM's scaled likelihood), so frequent classes do not swallow frames."""
+        labels, label_pad = self.grid(batch)
+        scale = self.config.align.prior_scale
+        if scale > 0:
+            valid_BxT = self.valid_frames(batch)
+            mean_C = jnp.sum(jnp.where(valid_BxT[..., None], jnp.exp(log_probs_BxTxC), 0.0), axis=(0, 1)) / jnp.maximum(jnp.sum(valid_BxT), 1)
+            log_probs_BxTxC = log_probs_BxTxC - scale * jnp.log(jnp.maximum(mean_C, 1e-8))
+        return self.aligner(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+
     def valid_frames(self, batch):
         """(B, T) bool: real frames of real (weight > 0) examples."""
         return (batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)

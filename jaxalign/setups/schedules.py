@@ -46,8 +46,7 @@ class PerStep(Schedule):
     train on that path in the backward pass."""
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
-        labels, label_pad = setup.grid(batch)
-        ali = setup.aligner(jax.lax.stop_gradient(log_probs_BxTxC), batch["logit_paddings"], labels, label_pad)
+        ali = setup.align(jax.lax.stop_gradient(log_probs_BxTxC), batch)
         return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible)
 
 

@@ -18,12 +18,9 @@ class AlignmentStore:
         self.batcher, self.setup = batcher, setup
 
         def align(params, batch):
-            labels, label_pad = setup.grid(batch)
-            pad = batch["logit_paddings"]
             if params is None:  # the flat start
-                return uniform_align(pad, label_pad).positions
-            log_probs = jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1)
-            return setup.aligner(log_probs, pad, labels, label_pad).positions
+                return uniform_align(batch["logit_paddings"], setup.grid(batch)[1]).positions
+            return setup.align(jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1), batch).positions
 
         self._align = jax.jit(align)
         self.positions: list[np.ndarray] = self._run(None)

@@ -81,6 +81,7 @@ class AlignConfig:
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
     states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
+    aligner_context: int = -1  # >= 0: a separate MLP over frames t-w..t+w (w = this) finds the per-step Viterbi path; -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
     realign_at: list[float] = dataclasses.field(default_factory=list)  # realign_list: epochs (>= 1) or fractions of training (< 1)
 
@@ -91,6 +92,7 @@ class AlignConfig:
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
         _at_least("align.prior_scale", self.prior_scale, 0.0)
+        _at_least("align.aligner_context", self.aligner_context, -1)
         bad = [x for x in self.realign_at if x <= 0]
         if bad:
             raise ConfigError(f"align.realign_at entries must be > 0, got {bad}")

@@ -36,6 +36,7 @@ class Setup:
     frame_metrics: bool = True  # frame accuracy against the true per-frame labels applies
     stored_alignments: bool = False  # the host keeps one alignment per training example (the notes' option 1)
     warmup_steps: int = 0  # steps trained on an initial alignment before realigning
+    aligner_context: int | None = None  # frames each side seen by a separate local aligner, if any
 
     def __init__(self, config, num_classes: int):
         self.config = config
@@ -55,8 +56,9 @@ class Setup:
     def num_outputs(self) -> int:
         return self.num_classes
 
-    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step) -> tuple[jax.Array, dict]:
-        """(scalar divergence, per-batch metrics). Runs inside the jitted train step; `step` is traced."""
+    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None) -> tuple[jax.Array, dict]:
+        """(scalar divergence, per-batch metrics). Runs inside the jitted train step; `step` is traced.
+        `aligner_log_probs` (B, T, C'): the local aligner's, where `aligner_context` asks for one."""
         raise NotImplementedError
 
     def decode(self, logits_BxTxC, batch) -> dict:

@@ -33,12 +33,18 @@ class OrderSync(Setup):
         self.states_per_symbol = align.states_per_symbol
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
         self.stored_alignments = self.schedule.stored
+        self.aligner_context = align.aligner_context if align.aligner_context >= 0 else None
         uses_ctc = self.schedule.uses_ctc or (self.init.uses_ctc and self.warmup_steps > 0)
         self.blank_id = num_classes * self.states_per_symbol if uses_ctc else None
 
     @classmethod
     def check_config(cls, config) -> None:
-        SCHEDULES[config.align.schedule].check_config(config.align)
+        align = config.align
+        SCHEDULES[align.schedule].check_config(align)
+        if align.aligner_context >= 0 and not (SCHEDULES[align.schedule].local_aligner and INITS[align.init].local_aligner):
+            raise ConfigError(f"align.aligner_context={align.aligner_context} needs a schedule and initial alignment with frame "
+                              f"targets to train the local aligner on (align.schedule=per_step, align.init=uniform), "
+                              f"not {align.schedule} / {align.init}")
         if config.model.kind == "mlp":
             raise ConfigError("setup=order_sync with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model")
 
@@ -71,12 +77,16 @@ class OrderSync(Setup):
         """(B, T) bool: real frames of real (weight > 0) examples."""
         return (batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)
 
-    def frame_loss(self, log_probs_BxTxC, batch, positions_BxT, feasible_B):
-        """Frame cross-entropy on the grid rows `positions` (-1 = no target), mean over frames."""
+    def frame_loss(self, log_probs_BxTxC, batch, positions_BxT, feasible_B, aligner_log_probs=None):
+        """Frame cross-entropy on the grid rows `positions` (-1 = no target), mean over frames; with
+        a local aligner, plus its own cross-entropy on the same targets."""
         labels_BxL, _ = self.grid(batch)
         symbols_BxT = jnp.where(positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1)
         valid_BxT = self.valid_frames(batch)
-        total, count = frame_cross_entropy(log_probs_BxTxC, symbols_BxT, (valid_BxT & feasible_B[:, None]).astype(jnp.float32))
+        weights_BxT = (valid_BxT & feasible_B[:, None]).astype(jnp.float32)
+        total, count = frame_cross_entropy(log_probs_BxTxC, symbols_BxT, weights_BxT)
+        if aligner_log_probs is not None:
+            total += frame_cross_entropy(aligner_log_probs, symbols_BxT, weights_BxT)[0]
         truth_BxT = batch["alignments"]
         known_BxT = valid_BxT & (truth_BxT >= 0) & feasible_B[:, None]
         hits = jnp.sum(known_BxT & (positions_BxT // self.states_per_symbol == truth_BxT))
@@ -104,15 +114,15 @@ class OrderSync(Setup):
         per_seq_B = ctc_divergence(logits_BxTxC, batch["logit_paddings"], labels_BxL, label_pad_BxL, self.blank_id)
         return self.sequence_loss(-per_seq_B, batch)
 
-    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step):
+    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
         def trained():
-            return self.schedule.loss(self, log_probs_BxTxC, logits_BxTxC, batch)
+            return self.schedule.loss(self, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs)
 
         if self.warmup_steps == 0:
             return trained()
 
         def warm_up():  # inside the cond, so nothing of the trained branch runs during warm-up
-            return self.init.loss(self, log_probs_BxTxC, logits_BxTxC, batch)
+            return self.init.loss(self, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs)
 
         return jax.lax.cond(step < self.warmup_steps, warm_up, trained)
 

@@ -18,12 +18,13 @@ class Schedule:
     uses_ctc: bool = False  # the head needs a CTC blank column
     warms_up: bool = True  # trains on the initial alignment for align.warmup_steps first
     stored: bool = False  # targets come from a host-side store of whole-training-set alignments
+    local_aligner: bool = False  # can align with (and train) a frame-local aligner (align.aligner_context)
 
     @classmethod
     def check_config(cls, align) -> None:
         """Raises ConfigError when the align keys do not fit this schedule."""
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         raise NotImplementedError
 
     def decode_labels(self, setup, log_probs_BxTxC, paddings_BxT) -> dict:
@@ -45,9 +46,12 @@ class PerStep(Schedule):
     """The notes' option 2: align each minibatch in the forward pass (on stop-gradient log-probs) and
     train on that path in the backward pass."""
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
-        ali = setup.align(jax.lax.stop_gradient(log_probs_BxTxC), batch)
-        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible)
+    local_aligner = True
+
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
+        scores = log_probs_BxTxC if aligner_log_probs is None else aligner_log_probs
+        ali = setup.align(jax.lax.stop_gradient(scores), batch)
+        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
 
 
 class PerEpoch(Schedule):
@@ -56,7 +60,7 @@ class PerEpoch(Schedule):
 
     stored = True
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         _, label_pad = setup.grid(batch)
         feasible_B = is_feasible(lengths(batch["logit_paddings"]), lengths(label_pad))
         return setup.frame_loss(log_probs_BxTxC, batch, batch["fixed_positions"], feasible_B)
@@ -91,7 +95,7 @@ class FullSum(Schedule):
     monotone paths (`forward_score`) instead of training on the best one, so no hard alignment is
     ever committed to; its gradient is the frame-by-row occupancy."""
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         labels, label_pad = setup.grid(batch)
         score_B = forward_score(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
         return setup.sequence_loss(score_B, batch)
@@ -103,7 +107,7 @@ class Ctc(Schedule):
     uses_ctc = True
     warms_up = False
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         return setup.ctc_loss(logits_BxTxC, batch)
 
     def decode_labels(self, setup, log_probs_BxTxC, paddings_BxT):
@@ -119,19 +123,21 @@ class FlatStart:
     """Initial alignment `uniform`: equal segmentation of each sequence over its rows."""
 
     uses_ctc = False
+    local_aligner = True
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         labels, label_pad = setup.grid(batch)
         ali = uniform_align(batch["logit_paddings"], label_pad, labels)
-        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible)
+        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
 
 
 class CtcWarmup:
     """Initial alignment `ctc_warmup`: train with CTC during the warm-up (no frame targets)."""
 
     uses_ctc = True
+    local_aligner = False
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         return setup.ctc_loss(logits_BxTxC, batch)
 
 
@@ -140,9 +146,10 @@ class FullSumWarmup:
     realignment comes from a net that never committed to the flat start's boundaries."""
 
     uses_ctc = False
+    local_aligner = False
 
-    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch):
-        return FullSum().loss(setup, log_probs_BxTxC, logits_BxTxC, batch)
+    def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
+        return FullSum().loss(setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs)
 
 
 SCHEDULES = {"per_step": PerStep, "per_epoch": PerEpoch, "realign_list": RealignList, "full_sum": FullSum, "ctc": Ctc}

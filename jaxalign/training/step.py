@@ -15,6 +15,7 @@ import optax
 from flax import nnx
 
 from jaxalign.models import SequenceModel
+from jaxalign.models.local import LocalAligner, WithLocalAligner
 from jaxalign.setups import Setup
 
 
@@ -49,8 +50,12 @@ def init_train_state(config, setup: Setup, feature_dim: int):
     """(graphdef, optimizer, TrainState at step 0) of the model and optimizer a config describes: the
     Trainer starts from it, and `jaxalign.load_run` uses it as the template a checkpoint restores into."""
     m = config.model
+    rngs = nnx.Rngs(config.seed)
     model = SequenceModel(feature_dim, setup.num_outputs, kind=m.kind, hidden=m.hidden, num_layers=m.num_layers,
-                          bidirectional=m.bidirectional, dropout=m.dropout, rngs=nnx.Rngs(config.seed))
+                          bidirectional=m.bidirectional, dropout=m.dropout, rngs=rngs)
+    if setup.aligner_context is not None:
+        aligner = LocalAligner(feature_dim, setup.num_outputs, context=setup.aligner_context, hidden=m.hidden, rngs=rngs)
+        model = WithLocalAligner(model, aligner)
     graphdef, params = nnx.split(model)
     optimizer = make_optimizer(config.optim, config.trainer.steps)
     return graphdef, optimizer, TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
@@ -75,8 +80,13 @@ def forward(graphdef, params, batch, dropout_key=None):
 
 def loss_and_metrics(params, graphdef, batch, key, setup: Setup, step):
     """Scalar training loss and a dict of per-batch metrics."""
-    logits = forward(graphdef, params, batch, dropout_key=key)
-    return setup.loss(jax.nn.log_softmax(logits, axis=-1), logits, batch, step)
+    model = nnx.merge(graphdef, params)
+    logits = model(batch["features"], batch["logit_paddings"], dropout_key=key).astype(jnp.float32)
+    aligner_log_probs = None
+    if isinstance(model, WithLocalAligner):
+        aligner_logits = model.aligner_logits(batch["features"], batch["logit_paddings"]).astype(jnp.float32)
+        aligner_log_probs = jax.nn.log_softmax(aligner_logits, axis=-1)
+    return setup.loss(jax.nn.log_softmax(logits, axis=-1), logits, batch, step, aligner_log_probs=aligner_log_probs)
 
 
 def make_train_step(graphdef, optimizer, setup: Setup, lr_schedule):

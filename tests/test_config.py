@@ -149,3 +149,9 @@ def test_typos_and_wrong_types_fail_at_composition_naming_the_key(override, key)
 def test_bad_values_fail_before_training_naming_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         to_config(make(override.split()))
+
+
+def test_a_local_aligner_needs_per_step_frame_targets():
+    with pytest.raises(ConfigError, match="align.aligner_context=3 needs"):
+        to_config(make(["align.aligner_context=3", "align.schedule=ctc"]))
+    assert to_config(make(["align.aligner_context=3"])).align.aligner_context == 3

@@ -236,3 +236,26 @@ def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores(
     np.testing.assert_array_equal(setup.align(log_probs, batch).positions, expected.positions)
     loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0))[0]
     np.testing.assert_allclose(loss, expected_frame_loss(log_probs, batch, setup, expected.positions), rtol=1e-6)
+
+
+def test_a_local_aligner_supplies_the_targets_and_learns_from_them():
+    setup, _, _, _, batcher = setup_step(tiny_config(align={"aligner_context": 2, "warmup_steps": 0}))
+    assert setup.aligner_context == 2
+    batch = batcher.next_batch()
+    log_probs, aligner_log_probs = random_log_probs(batch, setup, seed=1), random_log_probs(batch, setup, seed=2)
+    labels, label_pad = setup.grid(batch)
+    path = viterbi_align(aligner_log_probs, batch["logit_paddings"], labels, label_pad).positions
+    loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0), aligner_log_probs=aligner_log_probs)[0]
+    expected = expected_frame_loss(log_probs, batch, setup, path) + expected_frame_loss(aligner_log_probs, batch, setup, path)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+
+
+def test_the_local_aligner_sees_only_its_window():
+    from jaxalign.models.local import LocalAligner
+
+    aligner = LocalAligner(3, 5, context=2, hidden=8, rngs=nnx.Rngs(0))
+    features = jax.random.normal(jax.random.key(0), (1, 20, 3))
+    paddings = jnp.zeros((1, 20))
+    changed = features.at[0, 10].set(9.0)
+    moved = np.any(np.asarray(aligner(features, paddings) != aligner(changed, paddings)), axis=(0, 2))
+    np.testing.assert_array_equal(np.flatnonzero(moved), [8, 9, 10, 11, 12])

@@ -75,13 +75,13 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
         return jnp.maximum(move_BxL, alpha_BxL) + emit(log_probs_BxC), take_move_BxL.astype(jnp.uint8)
 
     _, backptr_TxBxL = jax.lax.scan(forward, alpha0_BxL, log_probs_TxBxC[1:], unroll=unroll)
-    # Padded frames point "stay", so the backtrace from the last frame walks through them unchanged.
-    live_T1xB = jnp.arange(1, num_frames)[:, None] < frame_len_B[None, :]
-    backptr_TxBxL = backptr_TxBxL * live_T1xB[:, :, None].astype(jnp.uint8)
 
     def backward(row_B, inputs):
         t, backptr_BxL = inputs
         step_B = jnp.take_along_axis(backptr_BxL, row_B[:, None], axis=1)[:, 0]
+        # Padded frames read "stay", so the backtrace from the last frame walks through them unchanged.
+        # (Masked here rather than on the whole table, which would hold a second copy of it.)
+        step_B = jnp.where(t < frame_len_B, step_B, 0)
         # Where all scores are -inf the pointers say "stay"; geometry (row <= frame) still forces
         # the move that keeps the path valid.
         prev_B = jnp.minimum(row_B - step_B.astype(jnp.int32), t - 1)

@@ -1,0 +1,156 @@
+"""Markdown summary of one `experiments/gpu_check.sh` run, from its step table and the JSON files the
+benchmarks wrote. Missing or broken files become a line saying so, never an exception.
+
+    python experiments/gpu_summary.py --results experiments/results --suffix _gpu --out experiments/results/gpu_check.md
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+SIZES = ("small", "large", "long")
+
+
+def load(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def ms(seconds):
+    return f"{seconds * 1e3:.2f}"
+
+
+def steps_table(steps_tsv):
+    lines = ["| step | status | seconds | command |", "|---|---|---|---|"]
+    try:
+        rows = [line.split("\t", 3) for line in Path(steps_tsv).read_text().splitlines() if line.strip()]
+    except OSError:
+        return ["(no step table)"]
+    for name, status, seconds, command in rows:
+        command = command.replace("|", "\\|")  # a pipe would end the table cell
+        lines.append(f"| {name} | {status} | {seconds} | `{command}` |")
+    return lines
+
+
+def viterbi_section(results, suffix):
+    lines = ["## Viterbi (`experiments/bench_viterbi.py`)", ""]
+    for size in SIZES:
+        record = load(results / f"bench_viterbi{suffix}_{size}.json")
+        if record is None:
+            lines += [f"{size}: no result (see the step table)", ""]
+            continue
+        c = record["config"]
+        lines += [f"### B={c['batch']} T={c['frames']} L={c['rows']} C={c['classes']} on {record['device']} ({record['backend']})", "",
+                  "| impl | device | median ms | M cells/s | / jaxalign | same score | same positions | note |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, r in record["main"].items():
+            if "seconds" not in r:
+                lines.append(f"| {name} | – | – | – | – | – | – | {r.get('skipped') or 'error: ' + r.get('error', '?')} |")
+                continue
+            lines.append(f"| {name} | {r['device']} | {ms(r['seconds'])} | {r['cells_per_second'] / 1e6:.0f} | {r['ratio_vs_jaxalign']:.2f}"
+                         f" | {r['same_score']} | {r['same_positions']} | {r['note']} ({r['repeats']} repeats) |")
+        mem = record.get("memory")
+        if mem:
+            mib = lambda n: f"{n / 2**20:.1f}"  # noqa: E731
+            lines += ["", f"Compiled memory (XLA memory_analysis): arguments {mib(mem['argument_bytes'])} MiB, outputs"
+                      f" {mib(mem['output_bytes'])} MiB, temporaries {mib(mem['temp_bytes'])} MiB, total {mib(mem['total_bytes'])} MiB;"
+                      f" uint8 backpointers {mib(mem['backpointer_bytes'])} MiB"
+                      f" ({mem['backpointer_bytes'] / max(mem['total_bytes'], 1):.0%} of the total)."]
+        lines.append("")
+    return lines
+
+
+def forward_section(results, suffix):
+    lines = ["## forward_score (`experiments/bench_forward.py`)", "",
+             "| size | impl | value ms | temp MiB | value+grad ms | temp MiB |", "|---|---|---|---|---|---|"]
+    for size in SIZES[:2]:
+        record = load(results / f"bench_forward{suffix}_{size}.json")
+        if record is None:
+            lines.append(f"| {size} | no result | | | | |")
+            continue
+        c = record["config"]
+        for name, r in record["results"].items():
+            v, g = r["value"], r["value_and_grad"]
+            lines.append(f"| B={c['batch']} T={c['frames']} L={c['rows']} | {name} | {ms(v['seconds'])} | {v['temp_bytes'] / 2**20:.1f}"
+                         f" | {ms(g['seconds'])} | {g['temp_bytes'] / 2**20:.1f} |")
+    return lines + [""]
+
+
+def train_step_section(results, suffix):
+    lines = ["## Train step (`experiments/bench_train_step.py`)", ""]
+    for size in ("small", "large", "speech"):
+        record = load(results / f"bench_train_step{suffix}_{size}.json")
+        if record is None:
+            lines.append(f"- {size}: no result (see the step table)")
+            continue
+        config = ", ".join(f"{k}={v}" for k, v in record.get("config", {}).items() if k != "out")
+        parts = []
+        for name, r in record.get("results", {}).items():
+            seconds = r.get("seconds") if isinstance(r, dict) else None
+            parts.append(f"{name} {ms(seconds)} ms" if isinstance(seconds, (int, float)) else f"{name} {r}")
+        lines.append(f"- {size} ({config}) on {record.get('device', '?')}: " + "; ".join(parts))
+    return lines + [""]
+
+
+def default_run_section(run_dir, steps_tsv):
+    lines = ["## Default training run (`python -m jaxalign.train`)", ""]
+    wall = None
+    try:
+        for line in Path(steps_tsv).read_text().splitlines():
+            fields = line.split("\t")
+            if fields[0] == "train_default":
+                wall = f"{fields[2]} s ({fields[1]})"
+    except OSError:
+        pass
+    lines.append(f"- wall time: {wall or 'not run'}")
+    test = None
+    try:
+        for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("split") == "test":
+                test = entry
+    except (OSError, ValueError):
+        pass
+    if test:
+        keys = [k for k in ("step", "label_error_rate", "frame_accuracy", "alignment_accuracy", "boundary_error") if k in test]
+        lines.append("- last test line: " + ", ".join(f"{k} {test[k]:.4g}" if isinstance(test[k], float) else f"{k} {test[k]}" for k in keys))
+    else:
+        lines.append("- no test line in metrics.jsonl")
+    env = load(Path(run_dir) / "environment.json")
+    if env:
+        lines.append(f"- environment.json: {env.get('device_count', '?')} x {env.get('device_kind', '?')} ({env.get('backend', '?')}), jax {env.get('jax', '?')}")
+    return lines + [""]
+
+
+def tests_section(log):
+    try:
+        tail = [line for line in Path(log).read_text().splitlines() if line.strip()][-3:]
+    except OSError:
+        tail = ["no log"]
+    return ["## Tests", "", "```", *tail, "```", ""]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", required=True, type=Path)
+    parser.add_argument("--suffix", default="_gpu")
+    parser.add_argument("--steps", required=True, help="tab-separated step table written by gpu_check.sh")
+    parser.add_argument("--logs", required=True, type=Path)
+    parser.add_argument("--run-dir", required=True, type=Path, help="copy of the default run's small files")
+    parser.add_argument("--header", default="", help="lines to put under the title")
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    lines = ["# GPU check (`experiments/gpu_check.sh`)", "", *args.header.splitlines(), "", *steps_table(args.steps), ""]
+    lines += viterbi_section(args.results, args.suffix)
+    lines += forward_section(args.results, args.suffix)
+    lines += train_step_section(args.results, args.suffix)
+    lines += default_run_section(args.run_dir, args.steps)
+    lines += tests_section(args.logs / "tests.log")
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

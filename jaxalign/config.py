@@ -81,7 +81,7 @@ class AlignConfig:
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
     states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
-    aligner_context: int = -1  # >= 0: a separate MLP over frames t-w..t+w (w = this) finds the per-step Viterbi path; -1: the model itself
+    aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
     realign_at: list[float] = dataclasses.field(default_factory=list)  # realign_list: epochs (>= 1) or fractions of training (< 1)
 

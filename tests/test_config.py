@@ -87,9 +87,10 @@ def sweep_jobs(experiment, extra=()):
 @pytest.mark.parametrize(
     "experiment, extra, jobs",
     [
-        ("sweep_schedules", [], 24),
-        ("sweep_schedules", ["data=spoken_words"], 24),
-        ("sweep_schedules", ["+debug=tiny", "data.num_train=128"], 24),
+        ("sweep_schedules", [], 30),
+        ("sweep_schedules", ["data=spoken_words"], 30),
+        ("sweep_schedules", ["+debug=tiny", "data.num_train=128"], 30),
+        ("sweep_speech", [], 18),
         ("sweep_weighting", [], 12),
         ("sweep_weighting", ["+debug=tiny", "data.num_train=256"], 12),
         ("sweep_bidirectional", [], 6),
@@ -106,7 +107,7 @@ def test_every_job_of_a_shipped_sweep_composes(experiment, extra, jobs):
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
         configs = [to_config(compose(config_name="config", overrides=[f"+experiment={experiment}", *extra, *job])) for job in expanded]
     for config in configs:
-        seen.add((config.align.schedule, config.align.init, config.align.states_per_symbol, config.setup.weighting,
+        seen.add((config.align.schedule, config.align.init, config.align.aligner_context, config.align.states_per_symbol, config.setup.weighting,
                   config.model.bidirectional, config.data.name, config.seed))  # fmt: skip
         if "+debug=tiny" in extra:
             assert config.trainer.steps <= 100
@@ -151,7 +152,9 @@ def test_bad_values_fail_before_training_naming_the_key(override, key):
         to_config(make(override.split()))
 
 
-def test_a_local_aligner_needs_per_step_frame_targets():
-    with pytest.raises(ConfigError, match="align.aligner_context=3 needs"):
-        to_config(make(["align.aligner_context=3", "align.schedule=ctc"]))
-    assert to_config(make(["align.aligner_context=3"])).align.aligner_context == 3
+def test_the_local_aligner_serves_per_step_realignment_after_a_flat_start_only():
+    from jaxalign.setups import make_setup
+
+    assert make_setup(to_config(make([])), 10).aligner_context == 3  # the shipped default
+    for overrides in (["align.schedule=ctc"], ["align.schedule=full_sum"], ["align.init=ctc_warmup"], ["align.schedule=per_epoch"], ["align.aligner_context=-1"]):
+        assert make_setup(to_config(make(overrides)), 10).aligner_context is None, overrides

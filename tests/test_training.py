@@ -11,23 +11,18 @@ from flax import nnx
 from jaxalign import forward_score, uniform_align, viterbi_align
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.data.load import load_splits
-from jaxalign.models import SequenceModel
 from jaxalign.setups import frame_cross_entropy, make_setup
-from jaxalign.training import TrainState, make_optimizer, make_train_step, train
+from jaxalign.training import make_train_step, train
 from jaxalign.training.evaluation import evaluate_split
-from jaxalign.training.step import forward, loss_and_metrics, lr_multiplier, set_learning_rate
+from jaxalign.training.step import forward, init_train_state, loss_and_metrics, lr_multiplier, set_learning_rate
 from tests.helpers import compose_config, tiny_config
 
 
 def setup_step(config):
+    """The setup, graphdef, initial state, jitted train step and a batcher, as the Trainer builds them."""
     splits = load_splits(config.data)
     setup = make_setup(config, splits.train.num_classes)
-    m = config.model
-    model = SequenceModel(splits.train.feature_dim, setup.num_outputs, kind=m.kind, hidden=m.hidden, num_layers=m.num_layers,
-                          bidirectional=m.bidirectional, rngs=nnx.Rngs(0))
-    graphdef, params = nnx.split(model)
-    optimizer = make_optimizer(config.optim, config.trainer.steps)
-    state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+    graphdef, optimizer, state = init_train_state(config, setup, splits.train.feature_dim)
     batcher = Batcher(splits.train, config.trainer.batch_size, num_buckets=1, seed=0)
     step = make_train_step(graphdef, optimizer, setup, lr_multiplier(config.optim.schedule, config.trainer.steps))
     return setup, graphdef, state, step, batcher
@@ -61,8 +56,10 @@ def test_golden_loss_after_one_step():
     np.testing.assert_allclose(float(second["loss"]), GOLDEN_SECOND_LOSS, rtol=2e-4)
 
 
-GOLDEN_FIRST_LOSS = 2.205970525741577  # k=2 sub-states and cosine schedule: the shipped defaults since the setup redesign
-GOLDEN_SECOND_LOSS = 2.1708223819732666
+# The shipped defaults since the setup redesign: k=2 sub-states, cosine schedule, and the loss adds the
+# local aligner's cross-entropy (align.aligner_context=3).
+GOLDEN_FIRST_LOSS = 4.466759204864502
+GOLDEN_SECOND_LOSS = 4.37980842590332
 
 
 def random_log_probs(batch, setup, seed=1):

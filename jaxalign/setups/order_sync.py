@@ -33,18 +33,14 @@ class OrderSync(Setup):
         self.states_per_symbol = align.states_per_symbol
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
         self.stored_alignments = self.schedule.stored
-        self.aligner_context = align.aligner_context if align.aligner_context >= 0 else None
+        local = align.aligner_context >= 0 and self.schedule.local_aligner and self.init.local_aligner
+        self.aligner_context = align.aligner_context if local else None
         uses_ctc = self.schedule.uses_ctc or (self.init.uses_ctc and self.warmup_steps > 0)
         self.blank_id = num_classes * self.states_per_symbol if uses_ctc else None
 
     @classmethod
     def check_config(cls, config) -> None:
-        align = config.align
-        SCHEDULES[align.schedule].check_config(align)
-        if align.aligner_context >= 0 and not (SCHEDULES[align.schedule].local_aligner and INITS[align.init].local_aligner):
-            raise ConfigError(f"align.aligner_context={align.aligner_context} needs a schedule and initial alignment with frame "
-                              f"targets to train the local aligner on (align.schedule=per_step, align.init=uniform), "
-                              f"not {align.schedule} / {align.init}")
+        SCHEDULES[config.align.schedule].check_config(config.align)
         if config.model.kind == "mlp":
             raise ConfigError("setup=order_sync with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model")
 

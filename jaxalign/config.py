@@ -49,11 +49,15 @@ class ModelConfig:
     num_layers: int = 2
     bidirectional: bool = True
     dropout: float = 0.0  # between layers, training only
+    unroll: int = 0  # recurrent scan steps per loop iteration; 0: the backend's default (CPU 1, GPU 8)
+    compute_dtype: str = "float32"  # float32 | bfloat16: recurrent matmul inputs (carries and gates stay float32)
 
     def __post_init__(self):
         _one_of("model.kind", self.kind, KINDS)
         _at_least("model.hidden", self.hidden, 1)
         _at_least("model.num_layers", self.num_layers, 1)
+        _at_least("model.unroll", self.unroll, 0)
+        _one_of("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
 

@@ -59,7 +59,7 @@ def test_golden_loss_after_one_step():
 # The shipped defaults since the setup redesign: k=2 sub-states, cosine schedule, and the loss adds the
 # local aligner's cross-entropy (align.aligner_context=3).
 GOLDEN_FIRST_LOSS = 4.466759204864502
-GOLDEN_SECOND_LOSS = 4.37980842590332
+GOLDEN_SECOND_LOSS = 4.3788838386535645  # the GRU has b_hn since the recurrent-layer rewrite (zero at init, so the first loss stays)
 
 
 def random_log_probs(batch, setup, seed=1):

@@ -52,7 +52,7 @@ def init_train_state(config, setup: Setup, feature_dim: int):
     m = config.model
     rngs = nnx.Rngs(config.seed)
     model = SequenceModel(feature_dim, setup.num_outputs, kind=m.kind, hidden=m.hidden, num_layers=m.num_layers,
-                          bidirectional=m.bidirectional, dropout=m.dropout, rngs=rngs)
+                          bidirectional=m.bidirectional, dropout=m.dropout, unroll=m.unroll, compute_dtype=m.compute_dtype, rngs=rngs)
     if setup.aligner_context is not None:
         aligner = LocalAligner(feature_dim, setup.num_outputs, context=setup.aligner_context, hidden=m.hidden, rngs=rngs)
         model = WithLocalAligner(model, aligner)

@@ -1,80 +1,259 @@
-"""Cost of per-step Viterbi realignment inside the train step, side by side in one run.
+"""Train-step speed of the bi-GRU with and without in-step realignment, and a PyTorch peer, side by side.
 
-    python experiments/bench_train_step.py [--hidden 128] [--layers 2] [--states-per-symbol 2] [--batch 32]
+    python experiments/bench_train_step.py [--sizes digits,speech] [--rounds 5] [--steps 4] [--no-torch]
 
-Times three jitted train steps on the same batch shape and model (the default experiment's 2-layer
-bidirectional GRU on digit strips): `per_step` (Viterbi on the stop-gradient log-probs inside the step), `fixed` (the same step
-reading a stored alignment, as per_epoch does) and `ctc` (optax.ctc_loss over the same k sub-state labels, plus a blank output). Median of repeats after
-compilation; ratios against `fixed`. Prints a table, writes JSON.
+Sizes: `digits` (the default experiment: digit strips, B=32, T=64, F=8, 2 sub-states per digit,
+2-layer bidirectional GRU of 128) and `speech` (synthetic, B=32, T=200, F=40, C=40, L=30, 2x256).
+jaxalign steps (`jaxalign.training.make_train_step`, Adam, clip 1.0): `fixed` (a stored alignment,
+as per_epoch reads it), `per_step` (Viterbi on the stop-gradient log-probs inside the step) and
+`ctc` (optax.ctc_loss with a blank output). PyTorch peers, same shapes, batch and optimizer:
+`torch_fixed` (frame cross-entropy on the same stored alignment) and `torch_ctc` (torch ctc_loss),
+torch.nn.GRU over packed sequences, on JAX's device: on a GPU cuDNN's GRU, on the CPU as many
+threads as XLA's CPU client uses.
+
+The variants' timing rounds are interleaved so that load from other processes falls on all of them
+alike; each number is the median over rounds x steps. `compile_s`: jaxalign's lower + compile
+(nothing for torch). Memory: jaxalign `peak_mb` is XLA's compiled memory analysis (arguments +
+outputs + temporaries - donated aliases), `temp_mb` its temporaries alone; torch `peak_mb` is, on a
+GPU, torch.cuda.max_memory_allocated over one step (parameters, gradients, Adam moments,
+activations: the same measure), on the CPU the growth of the process's peak resident set over its
+first two steps (gradients, Adam moments, activations, plus allocator and library overhead; not
+the parameters or the batch: close to, not the same as, XLA's figure). Writes JSON.
 """
 
 import argparse
+import ctypes
+import dataclasses
+import gc
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from jaxalign import uniform_align
 from jaxalign.data import Batcher, DigitStripsSpec, load_digit_strips
-from jaxalign.models import SequenceModel
-from jaxalign.training import StepSpec, TrainState, make_optimizer, make_train_step
+from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
+from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, SetupConfig, SyntheticConfig, TrainerConfig
+from jaxalign.setups import make_setup, substate_labels
+from jaxalign.training import make_train_step
+from jaxalign.training.step import init_train_state, lr_multiplier
+
+THREADS = len(os.sched_getaffinity(0))  # XLA's CPU client runs its ops on one thread per core
+# torch's OpenMP threads otherwise busy-wait at every parallel region: on a 2-core machine shared
+# with other jobs that made its steps 30-100x slower and erratic (seen here); set before torch loads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def time_variant(schedule, data, args):
-    spec = StepSpec(setup="order_sync", num_classes=data.num_classes, schedule=schedule, warmup_steps=0,
-                    states_per_symbol=args.states_per_symbol)
-    model = SequenceModel(data.feature_dim, spec.num_outputs, kind="gru", hidden=args.hidden, num_layers=args.layers,
-                          bidirectional=True, rngs=nnx.Rngs(0))
-    graphdef, params = nnx.split(model)
-    optimizer = make_optimizer("adam", 1e-3)
-    state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
-    step = make_train_step(graphdef, optimizer, spec)
-    batcher = Batcher(data, args.batch, bounds=[args.frames])
+@dataclasses.dataclass(frozen=True)
+class Size:
+    hidden: int
+    layers: int
+    batch: int
+    frames: int  # padded T of the one bucket
+    states_per_symbol: int
+    data: str  # digit_strips | synthetic (the SyntheticSpec below)
+
+
+SIZES = {
+    "digits": Size(hidden=128, layers=2, batch=32, frames=64, states_per_symbol=2, data="digit_strips"),
+    "speech": Size(hidden=256, layers=2, batch=32, frames=200, states_per_symbol=1, data="synthetic"),
+}
+# 22..30 phone-like symbols of 5-6 frames: T 110..180 padded to 200, F=40, C=40, L=30.
+SPEECH = SyntheticSpec(num_train=256, num_valid=0, num_test=0, num_classes=40, feature_dim=40, min_symbols=22,
+                       max_symbols=30, min_duration=5, max_duration=6)
+
+
+def make_batches(size: Size, count: int = 4):
+    """`count` batches of the size's shape, each with a stored flat-start alignment."""
+    if size.data == "digit_strips":
+        data = load_digit_strips(DigitStripsSpec(num_train=1000, num_valid=0, num_test=0)).train
+    else:
+        data = load_synthetic(SPEECH).train
+    batcher = Batcher(data, size.batch, bounds=[size.frames])
     batches = []
-    for _ in range(4):
+    for _ in range(count):
         batch = batcher.next_batch()
-        if spec.fixed_alignments:  # any valid stored path will do: the flat start
-            batch["fixed_positions"] = np.asarray(uniform_align(batch["logit_paddings"], batch["label_paddings"]).positions)
+        labels, label_pad = substate_labels(batch["labels"], batch["label_paddings"], size.states_per_symbol)
+        batch["fixed_positions"] = np.asarray(uniform_align(batch["logit_paddings"], label_pad).positions)
         batches.append(batch)
+    return data, batches
+
+
+def bench_config(size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None) -> Config:
+    """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it)."""
+    model = ModelConfig(kind="gru", hidden=size.hidden, num_layers=size.layers, bidirectional=True, **(model_kwargs or {}))
+    align = AlignConfig(schedule=schedule, warmup_steps=0, states_per_symbol=size.states_per_symbol, aligner_context=aligner_context)
+    return Config(setup=SetupConfig(name="order_sync"), model=model, data=SyntheticConfig(), optim=OptimConfig(learning_rate=1e-3),
+                  align=align, trainer=TrainerConfig())
+
+
+def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1):
+    """(run one step and wait, {compile_s, peak_mb, temp_mb})."""
+    config = bench_config(size, schedule, aligner_context, model_kwargs)
+    setup = make_setup(config, data.num_classes)
+    graphdef, optimizer, state = init_train_state(config, setup, data.feature_dim)
     key = jax.random.key(0)
-    state, metrics = step(state, batches[0], key)
-    jax.block_until_ready(metrics)
-    times = []
-    for i in range(args.steps):
-        tic = time.perf_counter()
-        state, metrics = step(state, batches[i % len(batches)], key)
+    tic = time.perf_counter()
+    train_step = make_train_step(graphdef, optimizer, setup, lr_multiplier(config.optim.schedule, config.trainer.steps))
+    step = train_step.lower(state, batches[0], key).compile()
+    compile_s = time.perf_counter() - tic
+    memory = step.memory_analysis()
+    peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes - memory.alias_size_in_bytes
+    holder = {"state": state, "i": 0}
+
+    def run():
+        holder["state"], metrics = step(holder["state"], batches[holder["i"] % len(batches)], key)
+        holder["i"] += 1
         jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - tic)
-    return statistics.median(times)
+
+    return run, {"compile_s": compile_s, "peak_mb": peak / 2**20, "temp_mb": memory.temp_size_in_bytes / 2**20}
+
+
+def torch_variant(loss: str, size: Size, data, batches):
+    """The PyTorch peer: (run one step and wait, {}) or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    torch.set_num_threads(THREADS)
+    device = torch.device("cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu")
+    spec = make_setup(bench_config(size, "ctc" if loss == "ctc" else "per_epoch"), data.num_classes)
+    rnn = torch.nn.GRU(data.feature_dim, size.hidden, size.layers, bidirectional=True, batch_first=True).to(device)
+    head = torch.nn.Linear(2 * size.hidden, spec.num_outputs).to(device)
+    params = [*rnn.parameters(), *head.parameters()]
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    tensors = []
+    for batch in batches:
+        lengths = (batch["logit_paddings"] == 0).sum(1)
+        labels, label_pad = (np.asarray(a) for a in substate_labels(batch["labels"], batch["label_paddings"], size.states_per_symbol))
+        positions = batch["fixed_positions"]
+        symbols = np.where(positions >= 0, np.take_along_axis(labels, np.maximum(positions, 0), axis=1), -100)
+        tensors.append({"features": torch.from_numpy(batch["features"]).to(device), "lengths": torch.from_numpy(lengths),  # lengths stay on the host, as pack_padded_sequence wants
+                        "labels": torch.from_numpy(np.maximum(labels, 0)).long().to(device),
+                        "label_lengths": torch.from_numpy((label_pad == 0).sum(1)).to(device),
+                        "symbols": torch.from_numpy(symbols).long().to(device)})
+
+    def loss_fn(b):
+        packed = pack_padded_sequence(b["features"], b["lengths"], batch_first=True, enforce_sorted=False)
+        hidden, _ = pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=size.frames)
+        log_probs = torch.log_softmax(head(hidden), dim=-1)
+        frames = int(b["lengths"].sum())
+        if loss == "ctc":
+            return torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), b["labels"], b["lengths"], b["label_lengths"],
+                                                blank=spec.blank_id, reduction="sum", zero_infinity=True) / frames
+        return torch.nn.functional.nll_loss(log_probs.flatten(0, 1), b["symbols"].flatten(), reduction="sum") / frames
+
+    holder = {"i": 0}
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        value = loss_fn(tensors[holder["i"] % len(tensors)])
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        holder["i"] += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    if device.type != "cuda":  # resident-set growth over the first two steps
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so earlier variants' pages don't count
+        Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current size
+        before = _resident_mb("VmRSS")
+        for _ in range(2):
+            run()
+        return run, {"peak_mb": _resident_mb("VmHWM") - before}
+    run()  # the first step allocates the Adam moments
+    torch.cuda.reset_peak_memory_stats()
+    run()
+    return run, {"peak_mb": torch.cuda.max_memory_allocated() / 2**20}
+
+
+def _resident_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(variants: dict, rounds: int, steps: int) -> dict:
+    """Median seconds per step of each variant, timing rounds interleaved across the variants."""
+    for run in variants.values():
+        run()  # warm-up (torch's first step allocates the Adam moments)
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            for _ in range(steps):
+                tic = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - tic)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_size(size_name: str, args) -> dict:
+    size = SIZES[size_name]
+    data, batches = make_batches(size)
+    model_kwargs = {"unroll": args.unroll, "compute_dtype": args.compute_dtype}
+    runs, info = {}, {}
+    variants = (("fixed", "per_epoch", -1), ("per_step", "per_step", -1), ("per_step_local", "per_step", 3), ("ctc", "ctc", -1))
+    for name, schedule, context in variants:  # per_step_local: the default's local aligner (align.aligner_context=3)
+        runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context)
+    for loss in ("fixed", "ctc") if args.torch else ():
+        made = torch_variant(loss, size, data, batches)
+        if made is None:
+            print("torch is not installed: PyTorch peers skipped (pip install -e '.[bench]')")
+            break
+        runs[f"torch_{loss}"], info[f"torch_{loss}"] = made
+    seconds = measure(runs, args.rounds, args.steps)
+    frames = sum(int((b["logit_paddings"] == 0).sum()) for b in batches) / len(batches)
+    results = {}
+    for name, s in seconds.items():
+        results[name] = {"ms": 1e3 * s, "steps_per_s": 1 / s, "frames_per_s": frames / s, **info[name],
+                         "vs_fixed": s / seconds["fixed"]}
+        for peer in ("torch_fixed", "torch_ctc"):
+            if peer in seconds:
+                results[name][f"speedup_vs_{peer}"] = seconds[peer] / s
+    return {"size": dataclasses.asdict(size), "feature_dim": data.feature_dim, "num_classes": data.num_classes,
+            "label_len": batches[0]["labels"].shape[1], "valid_frames_per_batch": frames, "results": results}
+
+
+def print_table(name: str, out: dict):
+    s = out["size"]
+    print(f"\n{name}: bi-GRU {s['layers']}x{s['hidden']}, B={s['batch']}, T={s['frames']}, F={out['feature_dim']}, "
+          f"C={out['num_classes']}, L={out['label_len']}, k={s['states_per_symbol']}")
+    print(f"{'step':<15} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}")
+    for step, r in out["results"].items():
+        vs_torch = r.get("speedup_vs_torch_fixed", float("nan"))
+        print(f"{step:<15} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
+              f"{vs_torch:>13.2f} {r.get('compile_s', float('nan')):>9.1f} {r['peak_mb']:>8.1f}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--states-per-symbol", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--frames", type=int, default=64, help="padded frames of the bucket (longest strip is 60)")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--sizes", default="digits,speech", help=f"comma-separated, from {list(SIZES)}")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per variant per round")
+    parser.add_argument("--unroll", type=int, default=0, help="jaxalign scan unroll; 0: the backend's default")
+    parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--no-torch", dest="torch", action="store_false")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)
-    data = load_digit_strips(DigitStripsSpec(num_train=1000, num_valid=0, num_test=0)).train
-    results = {}
-    for schedule, name in (("per_epoch", "fixed"), ("per_step", "per_step"), ("ctc", "ctc")):
-        results[name] = {"seconds": time_variant(schedule, data, args)}
-    for r in results.values():
-        r["ratio_vs_fixed"] = r["seconds"] / results["fixed"]["seconds"]
-    print(f"device: {jax.devices()[0].device_kind}; bi-GRU {args.layers}x{args.hidden}, k={args.states_per_symbol}, B={args.batch}, T={args.frames}")
-    print(f"{'step':<10} {'median ms':>10} {'vs fixed':>9}")
-    for name, r in results.items():
-        print(f"{name:<10} {r['seconds'] * 1e3:>10.2f} {r['ratio_vs_fixed']:>9.3f}")
+    device = jax.devices()[0].device_kind
+    print(f"device: {device}; {THREADS} threads for XLA and torch")
+    sizes = {name: bench_size(name, args) for name in args.sizes.split(",")}
+    for name, out in sizes.items():
+        print_table(name, out)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"config": vars(args), "device": jax.devices()[0].device_kind, "results": results}, indent=2))
+    config = {k: v for k, v in vars(args).items() if k != "out"}
+    Path(args.out).write_text(json.dumps({"config": config, "device": device, "threads": THREADS, "sizes": sizes}, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

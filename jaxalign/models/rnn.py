@@ -22,7 +22,8 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 def default_unroll() -> int:
     """Scan steps per loop iteration for the current backend. GPUs gain from unrolling (an H100
-    trial: 1.4x faster train step at 8); XLA's CPU loop does not (experiments/bench_train_step.py)."""
+    trial: 1.4x faster train step at 8); on a 2-core CPU the train step was no faster at 2 and
+    about 15 % slower at 4 (`experiments/bench_train_step.py --unroll N`)."""
     return 1 if jax.default_backend() == "cpu" else 8
 
 

@@ -55,16 +55,22 @@ class Size:
     batch: int
     frames: int  # padded T of the one bucket
     states_per_symbol: int
-    data: str  # digit_strips | synthetic (the SyntheticSpec below)
+    data: str  # digit_strips | a key of SYNTHETIC below
 
 
 SIZES = {
     "digits": Size(hidden=128, layers=2, batch=32, frames=64, states_per_symbol=2, data="digit_strips"),
-    "speech": Size(hidden=256, layers=2, batch=32, frames=200, states_per_symbol=1, data="synthetic"),
+    "speech": Size(hidden=256, layers=2, batch=32, frames=200, states_per_symbol=1, data="speech"),
+    "large": Size(hidden=256, layers=2, batch=256, frames=400, states_per_symbol=2, data="large"),  # the GPU size
 }
-# 22..30 phone-like symbols of 5-6 frames: T 110..180 padded to 200, F=40, C=40, L=30.
-SPEECH = SyntheticSpec(num_train=256, num_valid=0, num_test=0, num_classes=40, feature_dim=40, min_symbols=22,
-                       max_symbols=30, min_duration=5, max_duration=6)
+SYNTHETIC = {
+    # 22..30 phone-like symbols of 5-6 frames: T 110..180 padded to 200, F=40, C=40, L=30.
+    "speech": SyntheticSpec(num_train=256, num_valid=0, num_test=0, num_classes=40, feature_dim=40, min_symbols=22,
+                            max_symbols=30, min_duration=5, max_duration=6),
+    # 40..60 symbols of 5-6 frames: T 200..360 padded to 400, F=40, C=40, L=60.
+    "large": SyntheticSpec(num_train=1024, num_valid=0, num_test=0, num_classes=40, feature_dim=40, min_symbols=40,
+                           max_symbols=60, min_duration=5, max_duration=6),
+}
 
 
 def make_batches(size: Size, count: int = 4):
@@ -72,7 +78,7 @@ def make_batches(size: Size, count: int = 4):
     if size.data == "digit_strips":
         data = load_digit_strips(DigitStripsSpec(num_train=1000, num_valid=0, num_test=0)).train
     else:
-        data = load_synthetic(SPEECH).train
+        data = load_synthetic(SYNTHETIC[size.data]).train
     batcher = Batcher(data, size.batch, bounds=[size.frames])
     batches = []
     for _ in range(count):

@@ -86,11 +86,9 @@ def train_step_section(results, suffix):
             lines.append(f"- {size}: no result (see the step table)")
             continue
         config = ", ".join(f"{k}={v}" for k, v in record.get("config", {}).items() if k != "out")
-        parts = []
-        for name, r in record.get("results", {}).items():
-            seconds = r.get("seconds") if isinstance(r, dict) else None
-            parts.append(f"{name} {ms(seconds)} ms" if isinstance(seconds, (int, float)) else f"{name} {r}")
-        lines.append(f"- {size} ({config}) on {record.get('device', '?')}: " + "; ".join(parts))
+        for shape, out in record.get("sizes", {}).items():
+            parts = [f"{name} {r['ms']:.2f} ms ({r['vs_fixed']:.2f}x fixed)" for name, r in out.get("results", {}).items()]
+            lines.append(f"- {size} = {shape} ({config}) on {record.get('device', '?')}: " + "; ".join(parts))
     return lines + [""]
 
 

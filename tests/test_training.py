@@ -15,7 +15,7 @@ from jaxalign.setups import frame_cross_entropy, make_setup
 from jaxalign.training import make_train_step, train
 from jaxalign.training.evaluation import evaluate_split
 from jaxalign.training.step import forward, init_train_state, loss_and_metrics, lr_multiplier, set_learning_rate
-from tests.helpers import compose_config, tiny_config
+from tests.helpers import tiny_config
 
 
 def setup_step(config):

@@ -6,7 +6,6 @@ Adding a schedule means one class here, one entry in `SCHEDULES` and, if it need
 """
 
 import jax
-import jax.numpy as jnp
 
 from jaxalign.align import forward_score, uniform_align
 from jaxalign.align.types import is_feasible, lengths

@@ -2,6 +2,7 @@
 errors), `jaxalign.load_run`, the alignment figures rebuilt from a run directory, and
 `jaxalign-train --help`. One tiny run is trained for the whole module."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,19 @@ def test_train_help_lists_groups_keys_and_examples():
             "align.method", "trainer.steps", "trainer.batch_size", "trainer.resume", "optim.learning_rate", "seed"]  # fmt: skip
     starts = {line.split()[0] for line in text.splitlines() if line.strip()}
     assert set(keys) <= starts, set(keys) - starts
+
+
+def test_boundary_report_breaks_the_run_s_own_boundary_error_down_by_phone(run_dir, tmp_path):
+    out = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "boundary_report.py"), run_dir, "--out", out],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    test = [m for m in metrics if m["split"] == "test"][-1]
+    assert report["scores"]["alignment_accuracy"] == pytest.approx(test["alignment_accuracy"])
+    if report["boundaries"]:
+        assert report["mean_abs"] == pytest.approx(test["boundary_error"])
+        assert sum(r["share_of_error"] for r in report["by_symbol"]) <= 1 + 1e-6
+        assert 0 <= report["offset_removed"] <= report["mean_abs"] + 1e-6
+    assert "| entered phone |" in done.stdout

@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 
 # Final test metrics reported when present, then the run's wall time.
-METRICS = ("label_error_rate", "alignment_accuracy", "boundary_error", "frame_accuracy", "accuracy")
-RATES = {"label_error_rate", "alignment_accuracy", "frame_accuracy", "accuracy"}  # shown in % in markdown
+METRICS = ("label_error_rate", "alignment_accuracy", "boundary_error", "boundaries_within_2", "frame_accuracy", "accuracy")
+RATES = {"label_error_rate", "alignment_accuracy", "boundaries_within_2", "frame_accuracy", "accuracy"}  # shown in % in markdown
 SECONDS = "seconds"
 
 
@@ -254,6 +254,7 @@ HEADINGS = {
     "label_error_rate": "label error rate %",
     "alignment_accuracy": "alignment accuracy %",
     "boundary_error": "boundary error (frames)",
+    "boundaries_within_2": "boundaries within 20 ms %",
     "frame_accuracy": "frame accuracy %",
     "accuracy": "accuracy %",
     SECONDS: "wall time (s)",

@@ -6,7 +6,7 @@ a PyTorch loop and torchaudio's CTC forced_align, side by side.
     python experiments/bench_viterbi.py --batch 256 --frames 1000 --rows 100 --no-sweep \
         --peers jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop    # the GPU setting
     python experiments/bench_viterbi.py --batch 16 --frames 10000 --rows 500 --repeats 3 \
-        --peers numba_loop --no-sweep --out experiments/results/bench_viterbi_long.json   # long sequences
+        --peers jaxalign_packed,numba_loop --no-sweep --out experiments/results/bench_viterbi_long.json   # long sequences
 
 All peers solve the same problem (full-length sequences, path forced from row 0 at frame 0 to row L-1
 at frame T-1; labels have no adjacent repeats, so that CTC with a -inf blank has the same paths); the
@@ -16,7 +16,8 @@ Inputs are put on each peer's device before timing; a time covers the emission g
 and the backtrace up to positions on that device. Times are medians of repeats after a warm-up
 (fewer repeats where a peer needs more than --max-seconds); ratios are peer time / jaxalign time.
 `jaxalign` uses the per-backend unroll default (`scan_unroll`: 1 on CPU, 16 on GPU); `jaxalign_unrollN`
-sets it. A peer that cannot run here (no CUDA device, package missing) is listed with the reason.
+sets it; `jaxalign_packed` keeps 1-bit backpointers (`viterbi_align(..., packed=True)`). A peer that
+cannot run here (no CUDA device, package missing) is listed with the reason.
 """
 
 import argparse
@@ -191,9 +192,9 @@ def build_dynamax(log_probs, labels):
     return Peer(lambda: batched(*args).block_until_ready(), np.asarray, jax.default_backend(), "dense HMM Viterbi with a sink state")
 
 
-def build_jaxalign(log_probs, labels, unroll=None, sharded=False):
+def build_jaxalign(log_probs, labels, unroll=None, sharded=False, packed=False):
     """unroll: None is the per-backend default. sharded: the batch split over all local devices
-    (jax.make_mesh + NamedSharding)."""
+    (jax.make_mesh + NamedSharding). packed: bit-packed backpointers."""
     batch, frames, _ = log_probs.shape
     rows = labels.shape[1]
     put = jnp.asarray
@@ -205,9 +206,9 @@ def build_jaxalign(log_probs, labels, unroll=None, sharded=False):
     jax.block_until_ready(args)
 
     def run():
-        return viterbi_align(*args, unroll=unroll).positions.block_until_ready()
+        return viterbi_align(*args, unroll=unroll, packed=packed).positions.block_until_ready()
 
-    note = f"unroll={scan_unroll(unroll)}" + (f", batch over {jax.device_count()} devices" if sharded else "")
+    note = f"unroll={scan_unroll(unroll)}" + (f", batch over {jax.device_count()} devices" if sharded else "") + (", 1-bit backpointers" if packed else "")
     return Peer(run, np.asarray, jax.default_backend(), note)
 
 
@@ -323,6 +324,8 @@ BUILDERS = {
 def builder(name):
     if name == "jaxalign":
         return build_jaxalign
+    if name == "jaxalign_packed":
+        return lambda lp, lab: build_jaxalign(lp, lab, packed=True)
     if name.startswith("jaxalign_unroll"):
         return lambda lp, lab: build_jaxalign(lp, lab, unroll=int(name.removeprefix("jaxalign_unroll")))
     if name not in BUILDERS:
@@ -364,22 +367,23 @@ def copy_bandwidth():
     return 2 * src.nbytes / statistics.median(times)
 
 
-def peak_memory_bytes(batch, frames, rows, classes):
+def peak_memory_bytes(batch, frames, rows, classes, packed=False):
     """XLA's own accounting for one compiled call: arguments + outputs + temporaries, beside the
-    (T-1) x B x L one-byte backpointers that the temporaries hold."""
+    (T-1) x B x L backpointers that the temporaries hold (one byte each, or one bit with `packed`,
+    rounded up to 32-row words)."""
     args = (
         jax.ShapeDtypeStruct((batch, frames, classes), jnp.float32),
         jax.ShapeDtypeStruct((batch, frames), jnp.float32),
         jax.ShapeDtypeStruct((batch, rows), jnp.int32),
         jax.ShapeDtypeStruct((batch, rows), jnp.float32),
     )
-    mem = viterbi_align.lower(*args).compile().memory_analysis()
+    mem = viterbi_align.lower(*args, packed=packed).compile().memory_analysis()
     return {
         "argument_bytes": int(mem.argument_size_in_bytes),
         "output_bytes": int(mem.output_size_in_bytes),
         "temp_bytes": int(mem.temp_size_in_bytes),
         "total_bytes": int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes),
-        "backpointer_bytes": batch * max(frames - 1, 0) * rows,
+        "backpointer_bytes": batch * max(frames - 1, 0) * (4 * -(-rows // 32) if packed else rows),
     }
 
 
@@ -438,11 +442,11 @@ CPU_PEERS = "jaxalign_unroll1,numpy_loop,numba_loop,librosa,dynamax"
 GPU_PEERS = "jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop"
 
 
-def describe_memory(mem, batch, frames, rows, classes):
+def describe_memory(mem, batch, frames, rows, classes, packed=False):
     mib = lambda n: n / 2**20  # noqa: E731
     return (f"compiled memory at B={batch} T={frames} L={rows} C={classes}: {mib(mem['total_bytes']):.1f} MiB ="
             f" arguments {mib(mem['argument_bytes']):.1f} + outputs {mib(mem['output_bytes']):.1f}"
-            f" + temporaries {mib(mem['temp_bytes']):.1f}; the uint8 backpointers are {mib(mem['backpointer_bytes']):.1f} MiB"
+            f" + temporaries {mib(mem['temp_bytes']):.1f}; the {'1-bit' if packed else 'uint8'} backpointers are {mib(mem['backpointer_bytes']):.1f} MiB"
             f" ({mem['backpointer_bytes'] / max(mem['total_bytes'], 1):.0%} of the total)")
 
 
@@ -478,6 +482,8 @@ def main(argv=None):
           f" jaxalign is {main_run['jaxalign']['seconds'] / floor_s:.1f}x the floor")
     memory = peak_memory_bytes(args.batch, args.frames, args.rows, args.classes)
     print(describe_memory(memory, args.batch, args.frames, args.rows, args.classes))
+    memory_packed = peak_memory_bytes(args.batch, args.frames, args.rows, args.classes, packed=True)
+    print(describe_memory(memory_packed, args.batch, args.frames, args.rows, args.classes, packed=True))
     peak = peak_memory_bytes(64, 2000, 200, args.classes)
     print(describe_memory(peak, 64, 2000, 200, args.classes))
 
@@ -506,6 +512,7 @@ def main(argv=None):
         "copy_bandwidth_bytes_per_s": bandwidth,
         "memory_floor_seconds": floor_s,
         "memory": memory,
+        "memory_packed": memory_packed,
         "peak_memory_B64_T2000_L200": peak,
         "sweep": sweep,
     }

@@ -116,7 +116,7 @@ else
   TESTS=(tests/test_align.py tests/test_forward.py tests/test_training.py -k "not end_to_end and not beats_the_flat_start")
   TEST_ENV=(env JAX_PLATFORMS=cuda)  # tests/conftest.py would otherwise pick the CPU
 fi
-PEERS=jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop
+PEERS=jaxalign_unroll1,jaxalign_packed,numba_cuda,torch_loop,torchaudio,numba_loop
 
 step env 60 bash -c "nvidia-smi || echo 'no nvidia-smi'; $PY -c 'import jax; print(jax.__version__, jax.default_backend(), jax.devices())'"
 step kernel_check 90 "${KERNEL[@]}"

@@ -104,6 +104,21 @@ def test_viterbi_unroll_does_not_change_result(unroll):
     jax.tree.map(np.testing.assert_array_equal, base, other)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_viterbi_packed_backpointers_match_brute_force_and_bytes(seed):
+    """Bit-packed backpointers: brute force on small grids, and the byte table's result where the
+    rows span several 32-bit words (L = 70: words of 32, 32 and 6 rows), with ties and padding."""
+    small = random_batch(seed, tie_prone=seed % 2 == 0)
+    ali = jax.tree.map(np.asarray, viterbi_align(*small, packed=True))
+    for b, (best, winners) in enumerate(brute_viterbi(*small)):
+        if winners:
+            t_b = int(lengths(small[1])[b])
+            np.testing.assert_array_equal(ali.positions[b, :t_b], max(winners, key=lambda r: tuple(r)))  # the earliest-moving best path
+            np.testing.assert_allclose(ali.score[b], best, rtol=1e-5, atol=1e-5)
+    large = random_batch(seed, batch=5, frames=120, rows=70, classes=4, tie_prone=seed % 2 == 0)
+    jax.tree.map(np.testing.assert_array_equal, viterbi_align(*large), viterbi_align(*large, packed=True))
+
+
 @pytest.mark.parametrize("fn", [viterbi_align, masked_align])
 def test_no_retrace_for_new_data_of_same_shapes(fn):
     first = random_batch(10)

@@ -235,13 +235,18 @@ def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores(
     np.testing.assert_allclose(loss, expected_frame_loss(log_probs, batch, setup, expected.positions), rtol=1e-6)
 
 
-def test_a_local_aligner_supplies_the_targets_and_learns_from_them():
-    setup, _, _, _, batcher = setup_step(tiny_config(align={"aligner_context": 2, "warmup_steps": 0}))
+@pytest.mark.parametrize("mix", [0.0, 0.5, 1.0])
+def test_a_local_aligner_supplies_the_targets_and_learns_from_them(mix):
+    """The per_step path is the Viterbi path of log p_local + mix * log p_model (align.aligner_mix);
+    both models learn from it."""
+    setup, _, _, _, batcher = setup_step(tiny_config(align={"aligner_context": 2, "warmup_steps": 0, "aligner_mix": mix}))
     assert setup.aligner_context == 2
     batch = batcher.next_batch()
     log_probs, aligner_log_probs = random_log_probs(batch, setup, seed=1), random_log_probs(batch, setup, seed=2)
     labels, label_pad = setup.grid(batch)
-    path = viterbi_align(aligner_log_probs, batch["logit_paddings"], labels, label_pad).positions
+    path = viterbi_align(aligner_log_probs + mix * log_probs, batch["logit_paddings"], labels, label_pad).positions
+    if mix > 0:  # the mix changes the path on these random scores, so the check below can tell
+        assert np.any(path != viterbi_align(aligner_log_probs, batch["logit_paddings"], labels, label_pad).positions)
     loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0), aligner_log_probs=aligner_log_probs)[0]
     expected = expected_frame_loss(log_probs, batch, setup, path) + expected_frame_loss(aligner_log_probs, batch, setup, path)
     np.testing.assert_allclose(loss, expected, rtol=1e-6)

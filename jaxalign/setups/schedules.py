@@ -48,7 +48,9 @@ class PerStep(Schedule):
     local_aligner = True
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        scores = log_probs_BxTxC if aligner_log_probs is None else aligner_log_probs
+        scores = log_probs_BxTxC
+        if aligner_log_probs is not None:
+            scores = aligner_log_probs + setup.config.align.aligner_mix * log_probs_BxTxC
         ali = setup.align(jax.lax.stop_gradient(scores), batch)
         return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
 

@@ -210,7 +210,7 @@ def bench_size(size_name: str, args) -> dict:
     model_kwargs = {"unroll": args.unroll, "compute_dtype": args.compute_dtype}
     runs, info = {}, {}
     variants = (("fixed", "per_epoch", -1), ("per_step", "per_step", -1), ("per_step_local", "per_step", 3), ("ctc", "ctc", -1))
-    for name, schedule, context in variants:  # per_step_local: the default's local aligner (align.aligner_context=3)
+    for name, schedule, context in variants:  # per_step_local: the default (local aligner, align.aligner_context=3, plus the model: aligner_mix=1)
         runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context)
     for loss in ("fixed", "ctc") if args.torch else ():
         made = torch_variant(loss, size, data, batches)

@@ -21,22 +21,19 @@ from pathlib import Path
 import numpy as np
 
 import jaxalign
+from jaxalign.data import Batcher, SequenceData
 from jaxalign.data.load import load_splits
-from jaxalign.decoding.metrics import AlignmentScores, boundaries
+from jaxalign.decoding.metrics import AlignmentScores, boundaries, signed_boundary_errors
 
 
 def forced_alignments(run, data) -> list[np.ndarray]:
     """(T_i,) row of each frame: the run's own alignment, else the Viterbi path over its outputs."""
     if run.setup.aligns:
         return run.align(data.features, data.labels)
-    log_probs, labels = run.log_probs(data.features), data.labels
-    frames, rows = max(map(len, log_probs)), max(map(len, labels))
-    lp_BxTxC = np.zeros((len(labels), frames, log_probs[0].shape[1]), np.float32)
-    frame_pad_BxT, labels_BxL, label_pad_BxL = np.ones((len(labels), frames)), np.zeros((len(labels), rows), np.int32), np.ones((len(labels), rows))
-    for i, (x, y) in enumerate(zip(log_probs, labels)):
-        lp_BxTxC[i, : len(x)], frame_pad_BxT[i, : len(x)] = x, 0
-        labels_BxL[i, : len(y)], label_pad_BxL[i, : len(y)] = y, 0
-    positions = np.asarray(jaxalign.viterbi_align(lp_BxTxC, frame_pad_BxT, labels_BxL, label_pad_BxL).positions)
+    log_probs = run.log_probs(data.features)
+    everything = np.arange(len(log_probs))
+    padded = Batcher(SequenceData(log_probs, data.labels, None, data.vocab), len(log_probs), num_buckets=1).make_batch(everything)
+    positions = np.asarray(jaxalign.viterbi_align(padded["features"], padded["logit_paddings"], padded["labels"], padded["label_paddings"]).positions)
     return [positions[i, : len(x)] for i, x in enumerate(log_probs)]
 
 
@@ -46,11 +43,11 @@ def boundary_errors(run, data) -> tuple[dict, list[tuple[str, int, bool]]]:
     scores, errors = AlignmentScores(), []
     for path, truth, labels in zip(forced_alignments(run, data), data.alignments, data.labels):
         scores.add(path, truth)
-        predicted, true = boundaries(path), boundaries(truth)
-        if len(predicted) != len(true):
+        signed = signed_boundary_errors(path, truth)
+        if signed is None:
             continue
-        for n, (error, row) in enumerate(zip(predicted - true, truth[true])):
-            errors.append((data.vocab[labels[row]], int(error), n in (0, len(true) - 1)))
+        for n, (error, row) in enumerate(zip(signed, truth[boundaries(truth)])):
+            errors.append((data.vocab[labels[row]], int(error), n in (0, len(signed) - 1)))
     return scores.result(), errors
 
 

@@ -25,12 +25,19 @@ def boundaries(rows: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.diff(rows) != 0) + 1
 
 
-def boundary_error(pred_rows: np.ndarray, true_rows: np.ndarray) -> float | None:
-    """Mean |predicted - true| boundary frame, when both paths visit the same rows in order."""
+def signed_boundary_errors(pred_rows: np.ndarray, true_rows: np.ndarray) -> np.ndarray | None:
+    """Predicted - true frame of each boundary, when both paths enter the same rows in order (the
+    same number of boundaries, at least one); else None."""
     p, t = boundaries(pred_rows), boundaries(true_rows)
     if len(p) != len(t) or len(t) == 0:
         return None
-    return float(np.mean(np.abs(p - t)))
+    return p - t
+
+
+def boundary_error(pred_rows: np.ndarray, true_rows: np.ndarray) -> float | None:
+    """Mean |predicted - true| boundary frame, when both paths visit the same rows in order."""
+    errors = signed_boundary_errors(pred_rows, true_rows)
+    return None if errors is None else float(np.mean(np.abs(errors)))
 
 
 class AlignmentScores:
@@ -46,9 +53,9 @@ class AlignmentScores:
     def add(self, pred_rows: np.ndarray, true_rows: np.ndarray) -> None:
         self.correct += int(np.sum(pred_rows == true_rows))
         self.frames += len(true_rows)
-        p, t = boundaries(pred_rows), boundaries(true_rows)
-        if len(p) == len(t) and len(t):
-            self.errors.append(p - t)
+        errors = signed_boundary_errors(pred_rows, true_rows)
+        if errors is not None:
+            self.errors.append(errors)
 
     def result(self) -> dict[str, float]:
         out = {"alignment_accuracy": self.correct / max(self.frames, 1)}

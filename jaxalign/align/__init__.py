@@ -5,6 +5,7 @@ from jaxalign.align.simple import compress, expand, greedy_decode, masked_align,
 from jaxalign.align.types import Alignment
 from jaxalign.align.validate import check_batch
 from jaxalign.align.viterbi import viterbi_align
+from jaxalign.align.viterbi_pallas import viterbi_align_pallas
 
 __all__ = [
     "Alignment",
@@ -16,4 +17,5 @@ __all__ = [
     "masked_align",
     "uniform_align",
     "viterbi_align",
+    "viterbi_align_pallas",
 ]

@@ -112,8 +112,16 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     frames = (jnp.arange(1, num_frames), backptr_TxBxL)
     _, rows_before_TxB = jax.lax.scan(backward, last_row_B, frames, reverse=True, unroll=unroll)
     positions_BxT = jnp.concatenate([rows_before_TxB, last_row_B[None, :]], axis=0).T
-    symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
+    return path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)
+
+
+def path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B) -> Alignment:
+    """A path's rows -> `Alignment`: its symbols, its score summed from log_probs (NaN as -inf), and
+    -1 / -inf where padded or infeasible. positions_BxT may hold anything on those entries."""
+    num_classes = log_probs.shape[2]
     frame_ok_BxT = valid_mask(logit_paddings)
+    positions_BxT = jnp.where(frame_ok_BxT & feasible_B[:, None], positions_BxT, 0)
+    symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
     path_BxT = jnp.take_along_axis(log_probs, jnp.clip(symbols_BxT, 0, num_classes - 1)[..., None], axis=2)[..., 0]
     path_BxT = path_BxT.astype(jnp.float32)
     path_BxT = jnp.where(frame_ok_BxT, jnp.where(jnp.isnan(path_BxT), _NEG_INF, path_BxT), 0.0)

@@ -4,7 +4,7 @@ a PyTorch loop and torchaudio's CTC forced_align, side by side.
     python experiments/bench_viterbi.py                # 2-core CPU defaults, writes experiments/results/
     python experiments/bench_viterbi.py --cpu-devices 2   # adds the batch sharded over 2 host devices
     python experiments/bench_viterbi.py --batch 256 --frames 1000 --rows 100 --no-sweep \
-        --peers jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop    # the GPU setting
+        --peers jaxalign_pallas,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop    # the GPU setting
     python experiments/bench_viterbi.py --batch 16 --frames 10000 --rows 500 --repeats 3 \
         --peers jaxalign_packed,numba_loop --no-sweep --out experiments/results/bench_viterbi_long.json   # long sequences
 
@@ -16,7 +16,8 @@ Inputs are put on each peer's device before timing; a time covers the emission g
 and the backtrace up to positions on that device. Times are medians of repeats after a warm-up
 (fewer repeats where a peer needs more than --max-seconds); ratios are peer time / jaxalign time.
 `jaxalign` uses the per-backend unroll default (`scan_unroll`: 1 on CPU, 16 on GPU); `jaxalign_unrollN`
-sets it; `jaxalign_packed` keeps 1-bit backpointers (`viterbi_align(..., packed=True)`). A peer that
+sets it; `jaxalign_packed` keeps 1-bit backpointers (`viterbi_align(..., packed=True)`); `jaxalign_pallas` is
+`viterbi_align_pallas`, the same result from one Pallas kernel (Triton on a GPU, the interpreter elsewhere). A peer that
 cannot run here (no CUDA device, package missing) is listed with the reason.
 """
 
@@ -41,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxalign import viterbi_align
+from jaxalign.align import viterbi_align_pallas
 from jaxalign.align.types import scan_unroll
 
 
@@ -212,6 +214,19 @@ def build_jaxalign(log_probs, labels, unroll=None, sharded=False, packed=False):
     return Peer(run, np.asarray, jax.default_backend(), note)
 
 
+def build_jaxalign_pallas(log_probs, labels):
+    """`viterbi_align_pallas`: one Triton kernel on a GPU; Pallas' interpreter elsewhere (exact, slow)."""
+    batch, frames, _ = log_probs.shape
+    args = [jnp.asarray(x) for x in (log_probs, np.zeros((batch, frames), np.float32), labels, np.zeros(labels.shape, np.float32))]
+    jax.block_until_ready(args)
+
+    def run():
+        return viterbi_align_pallas(*args).positions.block_until_ready()
+
+    gpu = jax.default_backend() == "gpu"
+    return Peer(run, np.asarray, jax.default_backend(), "Pallas kernel, program per sequence" if gpu else "Pallas interpreter (no GPU)")
+
+
 def build_numba_cuda(log_probs, labels):
     try:
         from numba import config, cuda
@@ -311,6 +326,7 @@ def build_torchaudio(log_probs, labels):
 
 BUILDERS = {
     "jaxalign_sharded": lambda lp, lab: build_jaxalign(lp, lab, sharded=True),
+    "jaxalign_pallas": build_jaxalign_pallas,
     "numpy_loop": lambda lp, lab: host_peer(numpy_loop, lp, lab, "per sequence, vectorised over rows"),
     "numba_loop": build_numba_loop,
     "librosa": build_librosa,
@@ -439,7 +455,7 @@ def versions():
 
 
 CPU_PEERS = "jaxalign_unroll1,numpy_loop,numba_loop,librosa,dynamax"
-GPU_PEERS = "jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop"
+GPU_PEERS = "jaxalign_pallas,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop"
 
 
 def describe_memory(mem, batch, frames, rows, classes, packed=False):

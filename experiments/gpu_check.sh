@@ -100,7 +100,7 @@ if [ "$QUICK" = 1 ]; then
   TS_SPEECH=(--sizes digits --rounds 1 --steps 1 --compute-dtype bfloat16 --no-torch)
   TRAIN_EXTRA=(+debug=tiny data.num_train=128)
   KERNEL=(env NUMBA_ENABLE_CUDASIM=1 "$PY" experiments/viterbi_cuda_kernel.py --cases 3)
-  TESTS=(tests/test_forward.py tests/test_cuda_kernel.py)
+  TESTS=(tests/test_viterbi_pallas.py tests/test_cuda_kernel.py)
   TEST_ENV=()
 else
   VIT_SMALL=(--batch 64 --frames 400 --rows 60 --repeats 30)
@@ -113,10 +113,10 @@ else
   TS_SPEECH=(--sizes speech --rounds 5 --steps 4)
   TRAIN_EXTRA=()
   KERNEL=("$PY" experiments/viterbi_cuda_kernel.py --cases 10 --batch 16 --max-frames 64 --max-rows 24)
-  TESTS=(tests/test_align.py tests/test_forward.py tests/test_training.py -k "not end_to_end and not beats_the_flat_start")
+  TESTS=(tests/test_viterbi_pallas.py tests/test_align.py tests/test_forward.py tests/test_training.py -k "not end_to_end and not beats_the_flat_start")
   TEST_ENV=(env JAX_PLATFORMS=cuda)  # tests/conftest.py would otherwise pick the CPU
 fi
-PEERS=jaxalign_unroll1,jaxalign_packed,numba_cuda,torch_loop,torchaudio,numba_loop
+PEERS=jaxalign_pallas,jaxalign_unroll1,jaxalign_packed,numba_cuda,torch_loop,torchaudio,numba_loop
 
 step env 60 bash -c "nvidia-smi || echo 'no nvidia-smi'; $PY -c 'import jax; print(jax.__version__, jax.default_backend(), jax.devices())'"
 step kernel_check 90 "${KERNEL[@]}"

@@ -122,6 +122,42 @@ def default_run_section(run_dir, steps_tsv):
     return lines + [""]
 
 
+def verdict(ratio, limit):
+    return "–" if ratio is None else ("met" if ratio <= limit else "NOT met")
+
+
+def targets_section(results, suffix, steps_tsv):
+    """Issue 10's GPU targets, each as measured in this run (ratios of times taken side by side)."""
+    lines = ["## Targets", "", "| target | measured | met? |", "|---|---|---|"]
+    for size, limit in (("large", 1.5), ("small", 3.0)):
+        main = (load(results / f"bench_viterbi{suffix}_{size}.json") or {}).get("main", {})
+        kernel = main.get("numba_cuda", {}).get("seconds")
+        ours = {n: main[n]["seconds"] for n in ("jaxalign", "jaxalign_pallas") if "seconds" in main.get(n, {}) and main[n].get("same_score")}
+        best = min(ours, key=ours.get) if ours else None
+        ratio = ours[best] / kernel if best and kernel else None
+        shown = f"{best} {ms(ours[best])} ms / plain CUDA kernel {ms(kernel)} ms = {ratio:.2f}x" if ratio else "no result"
+        lines.append(f"| Viterbi {size}: <= {limit}x the plain CUDA kernel | {shown} | {verdict(ratio, limit)} |")
+    for size in ("small", "large"):
+        record = load(results / f"bench_train_step{suffix}_{size}.json") or {}
+        for shape, out in record.get("sizes", {}).items():
+            r = out.get("results", {})
+            for name in ("per_step", "per_step_local"):
+                ratio = r[name]["ms"] / r["torch_ctc"]["ms"] if name in r and "torch_ctc" in r else None
+                shown = f"{r[name]['ms']:.2f} ms / {r['torch_ctc']['ms']:.2f} ms = {ratio:.2f}x" if ratio else "no result"
+                lines.append(f"| `{name}` step at {shape}: <= 1.0x PyTorch cuDNN CTC | {shown} | {verdict(ratio, 1.0)} |")
+    wall = None
+    try:
+        for line in Path(steps_tsv).read_text().splitlines():
+            fields = line.split("\t")
+            if fields[0] == "train_default" and fields[1] == "ok":
+                wall = float(fields[2])
+    except (OSError, ValueError, IndexError):
+        pass
+    shown = f"{wall:.1f} s (process start to exit)" if wall else "no result"
+    lines.append(f"| default run <= 20 s | {shown} | {verdict(wall / 20 if wall else None, 1.0)} |")
+    return lines + [""]
+
+
 def tests_section(log):
     try:
         tail = [line for line in Path(log).read_text().splitlines() if line.strip()][-3:]
@@ -141,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     lines = ["# GPU check (`experiments/gpu_check.sh`)", "", *args.header.splitlines(), "", *steps_table(args.steps), ""]
+    lines += targets_section(args.results, args.suffix, args.steps)
     lines += viterbi_section(args.results, args.suffix)
     lines += forward_section(args.results, args.suffix)
     lines += train_step_section(args.results, args.suffix)

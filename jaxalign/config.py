@@ -83,7 +83,7 @@ class AlignConfig:
     schedule: str = "per_step"  # per_step | per_epoch | realign_list | full_sum | ctc
     init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup | full_sum_warmup
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
-    method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
+    method: str = "viterbi"  # viterbi (ordered grid) | viterbi_pallas (the same paths from one Pallas kernel, for GPUs) | masked (the notes' method 1)
     states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off

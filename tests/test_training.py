@@ -261,3 +261,18 @@ def test_the_local_aligner_sees_only_its_window():
     changed = features.at[0, 10].set(9.0)
     moved = np.any(np.asarray(aligner(features, paddings) != aligner(changed, paddings)), axis=(0, 2))
     np.testing.assert_array_equal(np.flatnonzero(moved), [8, 9, 10, 11, 12])
+
+
+def test_the_pallas_viterbi_trains_exactly_like_the_scan():
+    """align.method=viterbi_pallas (interpreted on CPU) gives the same paths, hence the same losses and weights."""
+    runs = []
+    for method in ("viterbi", "viterbi_pallas"):
+        _, _, state, train_step, batcher = setup_step(tiny_config(align={"method": method, "warmup_steps": 0}))
+        losses = []
+        for _ in range(3):
+            state, metrics = train_step(state, batcher.next_batch(), jax.random.key(0))
+            losses.append(float(metrics["loss"]))
+        runs.append((losses, state.params))
+    (scan_losses, scan_params), (pallas_losses, pallas_params) = runs
+    assert pallas_losses == scan_losses
+    jax.tree.map(np.testing.assert_array_equal, scan_params, pallas_params)

@@ -27,7 +27,7 @@ def test_pallas_matches_brute_force_and_the_scan(seed, tie_prone):
     """Padding, junk labels in padded rows, L=1, L=T, T=1 and L>T rows (random_batch): the earliest-moving
     best path of brute force, and the scan's result bit for bit."""
     batch = random_batch(seed, tie_prone=tie_prone)
-    ali = viterbi_align_pallas(*batch, interpret=True)
+    ali = viterbi_align_pallas(*batch)
     assert_same_alignment(viterbi_align(*batch), ali)
     positions = np.asarray(ali.positions)
     for b, (best, winners) in enumerate(brute_viterbi(*batch)):
@@ -41,7 +41,7 @@ def test_pallas_matches_brute_force_and_the_scan(seed, tie_prone):
 def test_pallas_matches_the_scan_across_lane_widths(rows):
     """Rows on both sides of a power of two (the kernel's lane width W is the rows rounded up, >= 32)."""
     batch = random_batch(rows, batch=5, frames=2 * rows + 7, rows=rows, classes=4, tie_prone=rows % 2 == 0)
-    assert_same_alignment(viterbi_align(*batch), viterbi_align_pallas(*batch, interpret=True))
+    assert_same_alignment(viterbi_align(*batch), viterbi_align_pallas(*batch))
 
 
 def test_pallas_on_hostile_inputs_and_bfloat16():
@@ -52,17 +52,17 @@ def test_pallas_on_hostile_inputs_and_bfloat16():
     log_probs[1, 2] = np.nan
     log_probs[4, ::2, 0] = -np.inf
     for lp in (log_probs, jnp.asarray(log_probs, jnp.bfloat16)):
-        ali = viterbi_align_pallas(lp, logit_pad, labels, label_pad, interpret=True)
+        ali = viterbi_align_pallas(lp, logit_pad, labels, label_pad)
         assert_same_alignment(viterbi_align(lp, logit_pad, labels, label_pad), ali)
         assert not np.any(np.isnan(np.asarray(ali.score)))
 
 
 def test_pallas_without_rows_or_frames_and_with_named_errors():
     log_probs, logit_pad, labels, label_pad = random_batch(0)
-    ali = viterbi_align_pallas(log_probs, logit_pad, labels[:, :0], label_pad[:, :0], interpret=True)
+    ali = viterbi_align_pallas(log_probs, logit_pad, labels[:, :0], label_pad[:, :0])
     assert not np.any(ali.feasible) and np.all(np.asarray(ali.positions) == -1)
     with pytest.raises(TypeError, match="labels"):
-        viterbi_align_pallas(log_probs, logit_pad, labels.astype(np.float32), label_pad, interpret=True)
+        viterbi_align_pallas(log_probs, logit_pad, labels.astype(np.float32), label_pad)
 
 
 def lowered_for_gpu(batch, capture_triton_ir=False):

@@ -122,5 +122,6 @@ def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
         compiler_params=plgpu.CompilerParams(num_warps=min(max(width // 32, 1), 8), num_stages=1),
         name="viterbi_align_pallas",
     )
-    _, positions_BxT, _ = call(log_probs, labels_BxW, frame_len_B, label_len_B)
+    # The path is integer, so no gradient flows through the kernel; the score's flows through path_alignment.
+    _, positions_BxT, _ = call(jax.lax.stop_gradient(log_probs), labels_BxW, frame_len_B, label_len_B)
     return path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)

@@ -10,14 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxalign.align import masked_align, viterbi_align
+from jaxalign.align import masked_align, viterbi_align, viterbi_align_pallas
 from jaxalign.align.types import is_feasible, lengths
 from jaxalign.errors import ConfigError
 from jaxalign.setups.base import Setup
 from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, substate_labels
 from jaxalign.setups.schedules import INITS, SCHEDULES
 
-ALIGNERS = {"viterbi": viterbi_align, "masked": masked_align}
+ALIGNERS = {"viterbi": viterbi_align, "viterbi_pallas": viterbi_align_pallas, "masked": masked_align}
 
 
 class OrderSync(Setup):

@@ -89,17 +89,17 @@ def make_batches(size: Size, count: int = 4):
     return data, batches
 
 
-def bench_config(size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None) -> Config:
+def bench_config(size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None, method: str = "viterbi") -> Config:
     """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it)."""
     model = ModelConfig(kind="gru", hidden=size.hidden, num_layers=size.layers, bidirectional=True, **(model_kwargs or {}))
-    align = AlignConfig(schedule=schedule, warmup_steps=0, states_per_symbol=size.states_per_symbol, aligner_context=aligner_context)
+    align = AlignConfig(schedule=schedule, warmup_steps=0, states_per_symbol=size.states_per_symbol, aligner_context=aligner_context, method=method)
     return Config(setup=SetupConfig(name="order_sync"), model=model, data=SyntheticConfig(), optim=OptimConfig(learning_rate=1e-3),
                   align=align, trainer=TrainerConfig())
 
 
-def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1):
+def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1, method: str = "viterbi"):
     """(run one step and wait, {compile_s, peak_mb, temp_mb})."""
-    config = bench_config(size, schedule, aligner_context, model_kwargs)
+    config = bench_config(size, schedule, aligner_context, model_kwargs, method)
     setup = make_setup(config, data.num_classes)
     graphdef, optimizer, state = init_train_state(config, setup, data.feature_dim)
     key = jax.random.key(0)
@@ -209,9 +209,14 @@ def bench_size(size_name: str, args) -> dict:
     data, batches = make_batches(size)
     model_kwargs = {"unroll": args.unroll, "compute_dtype": args.compute_dtype}
     runs, info = {}, {}
-    variants = (("fixed", "per_epoch", -1), ("per_step", "per_step", -1), ("per_step_local", "per_step", 3), ("ctc", "ctc", -1))
-    for name, schedule, context in variants:  # per_step_local: the default (local aligner, align.aligner_context=3, plus the model: aligner_mix=1)
-        runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context)
+    # per_step_local: the default (local aligner, align.aligner_context=3, plus the model: aligner_mix=1);
+    # *_pallas: the same steps with align.method=viterbi_pallas (one Pallas kernel; timed on GPUs only).
+    variants = [("fixed", "per_epoch", -1), ("per_step", "per_step", -1), ("per_step_local", "per_step", 3), ("ctc", "ctc", -1)]
+    if args.pallas:
+        variants += [("per_step_pallas", "per_step", -1), ("per_step_local_pallas", "per_step", 3)]
+    for name, schedule, context in variants:
+        method = "viterbi_pallas" if name.endswith("_pallas") else "viterbi"
+        runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context, method)
     for loss in ("fixed", "ctc") if args.torch else ():
         made = torch_variant(loss, size, data, batches)
         if made is None:
@@ -235,10 +240,10 @@ def print_table(name: str, out: dict):
     s = out["size"]
     print(f"\n{name}: bi-GRU {s['layers']}x{s['hidden']}, B={s['batch']}, T={s['frames']}, F={out['feature_dim']}, "
           f"C={out['num_classes']}, L={out['label_len']}, k={s['states_per_symbol']}")
-    print(f"{'step':<15} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}")
+    print(f"{'step':<21} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}")
     for step, r in out["results"].items():
         vs_torch = r.get("speedup_vs_torch_fixed", float("nan"))
-        print(f"{step:<15} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
+        print(f"{step:<21} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
               f"{vs_torch:>13.2f} {r.get('compile_s', float('nan')):>9.1f} {r['peak_mb']:>8.1f}")
 
 
@@ -250,8 +255,12 @@ def main(argv=None):
     parser.add_argument("--unroll", type=int, default=0, help="jaxalign scan unroll; 0: the backend's default")
     parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--no-torch", dest="torch", action="store_false")
+    parser.add_argument("--pallas", action=argparse.BooleanOptionalAction, default=None,
+                        help="add the per_step steps with align.method=viterbi_pallas; default: on a GPU only (elsewhere it is interpreted)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)
+    if args.pallas is None:
+        args.pallas = jax.default_backend() == "gpu"
     device = jax.devices()[0].device_kind
     print(f"device: {device}; {THREADS} threads for XLA and torch")
     sizes = {name: bench_size(name, args) for name in args.sizes.split(",")}

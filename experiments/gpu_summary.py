@@ -141,7 +141,7 @@ def targets_section(results, suffix, steps_tsv):
         record = load(results / f"bench_train_step{suffix}_{size}.json") or {}
         for shape, out in record.get("sizes", {}).items():
             r = out.get("results", {})
-            for name in ("per_step", "per_step_local"):
+            for name in ("per_step", "per_step_local", "per_step_pallas", "per_step_local_pallas"):
                 ratio = r[name]["ms"] / r["torch_ctc"]["ms"] if name in r and "torch_ctc" in r else None
                 shown = f"{r[name]['ms']:.2f} ms / {r['torch_ctc']['ms']:.2f} ms = {ratio:.2f}x" if ratio else "no result"
                 lines.append(f"| `{name}` step at {shape}: <= 1.0x PyTorch cuDNN CTC | {shown} | {verdict(ratio, 1.0)} |")

@@ -61,6 +61,10 @@ def test_pallas_without_rows_or_frames_and_with_named_errors():
     log_probs, logit_pad, labels, label_pad = random_batch(0)
     ali = viterbi_align_pallas(log_probs, logit_pad, labels[:, :0], label_pad[:, :0])
     assert not np.any(ali.feasible) and np.all(np.asarray(ali.positions) == -1)
+    huge = jax.ShapeDtypeStruct((2**14, 2**12, 40), jnp.float32)  # 2^26 cells x W=32: past int32 offsets
+    with pytest.raises(ValueError, match="split the batch"):
+        jax.eval_shape(viterbi_align_pallas, huge, jax.ShapeDtypeStruct(huge.shape[:2], jnp.float32),
+                       jax.ShapeDtypeStruct((2**14, 5), jnp.int32), jax.ShapeDtypeStruct((2**14, 5), jnp.float32))
     with pytest.raises(TypeError, match="labels"):
         viterbi_align_pallas(log_probs, logit_pad, labels.astype(np.float32), label_pad)
 

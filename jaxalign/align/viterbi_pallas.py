@@ -109,6 +109,10 @@ def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
         return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
 
     width = max(32, pl.next_power_of_2(num_rows))
+    cells = batch * num_frames * max(width, num_classes)
+    if cells >= 2**31:  # Triton addresses the tables with int32 offsets
+        raise ValueError(f"viterbi_align_pallas: B*T*max(W, C) = {batch}*{num_frames}*{max(width, num_classes)} = {cells} cells "
+                         f"overflow the kernel's int32 offsets; split the batch (or use viterbi_align)")
     labels_BxW = jnp.pad(jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1), ((0, 0), (0, width - num_rows)))
     call = pl.pallas_call(
         functools.partial(_kernel, width=width, interpret=interpret),

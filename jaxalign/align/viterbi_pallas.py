@@ -5,15 +5,10 @@ forced path where every score is -inf, and the score summed from the path by the
 (`path_alignment`). What differs is how it runs. The scan makes every frame a loop iteration of a
 few fused XLA kernels, so on a GPU launches and loop overhead dominate; here one program per
 sequence walks all of its frames in a single launch, like the plain CUDA kernel in
-`experiments/viterbi_cuda_kernel.py`:
-
-- the alpha column is a (W,) vector, one lane per grid row (W: the rows padded to a power of two,
-  as Triton requires);
-- its shift by one row goes through a double-buffered (4W,) scratch in global memory with one
-  barrier per frame, because Triton has no cross-lane shift;
-- each frame's emissions are gathered from log_probs by the labels inside the kernel, one frame
-  ahead of their use;
-- backpointers, one byte per cell, go to a (B, T, W) scratch, and the same program walks them back.
+`experiments/viterbi_cuda_kernel.py`: the alpha column is a (W,) vector, one lane per grid row, its
+shift down a row goes through a scratch with one barrier per frame (`pallas_grid.Shifter`), each
+frame's emissions are gathered from log_probs inside the kernel one frame ahead of their use, and
+backpointers, one byte per cell, go to a (B, T, W) scratch that the same program walks back.
 
 Written by hand: no library has this recursion (see viterbi.py), and Pallas is JAX's own way to
 write such a kernel once for GPUs. Off a GPU (and with `interpret=True`) the kernel runs in
@@ -25,53 +20,45 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as plgpu
 
+from jaxalign.align.pallas_grid import (
+    NEG_INF,
+    Shifter,
+    check_offsets,
+    emissions,
+    grid_call,
+    lane_width,
+    padded_labels,
+    scratch_shape,
+    use_interpreter,
+)
 from jaxalign.align.types import Alignment, check_aligner_inputs, infeasible_fill, is_feasible, lengths
 from jaxalign.align.viterbi import path_alignment
 
-_NEG_INF = float("-inf")
 
-
-def _kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref, positions_ref, shift_ref, *, width, interpret):
+def _kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref, positions_ref, shift_ref, *, width, barrier):
     """One program = one sequence b. Refs are whole arrays: log_probs (B, T, C), labels (B, W) int32,
     frame_len and label_len (B,) int32; writes backptr (B, T, W) int8 and positions (B, T) int32
-    (only valid frames of feasible sequences); shift_ref (B, 4W) float32 is scratch."""
-    barrier = (lambda: None) if interpret else plgpu.debug_barrier  # the interpreter runs lanes in lockstep
+    (only valid frames of feasible sequences); shift_ref (B, 4W) is scratch."""
     b = pl.program_id(0)
     frames = frame_len_ref[b]
     rows = label_len_ref[b]
 
     @pl.when((rows >= 1) & (rows <= frames))
     def _():
-        row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
-        labels_W = labels_ref[b, :]
-        row_ok_W = row_W < rows
-
-        def emit(t):
-            e_W = log_probs_ref[b, t, labels_W].astype(jnp.float32)
-            return jnp.where(row_ok_W & (e_W == e_W), e_W, _NEG_INF)  # padded rows and NaN: -inf
-
-        # Two buffers of 2W: [-inf, alpha_0 .. alpha_{W-1}, ...]; reading at offset 0 gives the
-        # column shifted down by one row. Frame t writes buffer t % 2, so the buffer a slow lane may
-        # still read is never the one being written, and one barrier per frame suffices.
-        minus_inf_W = jnp.full((width,), _NEG_INF, jnp.float32)
-        shift_ref[b, pl.ds(0, width)] = minus_inf_W
-        shift_ref[b, pl.ds(2 * width, width)] = minus_inf_W
-        barrier()
+        emit = emissions(log_probs_ref, labels_ref, b, rows, width)
+        shift = Shifter(shift_ref, b, width, barrier)
 
         def forward(t, carry):
             alpha_W, next_W = carry
-            base = (t & 1) * (2 * width)
-            shift_ref[b, pl.ds(base + 1, width)] = alpha_W
-            barrier()
-            move_W = shift_ref[b, pl.ds(base, width)]
+            move_W = shift.down(t, alpha_W)
             take_move_W = move_W > alpha_W  # ties stay, as in viterbi_align
             backptr_ref[b, t, :] = take_move_W.astype(jnp.int8)
             upcoming_W = emit(jnp.minimum(t + 1, frames - 1))  # in flight while this frame finishes
             return jnp.maximum(move_W, alpha_W) + next_W, upcoming_W
 
-        alpha0_W = jnp.where(row_W == 0, emit(0), _NEG_INF)
+        row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
+        alpha0_W = jnp.where(row_W == 0, emit(0), NEG_INF)
         jax.lax.fori_loop(1, frames, forward, (alpha0_W, emit(jnp.minimum(1, frames - 1))))
         barrier()  # every lane's backpointers are visible to the backtrace
 
@@ -97,8 +84,6 @@ def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
     Memory: a (B, T, W) int8 backpointer table, W = max(32, the rows padded to a power of two).
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
-    if interpret is None:
-        interpret = jax.default_backend() != "gpu"
     batch, num_frames, num_classes = log_probs.shape
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
@@ -108,24 +93,14 @@ def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
         empty = jnp.zeros((batch, num_frames), jnp.int32)
         return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
 
-    width = max(32, pl.next_power_of_2(num_rows))
-    cells = batch * num_frames * max(width, num_classes)
-    if cells >= 2**31:  # Triton addresses the tables with int32 offsets
-        raise ValueError(f"viterbi_align_pallas: B*T*max(W, C) = {batch}*{num_frames}*{max(width, num_classes)} = {cells} cells "
-                         f"overflow the kernel's int32 offsets; split the batch (or use viterbi_align)")
-    labels_BxW = jnp.pad(jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1), ((0, 0), (0, width - num_rows)))
-    call = pl.pallas_call(
-        functools.partial(_kernel, width=width, interpret=interpret),
-        out_shape=(
-            jax.ShapeDtypeStruct((batch, num_frames, width), jnp.int8),  # backpointers
-            jax.ShapeDtypeStruct((batch, num_frames), jnp.int32),  # positions
-            jax.ShapeDtypeStruct((batch, 4 * width), jnp.float32),  # the shift buffers
-        ),
-        grid=(batch,),
-        interpret=interpret,
-        compiler_params=plgpu.CompilerParams(num_warps=min(max(width // 32, 1), 8), num_stages=1),
-        name="viterbi_align_pallas",
+    width = lane_width(num_rows)
+    check_offsets("viterbi_align_pallas", batch, num_frames, width, num_classes)
+    out_shape = (
+        jax.ShapeDtypeStruct((batch, num_frames, width), jnp.int8),  # backpointers
+        jax.ShapeDtypeStruct((batch, num_frames), jnp.int32),  # positions
+        scratch_shape(batch, width),
     )
+    call = grid_call(_kernel, out_shape, batch, width, use_interpreter(interpret), "viterbi_align_pallas")
     # The path is integer, so no gradient flows through the kernel; the score's flows through path_alignment.
-    _, positions_BxT, _ = call(jax.lax.stop_gradient(log_probs), labels_BxW, frame_len_B, label_len_B)
+    _, positions_BxT, _ = call(jax.lax.stop_gradient(log_probs), padded_labels(labels, num_classes, width), frame_len_B, label_len_B)
     return path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)

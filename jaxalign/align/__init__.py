@@ -1,6 +1,7 @@
 """Alignment kernels: Viterbi and full-sum over the target-ordered grid, masked and uniform alignment."""
 
 from jaxalign.align.forward import forward_score
+from jaxalign.align.forward_pallas import forward_score_pallas
 from jaxalign.align.simple import compress, expand, greedy_decode, masked_align, uniform_align
 from jaxalign.align.types import Alignment
 from jaxalign.align.validate import check_batch
@@ -13,6 +14,7 @@ __all__ = [
     "compress",
     "expand",
     "forward_score",
+    "forward_score_pallas",
     "greedy_decode",
     "masked_align",
     "uniform_align",

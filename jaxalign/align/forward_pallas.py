@@ -1,0 +1,142 @@
+"""`forward_score` as two Pallas kernels (forward and backward): the GPU path, as viterbi_pallas.py is
+for `viterbi_align`.
+
+The same recursions as forward.py, in the same float32 operations: the forward kernel runs
+alpha_t = logaddexp(alpha_{t-1}, alpha_{t-1} shifted down a row) + emission and keeps, per frame, the
+difference that the backward pass turns into shares (alpha - alpha shifted, NaN as 0); the backward
+kernel hands each frame's occupancy back to the cells it came from, sigmoid(difference) to the same row
+and the rest to the row above (a shift up). Each kernel is one program per sequence, one lane per row
+(`pallas_grid`), one barrier per frame. The occupancies' sum into classes stays an XLA matmul.
+
+In Pallas' interpreter (on CPU) the score equals `forward_score`'s bit for bit and the gradient up to
+the matmul's summation order; compiled by Triton, exp and log are the GPU's, so both agree to float32
+rounding. Reverse mode only, like `forward_score`.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+
+from jaxalign.align.pallas_grid import (
+    NEG_INF,
+    Shifter,
+    check_offsets,
+    emissions,
+    grid_call,
+    lane_width,
+    padded_labels,
+    scratch_shape,
+    use_interpreter,
+)
+from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, valid_mask
+
+
+def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, score_ref, diff_ref, shift_ref, *, width, barrier):
+    """Sequence b's score (B,) and, per valid frame t, diff (B, T, W) = alpha_{t-1} - alpha_{t-1}
+    shifted down (with 0 entering row 0 at t = 0), NaN as 0. Infeasible sequences are left alone."""
+    b = pl.program_id(0)
+    frames = frame_len_ref[b]
+    rows = label_len_ref[b]
+
+    @pl.when((rows >= 1) & (rows <= frames))
+    def _():
+        emit = emissions(log_probs_ref, labels_ref, b, rows, width)
+        shift = Shifter(shift_ref, b, width, barrier)
+        row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
+        # Frame 0: alpha_{-1} is all -inf and row 0 is entered from a virtual row with log-prob 0.
+        diff_ref[b, 0, :] = jnp.where(row_W == 0, NEG_INF, 0.0)
+
+        def forward(t, carry):
+            alpha_W, next_W = carry
+            moved_W = shift.down(t, alpha_W)
+            diff_W = alpha_W - moved_W
+            diff_ref[b, t, :] = jnp.where(jnp.isnan(diff_W), 0.0, diff_W)
+            upcoming_W = emit(jnp.minimum(t + 1, frames - 1))
+            return jnp.logaddexp(alpha_W, moved_W) + next_W, upcoming_W
+
+        alpha0_W = jnp.where(row_W == 0, emit(0), NEG_INF)
+        last_W, _ = jax.lax.fori_loop(1, frames, forward, (alpha0_W, emit(jnp.minimum(1, frames - 1))))
+        score_ref[b] = jnp.max(jnp.where(row_W == rows - 1, last_W, NEG_INF))
+
+
+def _backward_kernel(diff_ref, score_ref, frame_len_ref, label_len_ref, gamma_ref, shift_ref, *, width, barrier):
+    """Occupancies gamma (B, T, W): P(on row l at frame t | all frames), on valid frames of sequences
+    with a finite score (elsewhere left alone)."""
+    b = pl.program_id(0)
+    frames = frame_len_ref[b]
+    rows = label_len_ref[b]
+    score = score_ref[b]
+
+    @pl.when((rows >= 1) & (rows <= frames) & (score > NEG_INF))
+    def _():
+        shift = Shifter(shift_ref, b, width, barrier, fill_up=0.0)
+        row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
+
+        def backward(i, gamma_W):
+            t = frames - 1 - i
+            gamma_ref[b, t, :] = gamma_W
+            diff_W = diff_ref[b, t, :]
+            move_W = gamma_W * jax.nn.sigmoid(-diff_W)
+            return gamma_W * jax.nn.sigmoid(diff_W) + shift.up(i, move_W)
+
+        jax.lax.fori_loop(0, frames, backward, (row_W == rows - 1).astype(jnp.float32))
+
+
+def _prepare(log_probs, labels, label_paddings, logit_paddings):
+    batch, num_frames, num_classes = log_probs.shape
+    width = lane_width(labels.shape[1])
+    check_offsets("forward_score_pallas", batch, num_frames, width, num_classes)
+    return width, padded_labels(labels, num_classes, width), lengths(logit_paddings), lengths(label_paddings)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _score(interpret, log_probs, logit_paddings, labels, label_paddings):
+    return _score_fwd(interpret, log_probs, logit_paddings, labels, label_paddings)[0]
+
+
+def _score_fwd(interpret, log_probs, logit_paddings, labels, label_paddings):
+    width, labels_BxW, frame_len_B, label_len_B = _prepare(log_probs, labels, label_paddings, logit_paddings)
+    batch, num_frames, _ = log_probs.shape
+    out_shape = (
+        jax.ShapeDtypeStruct((batch,), jnp.float32),
+        jax.ShapeDtypeStruct((batch, num_frames, width), jnp.float32),
+        scratch_shape(batch, width),
+    )
+    call = grid_call(_forward_kernel, out_shape, batch, width, interpret, "forward_score_pallas")
+    score_B, diff_BxTxW, _ = call(log_probs, labels_BxW, frame_len_B, label_len_B)
+    score_B = jnp.where(is_feasible(frame_len_B, label_len_B), score_B, NEG_INF)  # never written there
+    return score_B, (diff_BxTxW, score_B, log_probs, logit_paddings, labels, label_paddings)
+
+
+def _score_bwd(interpret, residuals, score_bar_B):
+    diff_BxTxW, score_B, log_probs, logit_paddings, labels, label_paddings = residuals
+    width, labels_BxW, frame_len_B, label_len_B = _prepare(log_probs, labels, label_paddings, logit_paddings)
+    batch, num_frames, num_classes = log_probs.shape
+    out_shape = (jax.ShapeDtypeStruct((batch, num_frames, width), jnp.float32), scratch_shape(batch, width))
+    call = grid_call(_backward_kernel, out_shape, batch, width, interpret, "forward_score_pallas_grad")
+    gamma_BxTxW, _ = call(diff_BxTxW, score_B, frame_len_B, label_len_B)
+    written_BxT = valid_mask(logit_paddings) & jnp.isfinite(score_B)[:, None]  # the kernel wrote only these
+    gamma_BxTxW = jnp.where(written_BxT[..., None], gamma_BxTxW, 0.0)
+    onehot_BxWxC = jax.nn.one_hot(labels_BxW, num_classes, dtype=jnp.float32) * (jnp.arange(width) < labels.shape[1])[None, :, None]
+    # HIGHEST: a GPU's default float32 matmul rounds to TF32 (10-bit mantissa).
+    grad_BxTxC = jnp.einsum("btw,bwc->btc", gamma_BxTxW, onehot_BxWxC, precision=jax.lax.Precision.HIGHEST)
+    grad_BxTxC = grad_BxTxC * score_bar_B[:, None, None]
+    return grad_BxTxC.astype(log_probs.dtype), None, None, None
+
+
+_score.defvjp(_score_fwd, _score_bwd)
+
+
+@functools.partial(jax.jit, static_argnames=("interpret",))
+def forward_score_pallas(log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None) -> jax.Array:
+    """`forward_score` as Pallas kernels; arguments, result and gradient as there.
+
+    interpret: run the kernels in Pallas' interpreter; None: only where the backend is not a GPU.
+    Memory: the residual is one (B, T, W) float32 table, W = max(32, the rows padded to a power of two).
+    """
+    check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    if labels.shape[1] == 0 or log_probs.shape[1] == 0:
+        return jnp.full((log_probs.shape[0],), NEG_INF, jnp.float32)
+    return _score(use_interpreter(interpret), log_probs, logit_paddings, labels, label_paddings)

@@ -1,4 +1,5 @@
-"""Full-sum score over the target-ordered grid: jaxalign.forward_score vs optax.ctc_loss, value and gradient.
+"""Full-sum score over the target-ordered grid: jaxalign.forward_score (the scan, and the Pallas kernels of
+forward_score_pallas) vs optax.ctc_loss, value and gradient.
 
     python experiments/bench_forward.py                  # 2-core CPU defaults, writes experiments/results/
     python experiments/bench_forward.py --batch 256 --frames 1000 --rows 100   # the GPU setting
@@ -6,6 +7,8 @@
 optax.ctc_loss is the closest library op (the same forward-backward, on a grid of 2L+1 rows because
 of the blank); both get the same log-probs and the same labels (ids 1..C-1, 0 being CTC's blank).
 Times are medians of repeats after a warm-up; memory is XLA's compiled temporaries for one call.
+forward_score_pallas runs in Pallas' interpreter off a GPU (exact, slow): its CPU time says nothing
+about its GPU time.
 """
 
 import argparse
@@ -23,6 +26,7 @@ import numpy as np
 import optax
 
 from jaxalign import forward_score
+from jaxalign.align import forward_score_pallas
 
 
 def make_problem(batch, frames, rows, classes, seed=0):
@@ -36,6 +40,7 @@ def losses(unroll):
     """name -> (log_probs, logit_paddings, labels, label_paddings) -> (B,) loss."""
     return {
         "forward_score": lambda *args: -forward_score(*args, unroll=unroll),
+        "forward_pallas": lambda *args: -forward_score_pallas(*args),
         # log_softmax of log-probs is the identity, so ctc_loss sees the same distribution.
         "optax.ctc_loss": lambda *args: optax.ctc_loss(*args, blank_id=0),
     }

@@ -89,17 +89,17 @@ def make_batches(size: Size, count: int = 4):
     return data, batches
 
 
-def bench_config(size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None, method: str = "viterbi") -> Config:
+def bench_config(size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None, kernel: str = "scan") -> Config:
     """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it)."""
     model = ModelConfig(kind="gru", hidden=size.hidden, num_layers=size.layers, bidirectional=True, **(model_kwargs or {}))
-    align = AlignConfig(schedule=schedule, warmup_steps=0, states_per_symbol=size.states_per_symbol, aligner_context=aligner_context, method=method)
+    align = AlignConfig(schedule=schedule, warmup_steps=0, states_per_symbol=size.states_per_symbol, aligner_context=aligner_context, kernel=kernel)
     return Config(setup=SetupConfig(name="order_sync"), model=model, data=SyntheticConfig(), optim=OptimConfig(learning_rate=1e-3),
                   align=align, trainer=TrainerConfig())
 
 
-def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1, method: str = "viterbi"):
+def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1, kernel: str = "scan"):
     """(run one step and wait, {compile_s, peak_mb, temp_mb})."""
-    config = bench_config(size, schedule, aligner_context, model_kwargs, method)
+    config = bench_config(size, schedule, aligner_context, model_kwargs, kernel)
     setup = make_setup(config, data.num_classes)
     graphdef, optimizer, state = init_train_state(config, setup, data.feature_dim)
     key = jax.random.key(0)
@@ -210,13 +210,13 @@ def bench_size(size_name: str, args) -> dict:
     model_kwargs = {"unroll": args.unroll, "compute_dtype": args.compute_dtype}
     runs, info = {}, {}
     # per_step_local: the default (local aligner, align.aligner_context=3, plus the model: aligner_mix=1);
-    # *_pallas: the same steps with align.method=viterbi_pallas (one Pallas kernel; timed on GPUs only).
+    # *_pallas: the same steps with align.kernel=pallas (the Viterbi as one Pallas kernel; timed on GPUs only).
     variants = [("fixed", "per_epoch", -1), ("per_step", "per_step", -1), ("per_step_local", "per_step", 3), ("ctc", "ctc", -1)]
     if args.pallas:
         variants += [("per_step_pallas", "per_step", -1), ("per_step_local_pallas", "per_step", 3)]
     for name, schedule, context in variants:
-        method = "viterbi_pallas" if name.endswith("_pallas") else "viterbi"
-        runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context, method)
+        kernel = "pallas" if name.endswith("_pallas") else "scan"
+        runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context, kernel)
     for loss in ("fixed", "ctc") if args.torch else ():
         made = torch_variant(loss, size, data, batches)
         if made is None:
@@ -256,7 +256,7 @@ def main(argv=None):
     parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--no-torch", dest="torch", action="store_false")
     parser.add_argument("--pallas", action=argparse.BooleanOptionalAction, default=None,
-                        help="add the per_step steps with align.method=viterbi_pallas; default: on a GPU only (elsewhere it is interpreted)")
+                        help="add the per_step steps with align.kernel=pallas; default: on a GPU only (elsewhere it is interpreted)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)
     if args.pallas is None:

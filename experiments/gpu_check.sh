@@ -3,8 +3,8 @@
 # an H100): the Viterbi benchmark against its peers (jaxalign at the backend default and unroll=1, the
 # numba CUDA kernel, a PyTorch loop, torchaudio's forced_align) at B=64 T=400 L=60 and B=256 T=1000
 # L=100 and on long sequences (B=16 T=10000 L=500), forward_score's benchmark, the train step
-# benchmark, the default training run (wall time) and the alignment/forward/training tests (the
-# end-to-end training tests last, as budget allows).
+# benchmark, the default training run (wall time), the Pallas/alignment/forward/training tests, the
+# default run with align.kernel=pallas, and the end-to-end training tests last, as budget allows.
 #
 #   bash experiments/gpu_wheels.sh        # here, with network: the wheels the GPU image lacks, into .whl/
 #   bash experiments/gpu_check.sh         # there: writes experiments/results/gpu_check.md, *_gpu_*.json,
@@ -100,7 +100,7 @@ if [ "$QUICK" = 1 ]; then
   TS_SPEECH=(--sizes digits --rounds 1 --steps 1 --compute-dtype bfloat16 --no-torch)
   TRAIN_EXTRA=(+debug=tiny data.num_train=128)
   KERNEL=(env NUMBA_ENABLE_CUDASIM=1 "$PY" experiments/viterbi_cuda_kernel.py --cases 3)
-  TESTS=(tests/test_viterbi_pallas.py tests/test_cuda_kernel.py)
+  TESTS=(tests/test_pallas.py tests/test_cuda_kernel.py)
   TEST_ENV=()
 else
   VIT_SMALL=(--batch 64 --frames 400 --rows 60 --repeats 30)
@@ -113,7 +113,7 @@ else
   TS_SPEECH=(--sizes speech --rounds 5 --steps 4)
   TRAIN_EXTRA=()
   KERNEL=("$PY" experiments/viterbi_cuda_kernel.py --cases 10 --batch 16 --max-frames 64 --max-rows 24)
-  TESTS=(tests/test_viterbi_pallas.py tests/test_align.py tests/test_forward.py tests/test_training.py -k "not end_to_end and not beats_the_flat_start")
+  TESTS=(tests/test_pallas.py tests/test_align.py tests/test_forward.py tests/test_training.py -k "not end_to_end and not beats_the_flat_start")
   TEST_ENV=(env JAX_PLATFORMS=cuda)  # tests/conftest.py would otherwise pick the CPU
 fi
 PEERS=jaxalign_pallas,jaxalign_unroll1,jaxalign_packed,numba_cuda,torch_loop,torchaudio,numba_loop
@@ -140,6 +140,8 @@ if selected train_default; then
   done
 fi
 step tests 150 ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$PY" -m pytest -q -p no:cacheprovider "${TESTS[@]}"
+# The default run again with the Viterbi as one Pallas kernel (align.kernel=pallas): its wall time beside train_default's.
+step train_default_pallas 120 "$PY" -m jaxalign.train "hydra.run.dir=$RUN_ROOT/default_run_pallas" align.kernel=pallas ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"}
 [ "$QUICK" = 1 ] || step tests_end_to_end 150 "${TEST_ENV[@]}" "$PY" -m pytest -q -p no:cacheprovider tests/test_training.py \
   -k "end_to_end or beats_the_flat_start"
 

@@ -18,7 +18,7 @@ from jaxalign.data.synthetic import SyntheticSpec
 from jaxalign.data.timit import TimitSpec
 from jaxalign.errors import ConfigError
 from jaxalign.models import KINDS
-from jaxalign.setups import ALIGNERS, INITS, SCHEDULES, SETUPS
+from jaxalign.setups import ALIGNERS, INITS, KERNELS, SCHEDULES, SETUPS
 
 
 def _one_of(key: str, value, allowed) -> None:
@@ -83,7 +83,8 @@ class AlignConfig:
     schedule: str = "per_step"  # per_step | per_epoch | realign_list | full_sum | ctc
     init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup | full_sum_warmup
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
-    method: str = "viterbi"  # viterbi (ordered grid) | viterbi_pallas (the same paths from one Pallas kernel, for GPUs) | masked (the notes' method 1)
+    method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
+    kernel: str = "scan"  # scan (XLA scans, every backend) | pallas (Viterbi and full-sum as Pallas kernels: GPUs; interpreted elsewhere)
     states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
@@ -94,6 +95,7 @@ class AlignConfig:
         _one_of("align.schedule", self.schedule, SCHEDULES)
         _one_of("align.init", self.init, INITS)
         _one_of("align.method", self.method, ALIGNERS)
+        _one_of("align.kernel", self.kernel, KERNELS)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
         _at_least("align.prior_scale", self.prior_scale, 0.0)

@@ -135,6 +135,8 @@ def test_typos_and_wrong_types_fail_at_composition_naming_the_key(override, key)
     [
         ("align.schedule=sometimes", "align.schedule"),
         ("align.method=greedy", "align.method"),
+        ("align.kernel=cuda", "align.kernel"),
+        ("align.method=masked align.kernel=pallas", "align.kernel=pallas"),
         ("align.states_per_symbol=0", "align.states_per_symbol"),
         ("model.kind=transformer", "model.kind"),
         ("model.dropout=1.5", "model.dropout"),

@@ -8,7 +8,7 @@ from jaxalign.setups.base import Setup
 from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels
 from jaxalign.setups.many_to_one import ManyToOne
 from jaxalign.setups.one_to_one import OneToOne
-from jaxalign.setups.order_sync import ALIGNERS, OrderSync
+from jaxalign.setups.order_sync import ALIGNERS, KERNELS, OrderSync
 from jaxalign.setups.schedules import INITS, SCHEDULES
 from jaxalign.setups.time_sync import TimeSync
 
@@ -22,6 +22,7 @@ def make_setup(config, num_classes: int) -> Setup:
 
 __all__ = [
     "ALIGNERS",
+    "KERNELS",
     "INITS",
     "SCHEDULES",
     "SETUPS",

@@ -10,14 +10,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxalign.align import masked_align, viterbi_align, viterbi_align_pallas
+from jaxalign.align import forward_score, forward_score_pallas, masked_align, viterbi_align, viterbi_align_pallas
 from jaxalign.align.types import is_feasible, lengths
 from jaxalign.errors import ConfigError
 from jaxalign.setups.base import Setup
 from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, substate_labels
 from jaxalign.setups.schedules import INITS, SCHEDULES
 
-ALIGNERS = {"viterbi": viterbi_align, "viterbi_pallas": viterbi_align_pallas, "masked": masked_align}
+ALIGNERS = {"viterbi": viterbi_align, "masked": masked_align}
+KERNELS = ("scan", "pallas")  # how the grid recursions run: XLA scans (every backend) or Pallas kernels (GPUs)
 
 
 class OrderSync(Setup):
@@ -29,7 +30,9 @@ class OrderSync(Setup):
         align = config.align
         self.schedule = SCHEDULES[align.schedule]()
         self.init = INITS[align.init]()
-        self.aligner = ALIGNERS[align.method]
+        pallas = align.kernel == "pallas"
+        self.aligner = viterbi_align_pallas if pallas and align.method == "viterbi" else ALIGNERS[align.method]
+        self.forward_score = forward_score_pallas if pallas else forward_score  # full-sum schedules
         self.states_per_symbol = align.states_per_symbol
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
         self.stored_alignments = self.schedule.stored
@@ -41,6 +44,8 @@ class OrderSync(Setup):
     @classmethod
     def check_config(cls, config) -> None:
         SCHEDULES[config.align.schedule].check_config(config.align)
+        if config.align.kernel == "pallas" and config.align.method != "viterbi":
+            raise ConfigError(f"align.kernel=pallas has kernels for align.method=viterbi and the full-sum score, not for align.method={config.align.method}")
         if config.model.kind == "mlp":
             raise ConfigError("setup=order_sync with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model")
 

@@ -7,7 +7,7 @@ Adding a schedule means one class here, one entry in `SCHEDULES` and, if it need
 
 import jax
 
-from jaxalign.align import forward_score, uniform_align
+from jaxalign.align import uniform_align
 from jaxalign.align.types import is_feasible, lengths
 from jaxalign.decoding import ctc_prefix_beam_search, substate_greedy_decode, substate_viterbi_decode
 from jaxalign.errors import ConfigError
@@ -98,7 +98,7 @@ class FullSum(Schedule):
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         labels, label_pad = setup.grid(batch)
-        score_B = forward_score(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+        score_B = setup.forward_score(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
         return setup.sequence_loss(score_B, batch)
 
 

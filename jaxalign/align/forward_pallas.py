@@ -19,17 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from jaxalign.align.pallas_grid import (
-    NEG_INF,
-    Shifter,
-    check_offsets,
-    emissions,
-    grid_call,
-    lane_width,
-    padded_labels,
-    scratch_shape,
-    use_interpreter,
-)
+from jaxalign.align import pallas_grid as grid
+from jaxalign.align.pallas_grid import NEG_INF
 from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, valid_mask
 
 
@@ -42,8 +33,8 @@ def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, sco
 
     @pl.when((rows >= 1) & (rows <= frames))
     def _():
-        emit = emissions(log_probs_ref, labels_ref, b, rows, width)
-        shift = Shifter(shift_ref, b, width, barrier)
+        emit = grid.emissions(log_probs_ref, labels_ref, b, rows, width)
+        shift = grid.Shifter(shift_ref, b, width, barrier)
         row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
         # Frame 0: alpha_{-1} is all -inf and row 0 is entered from a virtual row with log-prob 0.
         diff_ref[b, 0, :] = jnp.where(row_W == 0, NEG_INF, 0.0)
@@ -71,7 +62,7 @@ def _backward_kernel(diff_ref, score_ref, frame_len_ref, label_len_ref, gamma_re
 
     @pl.when((rows >= 1) & (rows <= frames) & (score > NEG_INF))
     def _():
-        shift = Shifter(shift_ref, b, width, barrier, fill_up=0.0)
+        shift = grid.Shifter(shift_ref, b, width, barrier, fill_up=0.0)
         row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
 
         def backward(i, gamma_W):
@@ -86,9 +77,9 @@ def _backward_kernel(diff_ref, score_ref, frame_len_ref, label_len_ref, gamma_re
 
 def _prepare(log_probs, labels, label_paddings, logit_paddings):
     batch, num_frames, num_classes = log_probs.shape
-    width = lane_width(labels.shape[1])
-    check_offsets("forward_score_pallas", batch, num_frames, width, num_classes)
-    return width, padded_labels(labels, num_classes, width), lengths(logit_paddings), lengths(label_paddings)
+    width = grid.lane_width(labels.shape[1])
+    grid.check_offsets("forward_score_pallas", batch, num_frames, width, num_classes)
+    return width, grid.padded_labels(labels, num_classes, width), lengths(logit_paddings), lengths(label_paddings)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
@@ -102,9 +93,9 @@ def _score_fwd(interpret, log_probs, logit_paddings, labels, label_paddings):
     out_shape = (
         jax.ShapeDtypeStruct((batch,), jnp.float32),
         jax.ShapeDtypeStruct((batch, num_frames, width), jnp.float32),
-        scratch_shape(batch, width),
+        grid.scratch_shape(batch, width),
     )
-    call = grid_call(_forward_kernel, out_shape, batch, width, interpret, "forward_score_pallas")
+    call = grid.grid_call(_forward_kernel, out_shape, batch, width, interpret, "forward_score_pallas")
     score_B, diff_BxTxW, _ = call(log_probs, labels_BxW, frame_len_B, label_len_B)
     score_B = jnp.where(is_feasible(frame_len_B, label_len_B), score_B, NEG_INF)  # never written there
     return score_B, (diff_BxTxW, score_B, log_probs, logit_paddings, labels, label_paddings)
@@ -114,8 +105,8 @@ def _score_bwd(interpret, residuals, score_bar_B):
     diff_BxTxW, score_B, log_probs, logit_paddings, labels, label_paddings = residuals
     width, labels_BxW, frame_len_B, label_len_B = _prepare(log_probs, labels, label_paddings, logit_paddings)
     batch, num_frames, num_classes = log_probs.shape
-    out_shape = (jax.ShapeDtypeStruct((batch, num_frames, width), jnp.float32), scratch_shape(batch, width))
-    call = grid_call(_backward_kernel, out_shape, batch, width, interpret, "forward_score_pallas_grad")
+    out_shape = (jax.ShapeDtypeStruct((batch, num_frames, width), jnp.float32), grid.scratch_shape(batch, width))
+    call = grid.grid_call(_backward_kernel, out_shape, batch, width, interpret, "forward_score_pallas_grad")
     gamma_BxTxW, _ = call(diff_BxTxW, score_B, frame_len_B, label_len_B)
     written_BxT = valid_mask(logit_paddings) & jnp.isfinite(score_B)[:, None]  # the kernel wrote only these
     gamma_BxTxW = jnp.where(written_BxT[..., None], gamma_BxTxW, 0.0)
@@ -139,4 +130,4 @@ def forward_score_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
     if labels.shape[1] == 0 or log_probs.shape[1] == 0:
         return jnp.full((log_probs.shape[0],), NEG_INF, jnp.float32)
-    return _score(use_interpreter(interpret), log_probs, logit_paddings, labels, label_paddings)
+    return _score(grid.use_interpreter(interpret), log_probs, logit_paddings, labels, label_paddings)

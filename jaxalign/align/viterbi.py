@@ -76,8 +76,7 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     label_len_B = lengths(label_paddings)
     feasible_B = is_feasible(frame_len_B, label_len_B)
     if num_rows == 0 or num_frames == 0:
-        empty = jnp.zeros((batch, num_frames), jnp.int32)
-        return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
+        return no_grid(batch, num_frames)
 
     labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1)
     row_ok_BxL = valid_mask(label_paddings)
@@ -113,6 +112,12 @@ def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
     _, rows_before_TxB = jax.lax.scan(backward, last_row_B, frames, reverse=True, unroll=unroll)
     positions_BxT = jnp.concatenate([rows_before_TxB, last_row_B[None, :]], axis=0).T
     return path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)
+
+
+def no_grid(batch: int, num_frames: int) -> Alignment:
+    """The `Alignment` where the grid has no rows or no frames: every sequence infeasible."""
+    empty = jnp.zeros((batch, num_frames), jnp.int32)
+    return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
 
 
 def path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B) -> Alignment:

@@ -21,19 +21,9 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from jaxalign.align.pallas_grid import (
-    NEG_INF,
-    Shifter,
-    check_offsets,
-    emissions,
-    grid_call,
-    lane_width,
-    padded_labels,
-    scratch_shape,
-    use_interpreter,
-)
-from jaxalign.align.types import Alignment, check_aligner_inputs, infeasible_fill, is_feasible, lengths
-from jaxalign.align.viterbi import path_alignment
+from jaxalign.align import pallas_grid as grid
+from jaxalign.align.types import Alignment, check_aligner_inputs, is_feasible, lengths
+from jaxalign.align.viterbi import no_grid, path_alignment
 
 
 def _kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref, positions_ref, shift_ref, *, width, barrier):
@@ -46,8 +36,8 @@ def _kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref
 
     @pl.when((rows >= 1) & (rows <= frames))
     def _():
-        emit = emissions(log_probs_ref, labels_ref, b, rows, width)
-        shift = Shifter(shift_ref, b, width, barrier)
+        emit = grid.emissions(log_probs_ref, labels_ref, b, rows, width)
+        shift = grid.Shifter(shift_ref, b, width, barrier)
 
         def forward(t, carry):
             alpha_W, next_W = carry
@@ -58,7 +48,7 @@ def _kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref
             return jnp.maximum(move_W, alpha_W) + next_W, upcoming_W
 
         row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
-        alpha0_W = jnp.where(row_W == 0, emit(0), NEG_INF)
+        alpha0_W = jnp.where(row_W == 0, emit(0), grid.NEG_INF)
         jax.lax.fori_loop(1, frames, forward, (alpha0_W, emit(jnp.minimum(1, frames - 1))))
         barrier()  # every lane's backpointers are visible to the backtrace
 
@@ -90,17 +80,16 @@ def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
     label_len_B = lengths(label_paddings)
     feasible_B = is_feasible(frame_len_B, label_len_B)
     if num_rows == 0 or num_frames == 0:
-        empty = jnp.zeros((batch, num_frames), jnp.int32)
-        return infeasible_fill(empty, empty, jnp.zeros((batch,)), jnp.zeros((batch,), bool), empty > 0)
+        return no_grid(batch, num_frames)
 
-    width = lane_width(num_rows)
-    check_offsets("viterbi_align_pallas", batch, num_frames, width, num_classes)
+    width = grid.lane_width(num_rows)
+    grid.check_offsets("viterbi_align_pallas", batch, num_frames, width, num_classes)
     out_shape = (
         jax.ShapeDtypeStruct((batch, num_frames, width), jnp.int8),  # backpointers
         jax.ShapeDtypeStruct((batch, num_frames), jnp.int32),  # positions
-        scratch_shape(batch, width),
+        grid.scratch_shape(batch, width),
     )
-    call = grid_call(_kernel, out_shape, batch, width, use_interpreter(interpret), "viterbi_align_pallas")
+    call = grid.grid_call(_kernel, out_shape, batch, width, grid.use_interpreter(interpret), "viterbi_align_pallas")
     # The path is integer, so no gradient flows through the kernel; the score's flows through path_alignment.
-    _, positions_BxT, _ = call(jax.lax.stop_gradient(log_probs), padded_labels(labels, num_classes, width), frame_len_B, label_len_B)
+    _, positions_BxT, _ = call(jax.lax.stop_gradient(log_probs), grid.padded_labels(labels, num_classes, width), frame_len_B, label_len_B)
     return path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)

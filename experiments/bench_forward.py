@@ -7,8 +7,8 @@ forward_score_pallas) vs optax.ctc_loss, value and gradient.
 optax.ctc_loss is the closest library op (the same forward-backward, on a grid of 2L+1 rows because
 of the blank); both get the same log-probs and the same labels (ids 1..C-1, 0 being CTC's blank).
 Times are medians of repeats after a warm-up; memory is XLA's compiled temporaries for one call.
-forward_score_pallas runs in Pallas' interpreter off a GPU (exact, slow): its CPU time says nothing
-about its GPU time.
+forward_score_pallas is timed on GPUs (elsewhere only with --pallas: Pallas' interpreter is exact but
+slow, and its CPU time says nothing about its GPU time).
 """
 
 import argparse
@@ -36,14 +36,14 @@ def make_problem(batch, frames, rows, classes, seed=0):
     return log_probs, jnp.zeros((batch, frames)), jnp.asarray(labels), jnp.zeros((batch, rows))
 
 
-def losses(unroll):
+def losses(unroll, pallas):
     """name -> (log_probs, logit_paddings, labels, label_paddings) -> (B,) loss."""
-    return {
-        "forward_score": lambda *args: -forward_score(*args, unroll=unroll),
-        "forward_pallas": lambda *args: -forward_score_pallas(*args),
-        # log_softmax of log-probs is the identity, so ctc_loss sees the same distribution.
-        "optax.ctc_loss": lambda *args: optax.ctc_loss(*args, blank_id=0),
-    }
+    found = {"forward_score": lambda *args: -forward_score(*args, unroll=unroll)}
+    if pallas:
+        found["forward_pallas"] = lambda *args: -forward_score_pallas(*args)
+    # log_softmax of log-probs is the identity, so ctc_loss sees the same distribution.
+    found["optax.ctc_loss"] = lambda *args: optax.ctc_loss(*args, blank_id=0)
+    return found
 
 
 def timed(fn, args, repeats):
@@ -74,12 +74,16 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--unroll", type=int, default=None, help="forward_score's unroll (default: by backend)")
+    parser.add_argument("--pallas", action=argparse.BooleanOptionalAction, default=None,
+                        help="add forward_score_pallas; default: on a GPU only (elsewhere it is interpreted)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_forward.json"))
     args = parser.parse_args(argv)
+    if args.pallas is None:
+        args.pallas = jax.default_backend() == "gpu"
 
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), cores: {os.cpu_count()}")
     problem = make_problem(args.batch, args.frames, args.rows, args.classes)
-    results = {name: measure(loss, problem, args.repeats) for name, loss in losses(args.unroll).items()}
+    results = {name: measure(loss, problem, args.repeats) for name, loss in losses(args.unroll, args.pallas).items()}
 
     print(f"\nB={args.batch} T={args.frames} L={args.rows} C={args.classes}, median of {args.repeats}")
     print(f"{'impl':<15} {'value ms':>9} {'temp MiB':>9} {'value+grad ms':>14} {'temp MiB':>9}")

@@ -240,3 +240,11 @@ def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
     np.testing.assert_allclose(losses[4], losses[1], rtol=1e-4)
     env4 = json.loads((tmp_path / "4" / "environment.json").read_text())
     assert env4["mesh"] == {"data": 4} and "mesh" not in json.loads((tmp_path / "1" / "environment.json").read_text())
+
+
+def test_the_pallas_kernels_refuse_a_batch_split_over_devices(tmp_path):
+    probe = "import sys\nfrom jaxalign.training import train\nfrom tests.helpers import tiny_config\ntrain(tiny_config(align={'kernel': 'pallas'}), sys.argv[1])"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    run = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env=env, cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "align.kernel=pallas runs on one device, but the batch is split over 2" in run.stderr

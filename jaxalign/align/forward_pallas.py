@@ -25,8 +25,8 @@ from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, val
 
 
 def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, score_ref, diff_ref, shift_ref, *, width, barrier):
-    """Sequence b's score (B,) and, per valid frame t, diff (B, T, W) = alpha_{t-1} - alpha_{t-1}
-    shifted down (with 0 entering row 0 at t = 0), NaN as 0. Infeasible sequences are left alone."""
+    """Sequence b's score (B,) and, per valid frame t >= 1, diff (B, T, W) = alpha_{t-1} - alpha_{t-1}
+    shifted down, NaN as 0 (frame 0's is never read). Infeasible sequences are left alone."""
     b = pl.program_id(0)
     frames = frame_len_ref[b]
     rows = label_len_ref[b]
@@ -36,8 +36,6 @@ def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, sco
         emit = grid.emissions(log_probs_ref, labels_ref, b, rows, width)
         shift = grid.Shifter(shift_ref, b, width, barrier)
         row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
-        # Frame 0: alpha_{-1} is all -inf and row 0 is entered from a virtual row with log-prob 0.
-        diff_ref[b, 0, :] = jnp.where(row_W == 0, NEG_INF, 0.0)
 
         def forward(t, carry):
             alpha_W, next_W = carry
@@ -49,7 +47,7 @@ def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, sco
 
         alpha0_W = jnp.where(row_W == 0, emit(0), NEG_INF)
         last_W, _ = jax.lax.fori_loop(1, frames, forward, (alpha0_W, emit(jnp.minimum(1, frames - 1))))
-        score_ref[b] = jnp.max(jnp.where(row_W == rows - 1, last_W, NEG_INF))
+        score_ref[b] = jnp.sum(jnp.where(row_W == rows - 1, last_W, 0.0))  # a sum keeps a NaN, as the scan would
 
 
 def _backward_kernel(diff_ref, score_ref, frame_len_ref, label_len_ref, gamma_ref, shift_ref, *, width, barrier):
@@ -60,22 +58,23 @@ def _backward_kernel(diff_ref, score_ref, frame_len_ref, label_len_ref, gamma_re
     rows = label_len_ref[b]
     score = score_ref[b]
 
-    @pl.when((rows >= 1) & (rows <= frames) & (score > NEG_INF))
+    @pl.when((rows >= 1) & (rows <= frames) & jnp.isfinite(score))
     def _():
         shift = grid.Shifter(shift_ref, b, width, barrier, fill_up=0.0)
         row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)
 
-        def backward(i, gamma_W):
+        def backward(i, gamma_W):  # frame t's occupancy -> frame t-1's
             t = frames - 1 - i
             gamma_ref[b, t, :] = gamma_W
             diff_W = diff_ref[b, t, :]
             move_W = gamma_W * jax.nn.sigmoid(-diff_W)
             return gamma_W * jax.nn.sigmoid(diff_W) + shift.up(i, move_W)
 
-        jax.lax.fori_loop(0, frames, backward, (row_W == rows - 1).astype(jnp.float32))
+        gamma_ref[b, 0, :] = jax.lax.fori_loop(0, frames - 1, backward, (row_W == rows - 1).astype(jnp.float32))
 
 
-def _prepare(log_probs, labels, label_paddings, logit_paddings):
+def _prepare(log_probs, logit_paddings, labels, label_paddings):
+    """(W, (B, W) labels, (B,) frame lengths, (B,) label lengths) for the kernels."""
     batch, num_frames, num_classes = log_probs.shape
     width = grid.lane_width(labels.shape[1])
     grid.check_offsets("forward_score_pallas", batch, num_frames, width, num_classes)
@@ -88,7 +87,7 @@ def _score(interpret, log_probs, logit_paddings, labels, label_paddings):
 
 
 def _score_fwd(interpret, log_probs, logit_paddings, labels, label_paddings):
-    width, labels_BxW, frame_len_B, label_len_B = _prepare(log_probs, labels, label_paddings, logit_paddings)
+    width, labels_BxW, frame_len_B, label_len_B = _prepare(log_probs, logit_paddings, labels, label_paddings)
     batch, num_frames, _ = log_probs.shape
     out_shape = (
         jax.ShapeDtypeStruct((batch,), jnp.float32),
@@ -103,16 +102,17 @@ def _score_fwd(interpret, log_probs, logit_paddings, labels, label_paddings):
 
 def _score_bwd(interpret, residuals, score_bar_B):
     diff_BxTxW, score_B, log_probs, logit_paddings, labels, label_paddings = residuals
-    width, labels_BxW, frame_len_B, label_len_B = _prepare(log_probs, labels, label_paddings, logit_paddings)
+    width, _, frame_len_B, label_len_B = _prepare(log_probs, logit_paddings, labels, label_paddings)
     batch, num_frames, num_classes = log_probs.shape
     out_shape = (jax.ShapeDtypeStruct((batch, num_frames, width), jnp.float32), grid.scratch_shape(batch, width))
     call = grid.grid_call(_backward_kernel, out_shape, batch, width, interpret, "forward_score_pallas_grad")
     gamma_BxTxW, _ = call(diff_BxTxW, score_B, frame_len_B, label_len_B)
     written_BxT = valid_mask(logit_paddings) & jnp.isfinite(score_B)[:, None]  # the kernel wrote only these
     gamma_BxTxW = jnp.where(written_BxT[..., None], gamma_BxTxW, 0.0)
-    onehot_BxWxC = jax.nn.one_hot(labels_BxW, num_classes, dtype=jnp.float32) * (jnp.arange(width) < labels.shape[1])[None, :, None]
+    gamma_BxTxL = gamma_BxTxW[:, :, : labels.shape[1]]
+    onehot_BxLxC = jax.nn.one_hot(jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1), num_classes, dtype=jnp.float32)
     # HIGHEST: a GPU's default float32 matmul rounds to TF32 (10-bit mantissa).
-    grad_BxTxC = jnp.einsum("btw,bwc->btc", gamma_BxTxW, onehot_BxWxC, precision=jax.lax.Precision.HIGHEST)
+    grad_BxTxC = jnp.einsum("btl,blc->btc", gamma_BxTxL, onehot_BxLxC, precision=jax.lax.Precision.HIGHEST)
     grad_BxTxC = grad_BxTxC * score_bar_B[:, None, None]
     return grad_BxTxC.astype(log_probs.dtype), None, None, None
 

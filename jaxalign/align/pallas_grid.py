@@ -14,7 +14,6 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as plgpu
 
 NEG_INF = float("-inf")
 
@@ -35,20 +34,29 @@ def padded_labels(labels, num_classes: int, width: int):
 
 
 def check_offsets(caller: str, batch: int, num_frames: int, width: int, num_classes: int) -> None:
-    cells = batch * num_frames * max(width, num_classes)
-    if cells >= 2**31:  # Triton addresses the tables with int32 offsets
-        raise ValueError(f"{caller}: B*T*max(W, C) = {batch}*{num_frames}*{max(width, num_classes)} = {cells} cells "
+    """Raises where a (B, T, max(W, C)) table or the (B, 4W) scratch would pass Triton's int32 offsets."""
+    per_sequence = max(num_frames * max(width, num_classes), 4 * width)
+    if batch * per_sequence >= 2**31:
+        raise ValueError(f"{caller}: B={batch} sequences of {per_sequence} cells (T={num_frames}, W={width}, C={num_classes}) "
                          f"overflow the kernel's int32 offsets; split the batch (or use the scan version)")
 
 
 def grid_call(kernel, out_shape, batch: int, width: int, interpret: bool, name: str):
-    """pallas_call with one program per sequence; the kernel gets `width` and `barrier` as keywords."""
+    """pallas_call with one program per sequence; the kernel gets `width` and `barrier` as keywords.
+
+    The Triton backend is imported here, not with the package: jax 0.11 deprecates it (it warns when a
+    kernel is lowered), and only these kernels need it.
+    """
+    from jax.experimental.pallas import triton as plgpu
+
     barrier = (lambda: None) if interpret else plgpu.debug_barrier
     return pl.pallas_call(
         functools.partial(kernel, width=width, barrier=barrier),
         out_shape=out_shape,
         grid=(batch,),
         interpret=interpret,
+        # num_stages=1 is load-bearing: software pipelining of the frame loops could issue a scratch
+        # load ahead of the barrier that makes the other lanes' stores visible.
         compiler_params=plgpu.CompilerParams(num_warps=min(max(width // 32, 1), 8), num_stages=1),
         name=name,
     )
@@ -70,8 +78,8 @@ class Shifter:
     """Shifts (W,) columns by one row through sequence b's (4W,) scratch row in shift_ref.
 
     `down(t, x)` returns y with y[l] = x[l-1] and y[0] = `fill_down`; `up(t, x)`: y[l] = x[l+1],
-    y[W-1] = `fill_up`. The fill values are written once, here; call before the first shift (it ends
-    with a barrier). Shift number t uses buffer t % 2; mix no down and up shifts in one kernel.
+    y[W-1] = `fill_up`. The fill values are written once, here (it ends with a barrier). t picks the
+    buffer (t % 2): consecutive shifts must alternate it, so pass the loop index.
     """
 
     def __init__(self, shift_ref, b, width, barrier, fill_down=NEG_INF, fill_up=0.0):

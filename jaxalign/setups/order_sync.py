@@ -31,7 +31,8 @@ class OrderSync(Setup):
         self.schedule = SCHEDULES[align.schedule]()
         self.init = INITS[align.init]()
         pallas = align.kernel == "pallas"
-        self.aligner = viterbi_align_pallas if pallas and align.method == "viterbi" else ALIGNERS[align.method]
+        self.viterbi = viterbi_align_pallas if pallas else viterbi_align  # evaluation's forced alignment
+        self.aligner = self.viterbi if align.method == "viterbi" else ALIGNERS[align.method]  # training targets
         self.forward_score = forward_score_pallas if pallas else forward_score  # full-sum schedules
         self.states_per_symbol = align.states_per_symbol
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
@@ -136,7 +137,7 @@ class OrderSync(Setup):
         out = {"log_probs": log_probs, "frame_symbols": jnp.argmax(symbol_logits, axis=-1) // k}
         out.update(self.schedule.decode_labels(self, log_probs, pad))
         labels, label_pad = self.grid(batch)
-        ali = viterbi_align(jax.nn.log_softmax(symbol_logits, axis=-1), pad, labels, label_pad)
+        ali = self.viterbi(jax.nn.log_softmax(symbol_logits, axis=-1), pad, labels, label_pad)
         out["positions"] = jnp.where(ali.positions >= 0, ali.positions // k, -1)
         return out
 

@@ -21,6 +21,7 @@ from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.data.load import load_splits
+from jaxalign.errors import ConfigError
 from jaxalign.decoding import churn
 from jaxalign.plots import plot_alignments
 from jaxalign.setups import make_setup
@@ -149,6 +150,10 @@ class Trainer:
         self.setup = make_setup(config, self.splits.train.num_classes)
         self.setup.check_data(self.splits)
         self.parallel = DataParallel(trainer.batch_size)
+        if self.parallel.mesh is not None and config.setup.name == "order_sync" and config.align.kernel == "pallas":
+            # XLA cannot split a Triton call over devices: it would gather the batch onto every one.
+            raise ConfigError(f"align.kernel=pallas runs on one device, but the batch is split over {jax.device_count()}: "
+                              "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)")
         self.train_batches = Batcher(self.splits.train, trainer.batch_size, num_buckets=trainer.num_buckets, seed=config.seed)
         self.eval_batches = {
             name: Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)

@@ -163,6 +163,7 @@ def lowered_for_gpu(fn, capture_triton_ir=False):
 
     printed = io.StringIO()
     original = pl.pallas_call
+    jax.clear_caches()  # a cached lowering would print no Triton IR
     with contextlib.ExitStack() as stack:
         if capture_triton_ir:  # pallas_call(debug=True) prints the Triton module it built
             stack.enter_context(pytest.MonkeyPatch.context()).setattr(

@@ -141,6 +141,7 @@ if selected train_default; then
 fi
 step tests 150 ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$PY" -m pytest -q -p no:cacheprovider "${TESTS[@]}"
 # The default run again with the Viterbi as one Pallas kernel (align.kernel=pallas): its wall time beside train_default's.
+selected train_default_pallas && rm -rf "$RUN_ROOT/default_run_pallas"
 step train_default_pallas 120 "$PY" -m jaxalign.train "hydra.run.dir=$RUN_ROOT/default_run_pallas" align.kernel=pallas ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"}
 [ "$QUICK" = 1 ] || step tests_end_to_end 150 "${TEST_ENV[@]}" "$PY" -m pytest -q -p no:cacheprovider tests/test_training.py \
   -k "end_to_end or beats_the_flat_start"

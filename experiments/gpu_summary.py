@@ -72,6 +72,9 @@ def forward_section(results, suffix):
             continue
         c = record["config"]
         for name, r in record["results"].items():
+            if "error" in r:
+                lines.append(f"| B={c['batch']} T={c['frames']} L={c['rows']} | {name} | error: {r['error']} | | | |")
+                continue
             v, g = r["value"], r["value_and_grad"]
             lines.append(f"| B={c['batch']} T={c['frames']} L={c['rows']} | {name} | {ms(v['seconds'])} | {v['temp_bytes'] / 2**20:.1f}"
                          f" | {ms(g['seconds'])} | {g['temp_bytes'] / 2**20:.1f} |")
@@ -87,7 +90,8 @@ def train_step_section(results, suffix):
             continue
         config = ", ".join(f"{k}={v}" for k, v in record.get("config", {}).items() if k != "out")
         for shape, out in record.get("sizes", {}).items():
-            parts = [f"{name} {r['ms']:.2f} ms ({r['vs_fixed']:.2f}x fixed)" for name, r in out.get("results", {}).items()]
+            parts = [f"{name} {r['ms']:.2f} ms ({r['vs_fixed']:.2f}x fixed)" if "ms" in r else f"{name} error: {r.get('error', '?')}"
+                     for name, r in out.get("results", {}).items()]
             lines.append(f"- {size} = {shape} ({config}) on {record.get('device', '?')}: " + "; ".join(parts))
     return lines + [""]
 
@@ -142,8 +146,8 @@ def targets_section(results, suffix, steps_tsv):
         for shape, out in record.get("sizes", {}).items():
             r = out.get("results", {})
             for name in ("per_step", "per_step_local", "per_step_pallas", "per_step_local_pallas"):
-                ratio = r[name]["ms"] / r["torch_ctc"]["ms"] if name in r and "torch_ctc" in r else None
-                shown = f"{r[name]['ms']:.2f} ms / {r['torch_ctc']['ms']:.2f} ms = {ratio:.2f}x" if ratio else "no result"
+                ratio = r[name]["ms"] / r["torch_ctc"]["ms"] if "ms" in r.get(name, {}) and "torch_ctc" in r else None
+                shown = f"{r[name]['ms']:.2f} ms / {r['torch_ctc']['ms']:.2f} ms = {ratio:.2f}x" if ratio else r.get(name, {}).get("error", "no result")
                 lines.append(f"| `{name}` step at {shape}: <= 1.0x PyTorch cuDNN CTC | {shown} | {verdict(ratio, 1.0)} |")
     for step, what in (("train_default", "default run"), ("train_default_pallas", "default run with `align.kernel=pallas`")):
         wall = step_seconds(steps_tsv, step)

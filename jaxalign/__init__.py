@@ -6,10 +6,12 @@ from jaxalign.align import (
     compress,
     expand,
     forward_score,
+    forward_score_pallas,
     greedy_decode,
     masked_align,
     uniform_align,
     viterbi_align,
+    viterbi_align_pallas,
 )
 
 __version__ = "0.1.0"
@@ -30,9 +32,11 @@ __all__ = [
     "compress",
     "expand",
     "forward_score",
+    "forward_score_pallas",
     "greedy_decode",
     "load_run",
     "masked_align",
     "uniform_align",
     "viterbi_align",
+    "viterbi_align_pallas",
 ]

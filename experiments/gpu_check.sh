@@ -93,9 +93,9 @@ if [ "$QUICK" = 1 ]; then
   VIT_SMALL=(--batch 4 --frames 40 --rows 8 --repeats 3)
   VIT_LARGE=(--batch 8 --frames 100 --rows 12 --repeats 3)
   VIT_LONG=(--batch 2 --frames 1000 --rows 50 --repeats 3)
-  FWD_SMALL=(--batch 4 --frames 40 --rows 8 --repeats 3)
-  FWD_LARGE=(--batch 8 --frames 100 --rows 12 --repeats 3)
-  TS_SMALL=(--sizes digits --rounds 1 --steps 1)
+  FWD_SMALL=(--batch 4 --frames 40 --rows 8 --repeats 3 --pallas)  # --pallas: the dry run covers those rows too
+  FWD_LARGE=(--batch 8 --frames 100 --rows 12 --repeats 3 --pallas)
+  TS_SMALL=(--sizes digits --rounds 1 --steps 1 --pallas)
   TS_LARGE=(--sizes digits --rounds 1 --steps 1 --no-torch)
   TS_SPEECH=(--sizes digits --rounds 1 --steps 1 --compute-dtype bfloat16 --no-torch)
   TRAIN_EXTRA=(+debug=tiny data.num_train=128)
@@ -119,6 +119,10 @@ fi
 PEERS=jaxalign_pallas,jaxalign_unroll1,jaxalign_packed,numba_cuda,torch_loop,torchaudio,numba_loop
 
 step env 60 bash -c "nvidia-smi || echo 'no nvidia-smi'; $PY -c 'import jax; print(jax.__version__, jax.default_backend(), jax.devices())'"
+if [ "$QUICK" != 1 ] && [ "$("$PY" -c 'import jax; print(jax.default_backend())' 2>/dev/null)" != gpu ]; then
+  echo "jax sees no GPU (see $LOGS/env.log): nothing to measure; QUICK=1 is the dry run on a CPU" >&2
+  exit 1
+fi
 step kernel_check 90 "${KERNEL[@]}"
 step viterbi_small 90 "$PY" experiments/bench_viterbi.py "${VIT_SMALL[@]}" --classes 40 --peers "$PEERS" --no-sweep \
   --out "$RESULTS/bench_viterbi${SUFFIX}_small.json"
@@ -148,9 +152,9 @@ step train_default_pallas 120 "$PY" -m jaxalign.train "hydra.run.dir=$RUN_ROOT/d
 
 GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -n 1)
 HEADER="$(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname), GPU: ${GPU:-none}, QUICK=$QUICK, total $(( $(date +%s) - START )) s of a ${BUDGET} s budget.
-Command: \`bash experiments/gpu_check.sh\` from the repo root; logs in gpu_check_logs/, the default run's small files in gpu_default_run/."
+Command: \`$([ "$QUICK" = 1 ] && echo 'QUICK=1 ')bash experiments/gpu_check.sh\` from the repo root; logs in gpu_check_logs/, the default run's small files in gpu_default_run/."
 "$PY" experiments/gpu_summary.py --results "$RESULTS" --suffix "$SUFFIX" --steps "$STEPS" --logs "$LOGS" \
-  --run-dir "$RUN_COPY" --header "$HEADER" --out "$RESULTS/gpu_check.md" || echo "WARNING: the summary failed" >&2
+  --run-dir "$RUN_COPY" --header "$HEADER" --out "$RESULTS/gpu_check.md" $([ "$QUICK" = 1 ] && echo --not-judged) || echo "WARNING: the summary failed" >&2
 cat "$RESULTS/gpu_check.md" 2>/dev/null
 
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then

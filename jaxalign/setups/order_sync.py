@@ -46,7 +46,8 @@ class OrderSync(Setup):
     def check_config(cls, config) -> None:
         SCHEDULES[config.align.schedule].check_config(config.align)
         if config.align.kernel == "pallas" and config.align.method != "viterbi":
-            raise ConfigError(f"align.kernel=pallas has kernels for align.method=viterbi and the full-sum score, not for align.method={config.align.method}")
+            raise ConfigError(f"align.kernel=pallas has kernels for align.method=viterbi and the full-sum score, not for "
+                              f"align.method={config.align.method}: use align.kernel=scan, or align.method=viterbi")
         if config.model.kind == "mlp":
             raise ConfigError("setup=order_sync with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model")
 

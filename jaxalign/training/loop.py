@@ -154,6 +154,9 @@ class Trainer:
             # XLA cannot split a Triton call over devices: it would gather the batch onto every one.
             raise ConfigError(f"align.kernel=pallas runs on one device, but the batch is split over {jax.device_count()}: "
                               "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)")
+        if config.setup.name == "order_sync" and config.align.kernel == "pallas":
+            how = "compiled by Triton" if jax.default_backend() == "gpu" else "in Pallas' interpreter (exact, slower than the scan; compiled on NVIDIA GPUs only)"
+            console(f"align.kernel=pallas on {jax.default_backend()}: the Viterbi and full-sum kernels run {how}")
         self.train_batches = Batcher(self.splits.train, trainer.batch_size, num_buckets=trainer.num_buckets, seed=config.seed)
         self.eval_batches = {
             name: Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)

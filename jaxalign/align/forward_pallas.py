@@ -31,7 +31,7 @@ def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, sco
     frames = frame_len_ref[b]
     rows = label_len_ref[b]
 
-    @pl.when((rows >= 1) & (rows <= frames))
+    @pl.when(is_feasible(frames, rows))
     def _():
         emit = grid.emissions(log_probs_ref, labels_ref, b, rows, width)
         shift = grid.Shifter(shift_ref, b, width, barrier)
@@ -58,7 +58,7 @@ def _backward_kernel(diff_ref, score_ref, frame_len_ref, label_len_ref, gamma_re
     rows = label_len_ref[b]
     score = score_ref[b]
 
-    @pl.when((rows >= 1) & (rows <= frames) & jnp.isfinite(score))
+    @pl.when(is_feasible(frames, rows) & jnp.isfinite(score))
     def _():
         shift = grid.Shifter(shift_ref, b, width, barrier, fill_up=0.0)
         row_W = jax.lax.broadcasted_iota(jnp.int32, (width,), 0)

@@ -34,7 +34,7 @@ def _viterbi_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, bac
     frames = frame_len_ref[b]
     rows = label_len_ref[b]
 
-    @pl.when((rows >= 1) & (rows <= frames))
+    @pl.when(is_feasible(frames, rows))
     def _():
         emit = grid.emissions(log_probs_ref, labels_ref, b, rows, width)
         shift = grid.Shifter(shift_ref, b, width, barrier)

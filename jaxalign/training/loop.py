@@ -17,6 +17,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from jaxalign.align.pallas_grid import use_interpreter
 from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
@@ -150,12 +151,11 @@ class Trainer:
         self.setup = make_setup(config, self.splits.train.num_classes)
         self.setup.check_data(self.splits)
         self.parallel = DataParallel(trainer.batch_size)
-        if self.parallel.mesh is not None and config.setup.name == "order_sync" and config.align.kernel == "pallas":
-            # XLA cannot split a Triton call over devices: it would gather the batch onto every one.
-            raise ConfigError(f"align.kernel=pallas runs on one device, but the batch is split over {jax.device_count()}: "
-                              "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)")
         if config.setup.name == "order_sync" and config.align.kernel == "pallas":
-            how = "compiled by Triton" if jax.default_backend() == "gpu" else "in Pallas' interpreter (exact, slower than the scan; compiled on NVIDIA GPUs only)"
+            if self.parallel.mesh is not None:  # XLA cannot split a Triton call over devices: it would gather the batch onto every one
+                raise ConfigError(f"align.kernel=pallas runs on one device, but the batch is split over {jax.device_count()}: "
+                                  "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)")
+            how = "in Pallas' interpreter (exact, slower than the scan; compiled on NVIDIA GPUs only)" if use_interpreter(None) else "compiled by Triton"
             console(f"align.kernel=pallas on {jax.default_backend()}: the Viterbi and full-sum kernels run {how}")
         self.train_batches = Batcher(self.splits.train, trainer.batch_size, num_buckets=trainer.num_buckets, seed=config.seed)
         self.eval_batches = {

@@ -74,8 +74,12 @@ def main(argv=None):
     parser.add_argument("--classes", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--unroll", type=int, default=None, help="forward_score's unroll (default: by backend)")
-    parser.add_argument("--pallas", action=argparse.BooleanOptionalAction, default=None,
-                        help="add forward_score_pallas; default: on a GPU only (elsewhere it is interpreted)")
+    parser.add_argument(
+        "--pallas",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add forward_score_pallas; default: on a GPU only (elsewhere it is interpreted)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_forward.json"))
     args = parser.parse_args(argv)
     if args.pallas is None:
@@ -99,8 +103,10 @@ def main(argv=None):
             print(f"{name:<15} ERROR {r['error']}")
             continue
         v, g = r["value"], r["value_and_grad"]
-        print(f"{name:<15} {v['seconds'] * 1e3:>9.2f} {v['temp_bytes'] / 2**20:>9.1f}"
-              f" {g['seconds'] * 1e3:>14.2f} {g['temp_bytes'] / 2**20:>9.1f}")
+        print(
+            f"{name:<15} {v['seconds'] * 1e3:>9.2f} {v['temp_bytes'] / 2**20:>9.1f}"
+            f" {g['seconds'] * 1e3:>14.2f} {g['temp_bytes'] / 2**20:>9.1f}"
+        )
 
     record = {
         "config": vars(args),

@@ -35,9 +35,9 @@ import jax
 import numpy as np
 
 from jaxalign import uniform_align
+from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, SetupConfig, SyntheticConfig, TrainerConfig
 from jaxalign.data import Batcher, DigitStripsSpec, load_digit_strips
 from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
-from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, SetupConfig, SyntheticConfig, TrainerConfig
 from jaxalign.setups import make_setup, substate_labels
 from jaxalign.training import make_train_step
 from jaxalign.training.step import init_train_state, lr_multiplier
@@ -61,15 +61,35 @@ class Size:
 SIZES = {
     "digits": Size(hidden=128, layers=2, batch=32, frames=64, states_per_symbol=2, data="digit_strips"),
     "speech": Size(hidden=256, layers=2, batch=32, frames=200, states_per_symbol=1, data="speech"),
-    "large": Size(hidden=256, layers=2, batch=256, frames=400, states_per_symbol=2, data="large"),  # the issue's GPU size
+    "large": Size(
+        hidden=256, layers=2, batch=256, frames=400, states_per_symbol=2, data="large"
+    ),  # the issue's GPU size
 }
 SYNTHETIC = {
     # 22..30 phone-like symbols of 5-6 frames: T 110..180 padded to 200, F=40, C=40, L=30.
-    "speech": SyntheticSpec(num_train=256, num_valid=0, num_test=0, num_classes=40, feature_dim=40, min_symbols=22,
-                            max_symbols=30, min_duration=5, max_duration=6),
+    "speech": SyntheticSpec(
+        num_train=256,
+        num_valid=0,
+        num_test=0,
+        num_classes=40,
+        feature_dim=40,
+        min_symbols=22,
+        max_symbols=30,
+        min_duration=5,
+        max_duration=6,
+    ),
     # 40..60 symbols of 5-6 frames: T 200..360 padded to 400, F=40, C=40, L=60.
-    "large": SyntheticSpec(num_train=1024, num_valid=0, num_test=0, num_classes=40, feature_dim=40, min_symbols=40,
-                           max_symbols=60, min_duration=5, max_duration=6),
+    "large": SyntheticSpec(
+        num_train=1024,
+        num_valid=0,
+        num_test=0,
+        num_classes=40,
+        feature_dim=40,
+        min_symbols=40,
+        max_symbols=60,
+        min_duration=5,
+        max_duration=6,
+    ),
 }
 
 
@@ -89,15 +109,33 @@ def make_batches(size: Size, count: int = 4):
     return data, batches
 
 
-def bench_config(size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None, kernel: str = "scan") -> Config:
+def bench_config(
+    size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None, kernel: str = "scan"
+) -> Config:
     """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it)."""
-    model = ModelConfig(kind="gru", hidden=size.hidden, num_layers=size.layers, bidirectional=True, **(model_kwargs or {}))
-    align = AlignConfig(schedule=schedule, warmup_steps=0, states_per_symbol=size.states_per_symbol, aligner_context=aligner_context, kernel=kernel)
-    return Config(setup=SetupConfig(name="order_sync"), model=model, data=SyntheticConfig(), optim=OptimConfig(learning_rate=1e-3),
-                  align=align, trainer=TrainerConfig())
+    model = ModelConfig(
+        kind="gru", hidden=size.hidden, num_layers=size.layers, bidirectional=True, **(model_kwargs or {})
+    )
+    align = AlignConfig(
+        schedule=schedule,
+        warmup_steps=0,
+        states_per_symbol=size.states_per_symbol,
+        aligner_context=aligner_context,
+        kernel=kernel,
+    )
+    return Config(
+        setup=SetupConfig(name="order_sync"),
+        model=model,
+        data=SyntheticConfig(),
+        optim=OptimConfig(learning_rate=1e-3),
+        align=align,
+        trainer=TrainerConfig(),
+    )
 
 
-def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1, kernel: str = "scan"):
+def jax_variant(
+    schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1, kernel: str = "scan"
+):
     """(run one step and wait, {compile_s, peak_mb, temp_mb})."""
     config = bench_config(size, schedule, aligner_context, model_kwargs, kernel)
     setup = make_setup(config, data.num_classes)
@@ -108,7 +146,12 @@ def jax_variant(schedule: str, size: Size, data, batches, model_kwargs: dict, al
     step = train_step.lower(state, batches[0], key).compile()
     compile_s = time.perf_counter() - tic
     memory = step.memory_analysis()
-    peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes - memory.alias_size_in_bytes
+    peak = (
+        memory.argument_size_in_bytes
+        + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes
+        - memory.alias_size_in_bytes
+    )
     holder = {"state": state, "i": 0}
 
     def run():
@@ -138,13 +181,20 @@ def torch_variant(loss: str, size: Size, data, batches):
     tensors = []
     for batch in batches:
         lengths = (batch["logit_paddings"] == 0).sum(1)
-        labels, label_pad = (np.asarray(a) for a in substate_labels(batch["labels"], batch["label_paddings"], size.states_per_symbol))
+        labels, label_pad = (
+            np.asarray(a) for a in substate_labels(batch["labels"], batch["label_paddings"], size.states_per_symbol)
+        )
         positions = batch["fixed_positions"]
         symbols = np.where(positions >= 0, np.take_along_axis(labels, np.maximum(positions, 0), axis=1), -100)
-        tensors.append({"features": torch.from_numpy(batch["features"]).to(device), "lengths": torch.from_numpy(lengths),  # lengths stay on the host, as pack_padded_sequence wants
-                        "labels": torch.from_numpy(np.maximum(labels, 0)).long().to(device),
-                        "label_lengths": torch.from_numpy((label_pad == 0).sum(1)).to(device),
-                        "symbols": torch.from_numpy(symbols).long().to(device)})
+        tensors.append(
+            {
+                "features": torch.from_numpy(batch["features"]).to(device),
+                "lengths": torch.from_numpy(lengths),  # lengths stay on the host, as pack_padded_sequence wants
+                "labels": torch.from_numpy(np.maximum(labels, 0)).long().to(device),
+                "label_lengths": torch.from_numpy((label_pad == 0).sum(1)).to(device),
+                "symbols": torch.from_numpy(symbols).long().to(device),
+            }
+        )
 
     def loss_fn(b):
         packed = pack_padded_sequence(b["features"], b["lengths"], batch_first=True, enforce_sorted=False)
@@ -152,8 +202,18 @@ def torch_variant(loss: str, size: Size, data, batches):
         log_probs = torch.log_softmax(head(hidden), dim=-1)
         frames = int(b["lengths"].sum())
         if loss == "ctc":
-            return torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), b["labels"], b["lengths"], b["label_lengths"],
-                                                blank=spec.blank_id, reduction="sum", zero_infinity=True) / frames
+            return (
+                torch.nn.functional.ctc_loss(
+                    log_probs.transpose(0, 1),
+                    b["labels"],
+                    b["lengths"],
+                    b["label_lengths"],
+                    blank=spec.blank_id,
+                    reduction="sum",
+                    zero_infinity=True,
+                )
+                / frames
+            )
         return torch.nn.functional.nll_loss(log_probs.flatten(0, 1), b["symbols"].flatten(), reduction="sum") / frames
 
     holder = {"i": 0}
@@ -211,7 +271,12 @@ def bench_size(size_name: str, args) -> dict:
     runs, info = {}, {}
     # per_step_local: the default (local aligner, align.aligner_context=3, plus the model: aligner_mix=1);
     # *_pallas: the same steps with align.kernel=pallas (the Viterbi as one Pallas kernel; timed on GPUs only).
-    variants = [("fixed", "per_epoch", -1), ("per_step", "per_step", -1), ("per_step_local", "per_step", 3), ("ctc", "ctc", -1)]
+    variants = [
+        ("fixed", "per_epoch", -1),
+        ("per_step", "per_step", -1),
+        ("per_step_local", "per_step", 3),
+        ("ctc", "ctc", -1),
+    ]
     if args.pallas:
         variants += [("per_step_pallas", "per_step", -1), ("per_step_local_pallas", "per_step", 3)]
     failed = {}
@@ -234,28 +299,45 @@ def bench_size(size_name: str, args) -> dict:
     frames = sum(int((b["logit_paddings"] == 0).sum()) for b in batches) / len(batches)
     results = {}
     for name, s in seconds.items():
-        results[name] = {"ms": 1e3 * s, "steps_per_s": 1 / s, "frames_per_s": frames / s, **info[name],
-                         "vs_fixed": s / seconds["fixed"]}
+        results[name] = {
+            "ms": 1e3 * s,
+            "steps_per_s": 1 / s,
+            "frames_per_s": frames / s,
+            **info[name],
+            "vs_fixed": s / seconds["fixed"],
+        }
         for peer in ("torch_fixed", "torch_ctc"):
             if peer in seconds:
                 results[name][f"speedup_vs_{peer}"] = seconds[peer] / s
     results.update(failed)
-    return {"size": dataclasses.asdict(size), "feature_dim": data.feature_dim, "num_classes": data.num_classes,
-            "label_len": batches[0]["labels"].shape[1], "valid_frames_per_batch": frames, "results": results}
+    return {
+        "size": dataclasses.asdict(size),
+        "feature_dim": data.feature_dim,
+        "num_classes": data.num_classes,
+        "label_len": batches[0]["labels"].shape[1],
+        "valid_frames_per_batch": frames,
+        "results": results,
+    }
 
 
 def print_table(name: str, out: dict):
     s = out["size"]
-    print(f"\n{name}: bi-GRU {s['layers']}x{s['hidden']}, B={s['batch']}, T={s['frames']}, F={out['feature_dim']}, "
-          f"C={out['num_classes']}, L={out['label_len']}, k={s['states_per_symbol']}")
-    print(f"{'step':<21} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}")
+    print(
+        f"\n{name}: bi-GRU {s['layers']}x{s['hidden']}, B={s['batch']}, T={s['frames']}, F={out['feature_dim']}, "
+        f"C={out['num_classes']}, L={out['label_len']}, k={s['states_per_symbol']}"
+    )
+    print(
+        f"{'step':<21} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}"
+    )
     for step, r in out["results"].items():
         if "error" in r:
             print(f"{step:<21} ERROR {r['error']}")
             continue
         vs_torch = r.get("speedup_vs_torch_fixed", float("nan"))
-        print(f"{step:<21} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
-              f"{vs_torch:>13.2f} {r.get('compile_s', float('nan')):>9.1f} {r['peak_mb']:>8.1f}")
+        print(
+            f"{step:<21} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
+            f"{vs_torch:>13.2f} {r.get('compile_s', float('nan')):>9.1f} {r['peak_mb']:>8.1f}"
+        )
 
 
 def main(argv=None):
@@ -266,8 +348,12 @@ def main(argv=None):
     parser.add_argument("--unroll", type=int, default=0, help="jaxalign scan unroll; 0: the backend's default")
     parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--no-torch", dest="torch", action="store_false")
-    parser.add_argument("--pallas", action=argparse.BooleanOptionalAction, default=None,
-                        help="add the per_step steps with align.kernel=pallas; default: on a GPU only (elsewhere it is interpreted)")
+    parser.add_argument(
+        "--pallas",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add the per_step steps with align.kernel=pallas; default: on a GPU only (elsewhere it is interpreted)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)
     if args.pallas is None:
@@ -279,7 +365,9 @@ def main(argv=None):
         print_table(name, out)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k != "out"}
-    Path(args.out).write_text(json.dumps({"config": config, "device": device, "threads": THREADS, "sizes": sizes}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps({"config": config, "device": device, "threads": THREADS, "sizes": sizes}, indent=2) + "\n"
+    )
     print(f"wrote {args.out}")
 
 

@@ -28,8 +28,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 # JAX would otherwise take 75 % of a GPU's memory at start, leaving little to the PyTorch and numba peers.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -191,7 +192,12 @@ def build_dynamax(log_probs, labels):
         return jax.vmap(lambda x: hmm_posterior_mode(init, trans, x))(ll)
 
     args = (jnp.asarray(log_probs), jnp.asarray(labels))
-    return Peer(lambda: batched(*args).block_until_ready(), np.asarray, jax.default_backend(), "dense HMM Viterbi with a sink state")
+    return Peer(
+        lambda: batched(*args).block_until_ready(),
+        np.asarray,
+        jax.default_backend(),
+        "dense HMM Viterbi with a sink state",
+    )
 
 
 def build_jaxalign(log_probs, labels, unroll=None, sharded=False, packed=False):
@@ -204,27 +210,41 @@ def build_jaxalign(log_probs, labels, unroll=None, sharded=False, packed=False):
         mesh = jax.make_mesh((jax.device_count(),), ("data",))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
         put = lambda x: jax.device_put(x, sharding)  # noqa: E731
-    args = [put(x) for x in (log_probs, np.zeros((batch, frames), np.float32), labels, np.zeros((batch, rows), np.float32))]
+    args = [
+        put(x) for x in (log_probs, np.zeros((batch, frames), np.float32), labels, np.zeros((batch, rows), np.float32))
+    ]
     jax.block_until_ready(args)
 
     def run():
         return viterbi_align(*args, unroll=unroll, packed=packed).positions.block_until_ready()
 
-    note = f"unroll={scan_unroll(unroll)}" + (f", batch over {jax.device_count()} devices" if sharded else "") + (", 1-bit backpointers" if packed else "")
+    note = (
+        f"unroll={scan_unroll(unroll)}"
+        + (f", batch over {jax.device_count()} devices" if sharded else "")
+        + (", 1-bit backpointers" if packed else "")
+    )
     return Peer(run, np.asarray, jax.default_backend(), note)
 
 
 def build_jaxalign_pallas(log_probs, labels):
     """`viterbi_align_pallas`: one Triton kernel on a GPU; Pallas' interpreter elsewhere (exact, slow)."""
     batch, frames, _ = log_probs.shape
-    args = [jnp.asarray(x) for x in (log_probs, np.zeros((batch, frames), np.float32), labels, np.zeros(labels.shape, np.float32))]
+    args = [
+        jnp.asarray(x)
+        for x in (log_probs, np.zeros((batch, frames), np.float32), labels, np.zeros(labels.shape, np.float32))
+    ]
     jax.block_until_ready(args)
 
     def run():
         return viterbi_align_pallas(*args).positions.block_until_ready()
 
     gpu = jax.default_backend() == "gpu"
-    return Peer(run, np.asarray, jax.default_backend(), "Pallas kernel, program per sequence" if gpu else "Pallas interpreter (no GPU)")
+    return Peer(
+        run,
+        np.asarray,
+        jax.default_backend(),
+        "Pallas kernel, program per sequence" if gpu else "Pallas interpreter (no GPU)",
+    )
 
 
 def build_numba_cuda(log_probs, labels):
@@ -233,7 +253,9 @@ def build_numba_cuda(log_probs, labels):
     except ImportError:
         raise Unavailable("numba-cuda is not installed") from None
     if config.ENABLE_CUDASIM:
-        raise Unavailable("NUMBA_ENABLE_CUDASIM=1: the simulator checks the kernel (viterbi_cuda_kernel.py), it does not time it")
+        raise Unavailable(
+            "NUMBA_ENABLE_CUDASIM=1: the simulator checks the kernel (viterbi_cuda_kernel.py), it does not time it"
+        )
     if not cuda.is_available():
         raise Unavailable("no CUDA device (GPU only)")
     sys.path.insert(0, str(Path(__file__).parent))
@@ -241,15 +263,24 @@ def build_numba_cuda(log_probs, labels):
 
     batch, frames, _ = log_probs.shape
     kernel = CudaViterbi(batch, frames, labels.shape[1])
-    args = [cuda.to_device(np.ascontiguousarray(x)) for x in (
-        log_probs, labels.astype(np.int32), np.full(batch, frames, np.int32), np.full(batch, labels.shape[1], np.int32))]
+    args = [
+        cuda.to_device(np.ascontiguousarray(x))
+        for x in (
+            log_probs,
+            labels.astype(np.int32),
+            np.full(batch, frames, np.int32),
+            np.full(batch, labels.shape[1], np.int32),
+        )
+    ]
 
     def run():
         positions, _ = kernel(*args)
         cuda.synchronize()
         return positions
 
-    return Peer(run, lambda out: out.copy_to_host(), "gpu", f"block per sequence, thread per row ({kernel.threads} threads)")
+    return Peer(
+        run, lambda out: out.copy_to_host(), "gpu", f"block per sequence, thread per row ({kernel.threads} threads)"
+    )
 
 
 def torch_device():
@@ -321,7 +352,12 @@ def build_torchaudio(log_probs, labels):
         changes = np.concatenate([np.zeros((batch, 1), np.int64), (tokens_BxT[:, 1:] != tokens_BxT[:, :-1])], axis=1)
         return np.cumsum(changes, axis=1)
 
-    return Peer(run, to_host, device.type, f"CTC forced_align, -inf blank, looped over the batch; torchaudio {torchaudio.__version__}")
+    return Peer(
+        run,
+        to_host,
+        device.type,
+        f"CTC forced_align, -inf blank, looped over the batch; torchaudio {torchaudio.__version__}",
+    )
 
 
 BUILDERS = {
@@ -422,8 +458,13 @@ def compare(batch, frames, rows, classes, repeats, peers, max_seconds=10.0):
                 raise
             results[name] = {"error": f"{type(err).__name__}: {err}".splitlines()[0][:300]}
             continue
-        results[name] = {"seconds": seconds, "repeats": done, "cells_per_second": cells / seconds,
-                         "device": peer.device, "note": peer.note}
+        results[name] = {
+            "seconds": seconds,
+            "repeats": done,
+            "cells_per_second": cells / seconds,
+            "device": peer.device,
+            "note": peer.note,
+        }
     ref_scores = path_scores(log_probs, labels, paths["jaxalign"])
     for name, rows_BxT in paths.items():
         res = results[name]
@@ -435,13 +476,19 @@ def compare(batch, frames, rows, classes, repeats, peers, max_seconds=10.0):
 
 
 def print_table(results):
-    print(f"{'impl':<18} {'device':>6} {'median ms':>10} {'Mcells/s':>9} {'peer/jaxalign':>13} {'same score':>10} {'same pos':>8}  note")
+    print(
+        f"{'impl':<18} {'device':>6} {'median ms':>10} {'Mcells/s':>9} {'peer/jaxalign':>13} {'same score':>10} {'same pos':>8}  note"
+    )
     for name, r in results.items():
         if "seconds" not in r:
-            print(f"{name:<18} {'-':>6} {'-':>10} {'-':>9} {'-':>13} {'-':>10} {'-':>8}  {r.get('skipped') or 'ERROR ' + r['error']}")
+            print(
+                f"{name:<18} {'-':>6} {'-':>10} {'-':>9} {'-':>13} {'-':>10} {'-':>8}  {r.get('skipped') or 'ERROR ' + r['error']}"
+            )
             continue
-        print(f"{name:<18} {r['device']:>6} {r['seconds'] * 1e3:>10.2f} {r['cells_per_second'] / 1e6:>9.1f} {r['ratio_vs_jaxalign']:>13.2f}"
-              f" {str(r['same_score']):>10} {str(r['same_positions']):>8}  {r['note']}")
+        print(
+            f"{name:<18} {r['device']:>6} {r['seconds'] * 1e3:>10.2f} {r['cells_per_second'] / 1e6:>9.1f} {r['ratio_vs_jaxalign']:>13.2f}"
+            f" {str(r['same_score']):>10} {str(r['same_positions']):>8}  {r['note']}"
+        )
 
 
 def versions():
@@ -460,10 +507,12 @@ GPU_PEERS = "jaxalign_pallas,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,n
 
 def describe_memory(mem, batch, frames, rows, classes, packed=False):
     mib = lambda n: n / 2**20  # noqa: E731
-    return (f"compiled memory at B={batch} T={frames} L={rows} C={classes}: {mib(mem['total_bytes']):.1f} MiB ="
-            f" arguments {mib(mem['argument_bytes']):.1f} + outputs {mib(mem['output_bytes']):.1f}"
-            f" + temporaries {mib(mem['temp_bytes']):.1f}; the {'1-bit' if packed else 'uint8'} backpointers are {mib(mem['backpointer_bytes']):.1f} MiB"
-            f" ({mem['backpointer_bytes'] / max(mem['total_bytes'], 1):.0%} of the total)")
+    return (
+        f"compiled memory at B={batch} T={frames} L={rows} C={classes}: {mib(mem['total_bytes']):.1f} MiB ="
+        f" arguments {mib(mem['argument_bytes']):.1f} + outputs {mib(mem['output_bytes']):.1f}"
+        f" + temporaries {mib(mem['temp_bytes']):.1f}; the {'1-bit' if packed else 'uint8'} backpointers are {mib(mem['backpointer_bytes']):.1f} MiB"
+        f" ({mem['backpointer_bytes'] / max(mem['total_bytes'], 1):.0%} of the total)"
+    )
 
 
 def main(argv=None):
@@ -473,10 +522,19 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=60)
     parser.add_argument("--classes", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--max-seconds", type=float, default=10.0, help="fewer repeats (at least 3) for a peer past this")
-    parser.add_argument("--peers", default=None, help=f"comma-separated; default on CPU {CPU_PEERS}, on GPU {GPU_PEERS}")
+    parser.add_argument(
+        "--max-seconds", type=float, default=10.0, help="fewer repeats (at least 3) for a peer past this"
+    )
+    parser.add_argument(
+        "--peers", default=None, help=f"comma-separated; default on CPU {CPU_PEERS}, on GPU {GPU_PEERS}"
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the T and L sweep")
-    parser.add_argument("--cpu-devices", type=int, default=1, help="split the host into N XLA devices and add a batch-sharded jaxalign row")
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=1,
+        help="split the host into N XLA devices and add a batch-sharded jaxalign row",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_viterbi.json"))
     args = parser.parse_args(argv)
     if args.peers is None:
@@ -485,7 +543,9 @@ def main(argv=None):
     if jax.device_count() > 1:
         peers.insert(0, "jaxalign_sharded")
 
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}) x{jax.device_count()}, cores: {os.cpu_count()}")
+    print(
+        f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}) x{jax.device_count()}, cores: {os.cpu_count()}"
+    )
     main_run = compare(args.batch, args.frames, args.rows, args.classes, args.repeats, peers, args.max_seconds)
     print(f"\nB={args.batch} T={args.frames} L={args.rows} C={args.classes}")
     print_table(main_run)
@@ -493,9 +553,11 @@ def main(argv=None):
     bandwidth = copy_bandwidth()
     floor_bytes = args.batch * args.frames * (args.classes * 4 + args.rows * 1)
     floor_s = floor_bytes / bandwidth
-    print(f"\nmemory floor: {floor_bytes / 2**20:.1f} MiB (log-probs read + 1-byte backpointers written)"
-          f" / {bandwidth / 1e9:.1f} GB/s copy = {floor_s * 1e3:.2f} ms;"
-          f" jaxalign is {main_run['jaxalign']['seconds'] / floor_s:.1f}x the floor")
+    print(
+        f"\nmemory floor: {floor_bytes / 2**20:.1f} MiB (log-probs read + 1-byte backpointers written)"
+        f" / {bandwidth / 1e9:.1f} GB/s copy = {floor_s * 1e3:.2f} ms;"
+        f" jaxalign is {main_run['jaxalign']['seconds'] / floor_s:.1f}x the floor"
+    )
     memory = peak_memory_bytes(args.batch, args.frames, args.rows, args.classes)
     print(describe_memory(memory, args.batch, args.frames, args.rows, args.classes))
     memory_packed = peak_memory_bytes(args.batch, args.frames, args.rows, args.classes, packed=True)
@@ -507,11 +569,25 @@ def main(argv=None):
     if not args.no_sweep:
         print(f"\nlinear cost (jaxalign vs numba_loop, B={args.batch}, C={args.classes}):")
         print(f"{'T':>6} {'L':>5} {'jaxalign ms':>12} {'ns/cell':>8} {'numba ms':>9} {'ratio':>6}")
-        for frames, rows in [(100, 60), (200, 60), (400, 60), (800, 60), (1600, 60), (400, 15), (400, 30), (400, 120), (400, 240)]:
-            res = compare(args.batch, frames, rows, args.classes, max(5, args.repeats // 3), ["numba_loop"], args.max_seconds)
+        for frames, rows in [
+            (100, 60),
+            (200, 60),
+            (400, 60),
+            (800, 60),
+            (1600, 60),
+            (400, 15),
+            (400, 30),
+            (400, 120),
+            (400, 240),
+        ]:
+            res = compare(
+                args.batch, frames, rows, args.classes, max(5, args.repeats // 3), ["numba_loop"], args.max_seconds
+            )
             j, n = res["jaxalign"], res["numba_loop"]
             ns = 1e9 / j["cells_per_second"]
-            numba = f"{n['seconds'] * 1e3:>9.2f} {n['ratio_vs_jaxalign']:>6.1f}" if "seconds" in n else f"{'-':>9} {'-':>6}"
+            numba = (
+                f"{n['seconds'] * 1e3:>9.2f} {n['ratio_vs_jaxalign']:>6.1f}" if "seconds" in n else f"{'-':>9} {'-':>6}"
+            )
             print(f"{frames:>6} {rows:>5} {j['seconds'] * 1e3:>12.2f} {ns:>8.2f} {numba}")
             sweep.append({"frames": frames, "rows": rows, **{k: v for k, v in res.items()}})
 

@@ -32,8 +32,14 @@ def forced_alignments(run, data) -> list[np.ndarray]:
         return run.align(data.features, data.labels)
     log_probs = run.log_probs(data.features)
     everything = np.arange(len(log_probs))
-    padded = Batcher(SequenceData(log_probs, data.labels, None, data.vocab), len(log_probs), num_buckets=1).make_batch(everything)
-    positions = np.asarray(jaxalign.viterbi_align(padded["features"], padded["logit_paddings"], padded["labels"], padded["label_paddings"]).positions)
+    padded = Batcher(SequenceData(log_probs, data.labels, None, data.vocab), len(log_probs), num_buckets=1).make_batch(
+        everything
+    )
+    positions = np.asarray(
+        jaxalign.viterbi_align(
+            padded["features"], padded["logit_paddings"], padded["labels"], padded["label_paddings"]
+        ).positions
+    )
     return [positions[i, : len(x)] for i, x in enumerate(log_probs)]
 
 
@@ -57,8 +63,13 @@ def summarise(errors: list[tuple[str, int, bool]], top: int) -> dict:
         by_symbol[symbol].append(error)
     total = sum(abs(e) for _, e, _ in errors)
     rows = [
-        {"symbol": s, "n": len(es), "mean_abs": float(np.mean(np.abs(es))), "mean": float(np.mean(es)),
-         "share_of_error": float(np.sum(np.abs(es)) / max(total, 1))}
+        {
+            "symbol": s,
+            "n": len(es),
+            "mean_abs": float(np.mean(np.abs(es))),
+            "mean": float(np.mean(es)),
+            "share_of_error": float(np.sum(np.abs(es)) / max(total, 1)),
+        }
         for s, es in by_symbol.items()
     ]
     rows.sort(key=lambda r: -r["share_of_error"])
@@ -89,9 +100,11 @@ def main(argv=None) -> int:
     scores, errors = boundary_errors(run, data)
     report = {"run_dir": str(args.run_dir), "split": args.split, "scores": scores, **summarise(errors, args.top)}
 
-    print(f"{args.run_dir} ({args.split}): alignment {scores['alignment_accuracy']:.1%}, {report['boundaries']} boundaries, "
-          f"mean |error| {report['mean_abs']:.2f} frames (edges {report['edges']:.2f}, inner {report['inner']:.2f}); "
-          f"with each phone's median offset removed {report['offset_removed']:.2f}")
+    print(
+        f"{args.run_dir} ({args.split}): alignment {scores['alignment_accuracy']:.1%}, {report['boundaries']} boundaries, "
+        f"mean |error| {report['mean_abs']:.2f} frames (edges {report['edges']:.2f}, inner {report['inner']:.2f}); "
+        f"with each phone's median offset removed {report['offset_removed']:.2f}"
+    )
     print("| entered phone | n | mean abs error | mean signed error | share of total abs error |")
     print("|---|---|---|---|---|")
     for r in report["by_symbol"]:

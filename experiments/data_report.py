@@ -26,8 +26,12 @@ def describe(splits) -> dict:
     for name in ("train", "valid", "test"):
         data = getattr(splits, name)
         t, l = data.frame_lengths(), data.label_lengths()
-        out[name] = {"examples": len(data), "frames": int(t.sum()), "frames_min_mean_max": [int(t.min()), float(t.mean()), int(t.max())],
-                     "labels_min_mean_max": [int(l.min()), float(l.mean()), int(l.max())]}
+        out[name] = {
+            "examples": len(data),
+            "frames": int(t.sum()),
+            "frames_min_mean_max": [int(t.min()), float(t.mean()), int(t.max())],
+            "labels_min_mean_max": [int(l.min()), float(l.mean()), int(l.max())],
+        }
     return out
 
 
@@ -58,7 +62,11 @@ def main(argv=None):
     report = {
         "digit_strips": {**describe(strips), "build_seconds": build_seconds, "loader": throughput(strips.train)},
         "synthetic": {**describe(synthetic), "loader": throughput(synthetic.train)},
-        "spoken_words": {**describe(spoken), "phones": len(spoken.train.vocab), "build_or_cache_seconds": spoken_seconds},
+        "spoken_words": {
+            **describe(spoken),
+            "phones": len(spoken.train.vocab),
+            "build_or_cache_seconds": spoken_seconds,
+        },
     }
     fig, axes = plt.subplots(8, 1, figsize=(10, 9), constrained_layout=True)
     for ax, i in zip(axes, range(8)):

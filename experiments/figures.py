@@ -58,9 +58,17 @@ def plot_groups(ax, groups, split: str, metric: str) -> bool:
 
 def legend_below(fig, groups) -> None:
     """One legend under the panels, in group order (a group has the same colour in every figure)."""
-    handles = [matplotlib.lines.Line2D([], [], color=plt.cm.tab10(i % 10), marker="o", ms=3) for i in range(len(groups))]
+    handles = [
+        matplotlib.lines.Line2D([], [], color=plt.cm.tab10(i % 10), marker="o", ms=3) for i in range(len(groups))
+    ]
     labels = [f"{label} (n={len(runs)})" for label, runs in groups]
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 2 if max(map(len, labels)) > 30 else 4), fontsize=8)
+    fig.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=min(len(labels), 2 if max(map(len, labels)) > 30 else 4),
+        fontsize=8,
+    )
 
 
 def empty(ax, message: str) -> None:
@@ -74,7 +82,11 @@ def curves_figure(groups, path: Path) -> None:
     where the data has no true segmentation)."""
     runs = [run for _, members in groups for run in members]
     present = {key for run in runs for line in run.split("valid") for key in line}
-    wanted = ["alignment_accuracy", "label_error_rate"] if "alignment_accuracy" in present else ["frame_accuracy", "accuracy", "label_error_rate"]
+    wanted = (
+        ["alignment_accuracy", "label_error_rate"]
+        if "alignment_accuracy" in present
+        else ["frame_accuracy", "accuracy", "label_error_rate"]
+    )
     metrics = [m for m in wanted if m in present] or ["label_error_rate"]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 5), constrained_layout=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -113,7 +125,10 @@ def alignment_figures(groups, folder: Path) -> bool:
     try:
         from jaxalign.plots import plot_run_alignment
     except ImportError:
-        print("figures.py: jaxalign.plots.plot_run_alignment is not available in this jaxalign; skipping the alignment figures", file=sys.stderr)
+        print(
+            "figures.py: jaxalign.plots.plot_run_alignment is not available in this jaxalign; skipping the alignment figures",
+            file=sys.stderr,
+        )
         return True
     ok = True
     for label, runs in groups:
@@ -124,17 +139,30 @@ def alignment_figures(groups, folder: Path) -> bool:
             try:
                 plot_run_alignment(run.path, out, step=step)
             except Exception as err:  # one bad checkpoint must not cost the other figures
-                print(f"figures.py: could not draw the alignment of {run.name} at step {step}: {type(err).__name__}: {err}", file=sys.stderr)
+                print(
+                    f"figures.py: could not draw the alignment of {run.name} at step {step}: {type(err).__name__}: {err}",
+                    file=sys.stderr,
+                )
                 ok = False
     return ok
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dirs", nargs="+", type=Path, metavar="SWEEP_DIR", help="folders searched for run directories")
+    parser.add_argument(
+        "sweep_dirs", nargs="+", type=Path, metavar="SWEEP_DIR", help="folders searched for run directories"
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: SWEEP_DIR/figures)")
-    parser.add_argument("--by", action="append", default=[], metavar="KEY", help="group by this config key instead of the swept overrides (repeatable)")
-    parser.add_argument("--no-alignment", action="store_true", help="skip the alignment figures (the only part that loads checkpoints)")
+    parser.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="group by this config key instead of the swept overrides (repeatable)",
+    )
+    parser.add_argument(
+        "--no-alignment", action="store_true", help="skip the alignment figures (the only part that loads checkpoints)"
+    )
     args = parser.parse_args(argv)
 
     runs = results.find_runs(args.sweep_dirs)
@@ -163,7 +191,10 @@ def main(argv=None) -> int:
     curves_figure(groups, out / "curves.png")
     churn_figure(groups, out / "churn.png")
     ok = args.no_alignment or alignment_figures(groups, out / "alignment")
-    print(f"figures.py: {len(finished)} finished runs in {len(groups)} groups by {', '.join(keys) or '(nothing swept)'} -> {out}", file=sys.stderr)
+    print(
+        f"figures.py: {len(finished)} finished runs in {len(groups)} groups by {', '.join(keys) or '(nothing swept)'} -> {out}",
+        file=sys.stderr,
+    )
     return 0 if ok else 1
 
 

@@ -42,29 +42,43 @@ def viterbi_section(results, suffix):
             lines += [f"{size}: no result (see the step table)", ""]
             continue
         c = record["config"]
-        lines += [f"### B={c['batch']} T={c['frames']} L={c['rows']} C={c['classes']} on {record['device']} ({record['backend']})", "",
-                  "| impl | device | median ms | M cells/s | / jaxalign | same score | same positions | note |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### B={c['batch']} T={c['frames']} L={c['rows']} C={c['classes']} on {record['device']} ({record['backend']})",
+            "",
+            "| impl | device | median ms | M cells/s | / jaxalign | same score | same positions | note |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in record["main"].items():
             if "seconds" not in r:
-                lines.append(f"| {name} | – | – | – | – | – | – | {r.get('skipped') or 'error: ' + r.get('error', '?')} |")
+                lines.append(
+                    f"| {name} | – | – | – | – | – | – | {r.get('skipped') or 'error: ' + r.get('error', '?')} |"
+                )
                 continue
-            lines.append(f"| {name} | {r['device']} | {ms(r['seconds'])} | {r['cells_per_second'] / 1e6:.0f} | {r['ratio_vs_jaxalign']:.2f}"
-                         f" | {r['same_score']} | {r['same_positions']} | {r['note']} ({r['repeats']} repeats) |")
+            lines.append(
+                f"| {name} | {r['device']} | {ms(r['seconds'])} | {r['cells_per_second'] / 1e6:.0f} | {r['ratio_vs_jaxalign']:.2f}"
+                f" | {r['same_score']} | {r['same_positions']} | {r['note']} ({r['repeats']} repeats) |"
+            )
         mem = record.get("memory")
         if mem:
             mib = lambda n: f"{n / 2**20:.1f}"  # noqa: E731
-            lines += ["", f"Compiled memory (XLA memory_analysis): arguments {mib(mem['argument_bytes'])} MiB, outputs"
-                      f" {mib(mem['output_bytes'])} MiB, temporaries {mib(mem['temp_bytes'])} MiB, total {mib(mem['total_bytes'])} MiB;"
-                      f" uint8 backpointers {mib(mem['backpointer_bytes'])} MiB"
-                      f" ({mem['backpointer_bytes'] / max(mem['total_bytes'], 1):.0%} of the total)."]
+            lines += [
+                "",
+                f"Compiled memory (XLA memory_analysis): arguments {mib(mem['argument_bytes'])} MiB, outputs"
+                f" {mib(mem['output_bytes'])} MiB, temporaries {mib(mem['temp_bytes'])} MiB, total {mib(mem['total_bytes'])} MiB;"
+                f" uint8 backpointers {mib(mem['backpointer_bytes'])} MiB"
+                f" ({mem['backpointer_bytes'] / max(mem['total_bytes'], 1):.0%} of the total).",
+            ]
         lines.append("")
     return lines
 
 
 def forward_section(results, suffix):
-    lines = ["## forward_score (`experiments/bench_forward.py`)", "",
-             "| size | impl | value ms | temp MiB | value+grad ms | temp MiB |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## forward_score (`experiments/bench_forward.py`)",
+        "",
+        "| size | impl | value ms | temp MiB | value+grad ms | temp MiB |",
+        "|---|---|---|---|---|---|",
+    ]
     for size in SIZES[:2]:
         record = load(results / f"bench_forward{suffix}_{size}.json")
         if record is None:
@@ -76,8 +90,10 @@ def forward_section(results, suffix):
                 lines.append(f"| B={c['batch']} T={c['frames']} L={c['rows']} | {name} | error: {r['error']} | | | |")
                 continue
             v, g = r["value"], r["value_and_grad"]
-            lines.append(f"| B={c['batch']} T={c['frames']} L={c['rows']} | {name} | {ms(v['seconds'])} | {v['temp_bytes'] / 2**20:.1f}"
-                         f" | {ms(g['seconds'])} | {g['temp_bytes'] / 2**20:.1f} |")
+            lines.append(
+                f"| B={c['batch']} T={c['frames']} L={c['rows']} | {name} | {ms(v['seconds'])} | {v['temp_bytes'] / 2**20:.1f}"
+                f" | {ms(g['seconds'])} | {g['temp_bytes'] / 2**20:.1f} |"
+            )
     return lines + [""]
 
 
@@ -90,8 +106,12 @@ def train_step_section(results, suffix):
             continue
         config = ", ".join(f"{k}={v}" for k, v in record.get("config", {}).items() if k != "out")
         for shape, out in record.get("sizes", {}).items():
-            parts = [f"{name} {r['ms']:.2f} ms ({r['vs_fixed']:.2f}x fixed)" if "ms" in r else f"{name} error: {r.get('error', '?')}"
-                     for name, r in out.get("results", {}).items()]
+            parts = [
+                f"{name} {r['ms']:.2f} ms ({r['vs_fixed']:.2f}x fixed)"
+                if "ms" in r
+                else f"{name} error: {r.get('error', '?')}"
+                for name, r in out.get("results", {}).items()
+            ]
             lines.append(f"- {size} = {shape} ({config}) on {record.get('device', '?')}: " + "; ".join(parts))
     return lines + [""]
 
@@ -116,13 +136,22 @@ def default_run_section(run_dir, steps_tsv):
     except (OSError, ValueError):
         pass
     if test:
-        keys = [k for k in ("step", "label_error_rate", "frame_accuracy", "alignment_accuracy", "boundary_error") if k in test]
-        lines.append("- last test line: " + ", ".join(f"{k} {test[k]:.4g}" if isinstance(test[k], float) else f"{k} {test[k]}" for k in keys))
+        keys = [
+            k
+            for k in ("step", "label_error_rate", "frame_accuracy", "alignment_accuracy", "boundary_error")
+            if k in test
+        ]
+        lines.append(
+            "- last test line: "
+            + ", ".join(f"{k} {test[k]:.4g}" if isinstance(test[k], float) else f"{k} {test[k]}" for k in keys)
+        )
     else:
         lines.append("- no test line in metrics.jsonl")
     env = load(Path(run_dir) / "environment.json")
     if env:
-        lines.append(f"- environment.json: {env.get('device_count', '?')} x {env.get('device_kind', '?')} ({env.get('backend', '?')}), jax {env.get('jax', '?')}")
+        lines.append(
+            f"- environment.json: {env.get('device_count', '?')} x {env.get('device_kind', '?')} ({env.get('backend', '?')}), jax {env.get('jax', '?')}"
+        )
     return lines + [""]
 
 
@@ -137,10 +166,16 @@ def targets_section(results, suffix, steps_tsv, judged=True):
     for size, limit in (("large", 1.5), ("small", 3.0)):
         main = (load(results / f"bench_viterbi{suffix}_{size}.json") or {}).get("main", {})
         kernel = main.get("numba_cuda", {}).get("seconds")
-        ours = {n: main[n]["seconds"] for n in ("jaxalign", "jaxalign_pallas") if "seconds" in main.get(n, {}) and main[n].get("same_score")}
+        ours = {
+            n: main[n]["seconds"]
+            for n in ("jaxalign", "jaxalign_pallas")
+            if "seconds" in main.get(n, {}) and main[n].get("same_score")
+        }
         best = min(ours, key=ours.get) if ours else None
         ratio = ours[best] / kernel if best and kernel else None
-        shown = f"{best} {ms(ours[best])} ms / plain CUDA kernel {ms(kernel)} ms = {ratio:.2f}x" if ratio else "no result"
+        shown = (
+            f"{best} {ms(ours[best])} ms / plain CUDA kernel {ms(kernel)} ms = {ratio:.2f}x" if ratio else "no result"
+        )
         lines.append(f"| Viterbi {size}: <= {limit}x the plain CUDA kernel | {shown} | {verdict(ratio, limit)} |")
     for size in ("small", "large"):
         record = load(results / f"bench_train_step{suffix}_{size}.json") or {}
@@ -148,15 +183,28 @@ def targets_section(results, suffix, steps_tsv, judged=True):
             r = out.get("results", {})
             for name in ("per_step", "per_step_local", "per_step_pallas", "per_step_local_pallas"):
                 ratio = r[name]["ms"] / r["torch_ctc"]["ms"] if "ms" in r.get(name, {}) and "torch_ctc" in r else None
-                shown = f"{r[name]['ms']:.2f} ms / {r['torch_ctc']['ms']:.2f} ms = {ratio:.2f}x" if ratio else r.get(name, {}).get("error", "no result")
-                lines.append(f"| `{name}` step at {shape}: <= 1.0x PyTorch cuDNN CTC | {shown} | {verdict(ratio, 1.0)} |")
-    for step, what in (("train_default", "default run"), ("train_default_pallas", "default run with `align.kernel=pallas`")):
+                shown = (
+                    f"{r[name]['ms']:.2f} ms / {r['torch_ctc']['ms']:.2f} ms = {ratio:.2f}x"
+                    if ratio
+                    else r.get(name, {}).get("error", "no result")
+                )
+                lines.append(
+                    f"| `{name}` step at {shape}: <= 1.0x PyTorch cuDNN CTC | {shown} | {verdict(ratio, 1.0)} |"
+                )
+    for step, what in (
+        ("train_default", "default run"),
+        ("train_default_pallas", "default run with `align.kernel=pallas`"),
+    ):
         wall = step_seconds(steps_tsv, step)
         shown = f"{wall:.1f} s (process start to exit)" if wall else "no result"
         lines.append(f"| {what} <= 20 s | {shown} | {verdict(wall / 20 if wall else None, 1.0)} |")
     if not judged:
-        lines = [line.rsplit("|", 2)[0] + "| – (QUICK: not judged) |" if line.startswith("| ") and not line.startswith("| target") else line
-                 for line in lines]
+        lines = [
+            line.rsplit("|", 2)[0] + "| – (QUICK: not judged) |"
+            if line.startswith("| ") and not line.startswith("| target")
+            else line
+            for line in lines
+        ]
     return lines + [""]
 
 
@@ -189,9 +237,18 @@ def main(argv=None):
     parser.add_argument("--run-dir", required=True, type=Path, help="copy of the default run's small files")
     parser.add_argument("--header", default="", help="lines to put under the title")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--not-judged", dest="judged", action="store_false", help="a dry run: no verdicts on the targets")
+    parser.add_argument(
+        "--not-judged", dest="judged", action="store_false", help="a dry run: no verdicts on the targets"
+    )
     args = parser.parse_args(argv)
-    lines = ["# GPU check (`experiments/gpu_check.sh`)", "", *args.header.splitlines(), "", *steps_table(args.steps), ""]
+    lines = [
+        "# GPU check (`experiments/gpu_check.sh`)",
+        "",
+        *args.header.splitlines(),
+        "",
+        *steps_table(args.steps),
+        "",
+    ]
     lines += targets_section(args.results, args.suffix, args.steps, args.judged)
     lines += viterbi_section(args.results, args.suffix)
     lines += forward_section(args.results, args.suffix)

@@ -105,8 +105,9 @@ class CudaViterbi:
         """Launches the kernel (asynchronously); returns the device arrays (positions, score)."""
         batch = self.positions_BxT.shape[0]
         shared_bytes = 2 * self.threads * 4
-        viterbi_kernel[batch, self.threads, 0, shared_bytes](log_probs_BxTxC, labels_BxL, frame_len_B, label_len_B,
-                                            self.backptr_BxTxL, self.positions_BxT, self.score_B)
+        viterbi_kernel[batch, self.threads, 0, shared_bytes](
+            log_probs_BxTxC, labels_BxL, frame_len_B, label_len_B, self.backptr_BxTxL, self.positions_BxT, self.score_B
+        )
         return self.positions_BxT, self.score_B
 
 
@@ -118,8 +119,12 @@ def viterbi_cuda(log_probs, labels, frame_lengths=None, label_lengths=None):
     frame_lengths = np.full(batch, frames) if frame_lengths is None else frame_lengths
     label_lengths = np.full(batch, rows) if label_lengths is None else label_lengths
     run = CudaViterbi(batch, frames, max(rows, 1))
-    args = [np.ascontiguousarray(log_probs, np.float32), np.ascontiguousarray(labels, np.int32),
-            np.asarray(frame_lengths, np.int32), np.asarray(label_lengths, np.int32)]
+    args = [
+        np.ascontiguousarray(log_probs, np.float32),
+        np.ascontiguousarray(labels, np.int32),
+        np.asarray(frame_lengths, np.int32),
+        np.asarray(label_lengths, np.int32),
+    ]
     if rows == 0:  # keep a (B, 1) labels array so the kernel sees a valid shape
         args[1] = np.zeros((batch, 1), np.int32)
     positions, score = run(*[cuda.to_device(a) for a in args])
@@ -160,8 +165,10 @@ def check(cases, batch, max_frames, max_rows, classes=5, seed=0):
         positions, score = viterbi_cuda(log_probs, labels, frame_len, label_len)
         if not np.array_equal(positions, np.asarray(want.positions)):
             bad = int(np.flatnonzero((positions != np.asarray(want.positions)).any(axis=1))[0])
-            raise AssertionError(f"case {case}, sequence {bad}: positions {positions[bad]} != jaxalign "
-                                 f"{np.asarray(want.positions)[bad]} (T_b={frame_len[bad]}, L_b={label_len[bad]})")
+            raise AssertionError(
+                f"case {case}, sequence {bad}: positions {positions[bad]} != jaxalign "
+                f"{np.asarray(want.positions)[bad]} (T_b={frame_len[bad]}, L_b={label_len[bad]})"
+            )
         np.testing.assert_allclose(score, np.asarray(want.score), rtol=1e-5, atol=1e-4, err_msg=f"case {case}")
         sequences += batch
     return sequences
@@ -179,8 +186,10 @@ def main(argv=None):
         sys.exit("no CUDA device: run with NUMBA_ENABLE_CUDASIM=1 to check on numba's CPU simulator")
     where = "numba CUDA simulator (CPU)" if simulator else f"GPU {cuda.get_current_device().name}"
     n = check(args.cases, args.batch, args.max_frames, args.max_rows)
-    print(f"{where}: {n} sequences in {args.cases} random batches (T <= {args.max_frames}, L <= {args.max_rows}, "
-          f"padding, ties, -inf, NaN, infeasible): positions identical to jaxalign.viterbi_align")
+    print(
+        f"{where}: {n} sequences in {args.cases} random batches (T <= {args.max_frames}, L <= {args.max_rows}, "
+        f"padding, ties, -inf, NaN, infeasible): positions identical to jaxalign.viterbi_align"
+    )
 
 
 if __name__ == "__main__":

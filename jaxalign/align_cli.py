@@ -19,7 +19,9 @@ def say(message: str) -> None:
     print(f"jaxalign-align: {message}", file=sys.stderr, flush=True)
 
 
-def align_file(run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: float = 0.01, evaluate: bool = False, step=None) -> dict:
+def align_file(
+    run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: float = 0.01, evaluate: bool = False, step=None
+) -> dict:
     """Aligns `data_path` with the run in `run_dir` and writes `formats` into `out_dir`.
     Returns {"aligned": [indices], "skipped": [indices], "metrics": {...} (with evaluate)}."""
     from jaxalign.config import load_config
@@ -31,16 +33,24 @@ def align_file(run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: flo
 
     name = load_config(Path(run_dir) / ".hydra" / "config.yaml").setup.name
     if not SETUPS[name].aligns:  # before restoring: its checkpoint holds another head
-        raise RunError(f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync run")
+        raise RunError(
+            f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync run"
+        )
     arrays = read_arrays(data_path, long_targets=True)
     data = to_sequences(arrays)
     run = load_run(run_dir, step=step)
     if data.feature_dim != run.feature_dim:
-        raise RunError(f"{data_path}: features have {data.feature_dim} columns but the model of {run_dir} takes {run.feature_dim}")
+        raise RunError(
+            f"{data_path}: features have {data.feature_dim} columns but the model of {run_dir} takes {run.feature_dim}"
+        )
     if "vocab" in arrays and data.num_classes != run.num_classes:
-        raise RunError(f"{data_path}: vocab has {data.num_classes} classes but {run_dir} was trained on {run.num_classes}")
+        raise RunError(
+            f"{data_path}: vocab has {data.num_classes} classes but {run_dir} was trained on {run.num_classes}"
+        )
     if "vocab" not in arrays and data.num_classes > run.num_classes:
-        raise RunError(f"{data_path}: labels use class id {data.num_classes - 1} but {run_dir} was trained on {run.num_classes} classes")
+        raise RunError(
+            f"{data_path}: labels use class id {data.num_classes - 1} but {run_dir} was trained on {run.num_classes} classes"
+        )
     if "vocab" in arrays and data.vocab != run.vocab:
         c = next(c for c, (a, b) in enumerate(zip(data.vocab, run.vocab)) if a != b)
         say(f"warning: class {c} is {data.vocab[c]!r} in the file but {run.vocab[c]!r} in the run's training data")
@@ -69,9 +79,16 @@ def align_file(run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: flo
     if "textgrid" in formats:
         (out_dir / "textgrids").mkdir(exist_ok=True)
         for i in keep:
-            write_textgrid(out_dir / "textgrids" / f"{utterance_id(i)}.TextGrid", segments[i], round(len(data.features[i]) * frame_shift, 9))
+            write_textgrid(
+                out_dir / "textgrids" / f"{utterance_id(i)}.TextGrid",
+                segments[i],
+                round(len(data.features[i]) * frame_shift, 9),
+            )
         written.append(f"textgrids/ ({len(keep)} files)")
-    say(f"wrote {len(keep)} alignments to {out_dir}: {', '.join(written)}" + (f"; skipped {len(skipped)}" if skipped else ""))
+    say(
+        f"wrote {len(keep)} alignments to {out_dir}: {', '.join(written)}"
+        + (f"; skipped {len(skipped)}" if skipped else "")
+    )
 
     report = {"aligned": keep, "skipped": skipped}
     if evaluate:
@@ -83,7 +100,9 @@ def align_file(run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: flo
             metrics.update(scores.result())
         else:
             say("the file has no true `alignments`: only the label error rate is measured")
-        metrics["label_error_rate"] = label_error_rate([out["hypothesis"] for out in outs], [data.labels[i].tolist() for i in keep])
+        metrics["label_error_rate"] = label_error_rate(
+            [out["hypothesis"] for out in outs], [data.labels[i].tolist() for i in keep]
+        )
         metrics["sequences"] = len(keep)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         for key, value in metrics.items():
@@ -96,7 +115,9 @@ def parse_formats(text: str) -> tuple[str, ...]:
     formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise argparse.ArgumentTypeError(f"unknown format {unknown[0] if unknown else text!r}; choose from {','.join(FORMATS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown format {unknown[0] if unknown else text!r}; choose from {','.join(FORMATS)}"
+        )
     return formats
 
 
@@ -107,11 +128,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         "setup=order_sync run (its config and latest checkpoint); write one alignment per sequence.",
     )
     parser.add_argument("run_dir", help="a jaxalign-train run directory (.hydra/config.yaml and checkpoints/)")
-    parser.add_argument("data", help="the .npz file (features, feature_lengths, labels, label_lengths; optional alignments, vocab)")
+    parser.add_argument(
+        "data", help="the .npz file (features, feature_lengths, labels, label_lengths; optional alignments, vocab)"
+    )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--format", type=parse_formats, default=FORMATS, help="comma-separated subset of npz,ctm,textgrid (default: all)")
-    parser.add_argument("--frame-shift", type=float, default=0.01, help="seconds per frame for CTM and TextGrid times (default 0.01)")
-    parser.add_argument("--evaluate", action="store_true", help="print alignment accuracy, boundary error and label error rate against the file's true alignments")
+    parser.add_argument(
+        "--format",
+        type=parse_formats,
+        default=FORMATS,
+        help="comma-separated subset of npz,ctm,textgrid (default: all)",
+    )
+    parser.add_argument(
+        "--frame-shift", type=float, default=0.01, help="seconds per frame for CTM and TextGrid times (default 0.01)"
+    )
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="print alignment accuracy, boundary error and label error rate against the file's true alignments",
+    )
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
     args = parser.parse_args(argv)
     if args.frame_shift <= 0:
@@ -130,7 +164,15 @@ def main(argv=None) -> None:
 
     configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), "")
     try:
-        align_file(args.run_dir, args.data, args.out, formats=args.format, frame_shift=args.frame_shift, evaluate=args.evaluate, step=args.step)
+        align_file(
+            args.run_dir,
+            args.data,
+            args.out,
+            formats=args.format,
+            frame_shift=args.frame_shift,
+            evaluate=args.evaluate,
+            step=args.step,
+        )
     except (RunError, ConfigError, DataFileError, CheckpointError, FileNotFoundError) as err:
         if os.environ.get("JAXALIGN_FULL_ERROR") == "1":
             raise

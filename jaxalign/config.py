@@ -85,11 +85,15 @@ class AlignConfig:
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
     kernel: str = "scan"  # scan (XLA scans, every backend) | pallas (Viterbi and full-sum as Pallas kernels: GPUs; interpreted elsewhere)
-    states_per_symbol: int = 2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
+    states_per_symbol: int = (
+        2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
+    )
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
-    realign_at: list[float] = dataclasses.field(default_factory=list)  # realign_list: epochs (>= 1) or fractions of training (< 1)
+    realign_at: list[float] = dataclasses.field(
+        default_factory=list
+    )  # realign_list: epochs (>= 1) or fractions of training (< 1)
 
     def __post_init__(self):
         _one_of("align.schedule", self.schedule, SCHEDULES)
@@ -113,14 +117,25 @@ class TrainerConfig:
     eval_every: int = 500  # steps between validation evaluations (and one at the end)
     num_buckets: int = 4  # padded length buckets, hence compiled shapes
     checkpoint_every: int = 500
-    keep_checkpoints: int = 2  # newest checkpoints kept on disk; more let experiments/figures.py show the alignment settle
+    keep_checkpoints: int = (
+        2  # newest checkpoints kept on disk; more let experiments/figures.py show the alignment settle
+    )
     resume: bool = False  # continue from the run dir's latest checkpoint
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
     progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
     log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
 
     def __post_init__(self):
-        for key in ("steps", "batch_size", "eval_every", "num_buckets", "checkpoint_every", "keep_checkpoints", "beam_width", "log_every"):
+        for key in (
+            "steps",
+            "batch_size",
+            "eval_every",
+            "num_buckets",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "beam_width",
+            "log_every",
+        ):
             _at_least(f"trainer.{key}", getattr(self, key), 1)
 
 
@@ -195,7 +210,9 @@ def to_config(cfg) -> Config:
     # Keys added with "+" slip past struct mode and would be dropped silently: name them instead.
     for section in cfg:
         if section not in {f.name for f in dataclasses.fields(Config)}:
-            raise ConfigError(f"unknown key {section!r} (top-level keys: {[f.name for f in dataclasses.fields(Config)]})")
+            raise ConfigError(
+                f"unknown key {section!r} (top-level keys: {[f.name for f in dataclasses.fields(Config)]})"
+            )
         node = getattr(obj, section)
         if dataclasses.is_dataclass(node):
             known = {f.name for f in dataclasses.fields(node)}

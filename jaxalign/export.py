@@ -39,7 +39,11 @@ def write_npz(path, alignments: dict[int, np.ndarray]) -> Path:
 
 def write_ctm(path, segments: dict[int, list]) -> Path:
     """`utt 1 start duration label` lines (seconds), sequences in index order."""
-    lines = [f"{utterance_id(i)} 1 {start:.6g} {end - start:.6g} {label}" for i, ivs in sorted(segments.items()) for start, end, label in ivs]
+    lines = [
+        f"{utterance_id(i)} 1 {start:.6g} {end - start:.6g} {label}"
+        for i, ivs in sorted(segments.items())
+        for start, end, label in ivs
+    ]
     path = Path(path)
     path.write_text("".join(line + "\n" for line in lines))
     return path

@@ -7,8 +7,8 @@ restores into that template. Sequences are padded into the run's length buckets 
 """
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import numpy as np
@@ -71,7 +71,10 @@ class Run:
             for row in np.flatnonzero(batch["weights"] > 0):
                 i = int(batch["index"][row])
                 n = len(features[i])
-                result = {"log_probs": np.asarray(out["log_probs"][row, :n]), "hypothesis": self.setup.hypothesis(out, row, n)}
+                result = {
+                    "log_probs": np.asarray(out["log_probs"][row, :n]),
+                    "hypothesis": self.setup.hypothesis(out, row, n),
+                }
                 if given and "positions" in out:
                     positions = np.asarray(out["positions"][row, :n], np.int32)
                     result["positions"] = positions if feasible[i] else np.full(n, -1, np.int32)
@@ -94,21 +97,29 @@ class Run:
 
     def require_alignments(self) -> None:
         if not self.setup.aligns:
-            raise RunError(f"{self.run_dir} was trained with setup={self.config.setup.name}, which gives no alignments; use a setup=order_sync run")
+            raise RunError(
+                f"{self.run_dir} was trained with setup={self.config.setup.name}, which gives no alignments; use a setup=order_sync run"
+            )
 
     def _check_features(self, features) -> None:
         for i, x in enumerate(features):
             if x.ndim != 2 or x.shape[0] < 1:
-                raise RunError(f"features: sequence {i} has shape {x.shape}; expected (frames >= 1, {self.feature_dim})")
+                raise RunError(
+                    f"features: sequence {i} has shape {x.shape}; expected (frames >= 1, {self.feature_dim})"
+                )
             if x.shape[1] != self.feature_dim:
-                raise RunError(f"features: sequence {i} has {x.shape[1]} features per frame but the model of {self.run_dir} takes {self.feature_dim}")
+                raise RunError(
+                    f"features: sequence {i} has {x.shape[1]} features per frame but the model of {self.run_dir} takes {self.feature_dim}"
+                )
             if not np.isfinite(x).all():
                 raise RunError(f"features: sequence {i} has a NaN or infinite value")
 
     def _check_labels(self, labels) -> None:
         for i, y in enumerate(labels):
             if y.ndim != 1 or y.size < 1:
-                raise RunError(f"labels: sequence {i} has shape {y.shape}; expected a non-empty 1-D array of symbol ids")
+                raise RunError(
+                    f"labels: sequence {i} has shape {y.shape}; expected a non-empty 1-D array of symbol ids"
+                )
             bad = (y < 0) | (y >= self.num_classes)
             if bad.any():
                 raise RunError(f"labels: sequence {i} has id {y[bad][0]}, outside the run's {self.num_classes} classes")
@@ -140,4 +151,13 @@ def load_run(run_dir, step: int | None = None) -> Run:
         state, meta = checkpoints.restore_state(template, step)
     finally:
         checkpoints.close()
-    return Run(run_dir, config, setup, state.params, int(meta["step"]), info["feature_dim"], list(info["vocab"]), make_eval_fn(graphdef, setup))
+    return Run(
+        run_dir,
+        config,
+        setup,
+        state.params,
+        int(meta["step"]),
+        info["feature_dim"],
+        list(info["vocab"]),
+        make_eval_fn(graphdef, setup),
+    )

@@ -13,7 +13,14 @@ import numpy as np  # noqa: E402
 COLUMN_WIDTH_IN = 3.5  # one column of a two-column paper
 DPI = 300
 MAX_TICKS = 12  # row names that fit beside a 1.2 in panel at 7 pt
-STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7}
+STYLE = {
+    "font.size": 7,
+    "axes.titlesize": 7,
+    "axes.labelsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+}
 
 
 def pick_examples(data, count: int = 3) -> list[int]:
@@ -76,7 +83,9 @@ def plot_alignment(evaluate, params, data, batcher, setup, path: Path, example: 
 
     with plt.rc_context(STYLE):
         fig, (top, bottom) = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 3.0), sharex=True, constrained_layout=True)
-        image = top.imshow(table.T, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+        image = top.imshow(
+            table.T, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1, interpolation="nearest"
+        )
         top.set_yticks(ticked, [row_names[r] for r in ticked])
         top.set_ylabel("class")
         top.set_title(_shorten(f"example {example}: {' '.join(target_names)}"))
@@ -102,16 +111,22 @@ def plot_alignment(evaluate, params, data, batcher, setup, path: Path, example: 
     return path
 
 
-def plot_alignments(evaluate, params, data, batcher, setup, stem: Path, examples: list[int] | None = None) -> list[Path]:
+def plot_alignments(
+    evaluate, params, data, batcher, setup, stem: Path, examples: list[int] | None = None
+) -> list[Path]:
     """`plot_alignment` for each of `examples` (default `pick_examples`: shortest, median and longest
     target), into `<stem>_<i>.png`."""
     examples = pick_examples(data) if examples is None else examples
     stem = Path(stem)
-    return [plot_alignment(evaluate, params, data, batcher, setup, stem.parent / f"{stem.name}_{i}.png", example)
-            for i, example in enumerate(examples)]
+    return [
+        plot_alignment(evaluate, params, data, batcher, setup, stem.parent / f"{stem.name}_{i}.png", example)
+        for i, example in enumerate(examples)
+    ]
 
 
-def plot_run_alignment(run_dir, out_path, step: int | None = None, split: str = "test", examples: list[int] | None = None) -> list[Path]:
+def plot_run_alignment(
+    run_dir, out_path, step: int | None = None, split: str = "test", examples: list[int] | None = None
+) -> list[Path]:
     """The alignment figures of a finished run, rebuilt from its directory (config + checkpoint `step`,
     default the latest) without training. `out_path` ending in `.png` gives `<stem>_<i>.png` beside
     it; otherwise it is a folder that gets `alignment_<split>_<i>.png`, the names training writes.

@@ -80,7 +80,9 @@ def run(cfg: DictConfig):
         return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
     try:
         config = to_config(cfg)
-        configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), config.xla_flags)
+        configure_jax(
+            Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), config.xla_flags
+        )
         from jaxalign.training import train
 
         final = train(config, run_dir)

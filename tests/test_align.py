@@ -113,7 +113,9 @@ def test_viterbi_packed_backpointers_match_brute_force_and_bytes(seed):
     for b, (best, winners) in enumerate(brute_viterbi(*small)):
         if winners:
             t_b = int(lengths(small[1])[b])
-            np.testing.assert_array_equal(ali.positions[b, :t_b], max(winners, key=lambda r: tuple(r)))  # the earliest-moving best path
+            np.testing.assert_array_equal(
+                ali.positions[b, :t_b], max(winners, key=lambda r: tuple(r))
+            )  # the earliest-moving best path
             np.testing.assert_allclose(ali.score[b], best, rtol=1e-5, atol=1e-5)
     large = random_batch(seed, batch=5, frames=120, rows=70, classes=4, tie_prone=seed % 2 == 0)
     jax.tree.map(np.testing.assert_array_equal, viterbi_align(*large), viterbi_align(*large, packed=True))
@@ -141,7 +143,7 @@ def test_masked_matches_brute_force(seed):
         assert np.all(ali.positions[b, t_len[b] :] == -1)
         np.testing.assert_allclose(ali.score[b], path_score(log_probs[b], labels[b], rows), rtol=1e-5)
         # positions point at the first row carrying the chosen symbol
-        for t, r in enumerate(rows):
+        for r in rows:
             assert r == list(labels[b, : l_len[b]]).index(labels[b, r])
 
 
@@ -247,8 +249,14 @@ def valid_batch():
         (lambda a: a["label_paddings"].__setitem__((1, 0), 1), "example 1 has an empty target"),
         (lambda a: a["logit_paddings"].__setitem__((1, 1), 1), "logit_paddings: example 1 is not right-padded"),
         (lambda a: a["label_paddings"].__setitem__((0, 0), 0.5), "label_paddings: example 0 has values"),
-        (lambda a: a.update(log_probs=np.where(np.arange(4)[None, :, None] == 2, np.nan, np.zeros((2, 4, 3)))), "log_probs: example 0 frame 2"),
-        (lambda a: a.update(features=np.pad(np.full((1, 1, 5), np.inf), ((1, 0), (3, 0), (0, 0)))), "features: example 1 frame 3"),
+        (
+            lambda a: a.update(log_probs=np.where(np.arange(4)[None, :, None] == 2, np.nan, np.zeros((2, 4, 3)))),
+            "log_probs: example 0 frame 2",
+        ),
+        (
+            lambda a: a.update(features=np.pad(np.full((1, 1, 5), np.inf), ((1, 0), (3, 0), (0, 0)))),
+            "features: example 1 frame 3",
+        ),
         (lambda a: a.update(logit_lengths=np.array([3, 5])), "logit_lengths: example 1 says 5"),
         (lambda a: a.update(label_lengths=np.array([1, 1])), "label_lengths: example 0 says 1"),
     ],

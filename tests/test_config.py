@@ -105,7 +105,10 @@ def test_every_job_of_a_shipped_sweep_composes(experiment, extra, jobs):
     assert len(expanded) == jobs
     seen = set()
     with initialize_config_dir(config_dir=str(CONF), version_base=None):
-        configs = [to_config(compose(config_name="config", overrides=[f"+experiment={experiment}", *extra, *job])) for job in expanded]
+        configs = [
+            to_config(compose(config_name="config", overrides=[f"+experiment={experiment}", *extra, *job]))
+            for job in expanded
+        ]
     for config in configs:
         seen.add((config.align.schedule, config.align.init, config.align.aligner_context, config.align.states_per_symbol, config.setup.weighting,
                   config.model.bidirectional, config.data.name, config.seed))  # fmt: skip
@@ -158,5 +161,11 @@ def test_the_local_aligner_serves_per_step_realignment_after_a_flat_start_only()
     from jaxalign.setups import make_setup
 
     assert make_setup(to_config(make([])), 10).aligner_context == 3  # the shipped default
-    for overrides in (["align.schedule=ctc"], ["align.schedule=full_sum"], ["align.init=ctc_warmup"], ["align.schedule=per_epoch"], ["align.aligner_context=-1"]):
+    for overrides in (
+        ["align.schedule=ctc"],
+        ["align.schedule=full_sum"],
+        ["align.init=ctc_warmup"],
+        ["align.schedule=per_epoch"],
+        ["align.aligner_context=-1"],
+    ):
         assert make_setup(to_config(make(overrides)), 10).aligner_context is None, overrides

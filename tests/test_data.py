@@ -92,7 +92,9 @@ def small_arrays(tmp_path, **overrides):
     features = [rng.normal(size=(t, 3)).astype(np.float32) for t in (5, 7, 4, 6)]
     labels = [np.array(y) for y in ([1, 2], [0, 0, 1], [2], [1, 1])]
     alignments = [np.array(a) for a in ([0, 0, 1, 1, 1], [0, 1, 1, 2, 2, 2, 2], [0, 0, 0, 0], [0, 0, 0, 1, 1, 1])]
-    path = write_arrays(tmp_path / "data.npz", features, labels, alignments=alignments, split=[0, 0, 1, 2], vocab=["a", "b", "c"])
+    path = write_arrays(
+        tmp_path / "data.npz", features, labels, alignments=alignments, split=[0, 0, 1, 2], vocab=["a", "b", "c"]
+    )
     if overrides:
         with np.load(path) as npz:
             arrays = {k: npz[k] for k in npz.files}
@@ -136,11 +138,27 @@ def _nan_in_third(f):
         ({"label_lengths": lambda x: x + np.array([0, 0, 0, 1])}, "label_lengths: add up to 9"),
         ({"labels": lambda x: np.where(np.arange(len(x)) == 2, 5, x)}, r"labels: example 1 has id 5, outside \[0, 3\)"),
         ({"features": _nan_in_third}, "features: example 2 has a NaN"),
-        ({"label_lengths": np.array([2, 3, 1, 2]), "feature_lengths": np.array([5, 2, 9, 6])}, "labels: example 1 has a target of 3 symbols but only 2 frames"),
+        (
+            {"label_lengths": np.array([2, 3, 1, 2]), "feature_lengths": np.array([5, 2, 9, 6])},
+            "labels: example 1 has a target of 3 symbols but only 2 frames",
+        ),
         ({"labels": lambda x: x.astype(np.float32)}, "labels: must have an integer dtype"),
         ({"features": lambda x: x.astype(np.int32)}, "features: must have a float dtype"),
-        ({"feature_lengths": np.zeros(0, np.int64), "label_lengths": np.zeros(0, np.int64), "features": np.zeros((0, 3), np.float32), "labels": np.zeros(0, np.int64), "alignments": None, "split": None}, "no examples"),
-        ({"alignments": lambda a: np.where(np.arange(len(a)) == 8, 0, a)}, "alignments: example 1 is not a monotone path"),
+        (
+            {
+                "feature_lengths": np.zeros(0, np.int64),
+                "label_lengths": np.zeros(0, np.int64),
+                "features": np.zeros((0, 3), np.float32),
+                "labels": np.zeros(0, np.int64),
+                "alignments": None,
+                "split": None,
+            },
+            "no examples",
+        ),
+        (
+            {"alignments": lambda a: np.where(np.arange(len(a)) == 8, 0, a)},
+            "alignments: example 1 is not a monotone path",
+        ),
         ({"split": np.array([0, 0, 3, 1])}, "split: example 2 has value 3"),
         ({"feature_lengths": np.array([5, 0, 11, 6])}, "feature_lengths: example 1 has length 0"),
     ],
@@ -164,7 +182,16 @@ def test_arrays_unreadable_and_missing_and_pickled(tmp_path):
 
 # --- TIMIT on a synthesised corpus in the exact file formats ---------------------------------------
 
-PHONES = [("h#", 0, 2400), ("q", 2400, 3200), ("s", 3200, 5600), ("pcl", 5600, 6400), ("p", 6400, 8000), ("ix", 8000, 9600), ("ih", 9600, 11200), ("h#", 11200, 12800)]
+PHONES = [
+    ("h#", 0, 2400),
+    ("q", 2400, 3200),
+    ("s", 3200, 5600),
+    ("pcl", 5600, 6400),
+    ("p", 6400, 8000),
+    ("ix", 8000, 9600),
+    ("ih", 9600, 11200),
+    ("h#", 11200, 12800),
+]
 
 
 TIMIT_LAYOUTS = ("sphere", "sphere+riff", "riff", "riff-lower")
@@ -199,10 +226,31 @@ def make_timit(root, speakers, layout="sphere", tool="numpy"):
         folder.mkdir(parents=True, exist_ok=True)
         main = folder / name(f"{utt}.WAV")
         sphere = None if layout.startswith("riff") else main
-        riff = {"sphere": main.with_name(main.name + ".tmp"), "sphere+riff": main.with_name(main.name + ".wav")}.get(layout, main)
+        riff = {"sphere": main.with_name(main.name + ".tmp"), "sphere+riff": main.with_name(main.name + ".wav")}.get(
+            layout, main
+        )
         if tool == "sox":
             sweep = f"{200 + 50 * i}-{3000 + 50 * i}"
-            sox("-r", 16000, "-n", "-r", 16000, "-b", 16, "-c", 1, "-t", "wav", riff, "synth", "12800s", "sine", sweep, "vol", 0.5)
+            sox(
+                "-r",
+                16000,
+                "-n",
+                "-r",
+                16000,
+                "-b",
+                16,
+                "-c",
+                1,
+                "-t",
+                "wav",
+                riff,
+                "synth",
+                "12800s",
+                "sine",
+                sweep,
+                "vol",
+                0.5,
+            )
             if sphere:
                 sox("-t", "wav", riff, "-t", "sph", sphere)
             if layout == "sphere":
@@ -293,7 +341,9 @@ def test_timit_layouts_riff_and_sphere_agree(tmp_path):
     # A copy holding only the converted UTT.WAV.wav for an utterance still loads it, once.
     root = tmp_path / "sphere+riff"
     (root / "TEST" / "DR1" / "MDAB0" / "SI1039.WAV").unlink()
-    assert sum(load_timit(TimitSpec(root=str(root), valid_speaker_fraction=0.5)).sizes().values()) == len(LAYOUT_UTTERANCES)
+    assert sum(load_timit(TimitSpec(root=str(root), valid_speaker_fraction=0.5)).sizes().values()) == len(
+        LAYOUT_UTTERANCES
+    )
 
 
 @pytest.mark.skipif(
@@ -305,14 +355,35 @@ def test_timit_layouts_written_by_sox(tmp_path):
     # What sox writes for formats the reader does not take is a one-line error naming the file.
     bad = tmp_path / "riff" / "TEST" / "DR1" / "MDAB0" / "SI1039.WAV"
     for bits, channels in ((24, 1), (16, 2)):
-        sox("-r", 16000, "-n", "-r", 16000, "-b", bits, "-c", channels, "-t", "wav", bad, "synth", "12800s", "sine", 440, "vol", 0.5)
+        sox(
+            "-r",
+            16000,
+            "-n",
+            "-r",
+            16000,
+            "-b",
+            bits,
+            "-c",
+            channels,
+            "-t",
+            "wav",
+            bad,
+            "synth",
+            "12800s",
+            "sine",
+            440,
+            "vol",
+            0.5,
+        )
         with pytest.raises(TimitError, match=r"SI1039\.WAV: .*only 16-bit PCM mono is supported") as err:
             load_timit(TimitSpec(root=str(tmp_path / "riff")))
         assert "\n" not in str(err.value)
 
 
 def test_timit_bad_audio_is_named(tmp_path):
-    root = make_timit(tmp_path / "T", [("TRAIN", "DR1", "FCJF0", "SI1"), ("TEST", "DR1", "MDAB0", "SI2")], layout="riff")
+    root = make_timit(
+        tmp_path / "T", [("TRAIN", "DR1", "FCJF0", "SI1"), ("TEST", "DR1", "MDAB0", "SI2")], layout="riff"
+    )
     bad = root / "TEST" / "DR1" / "MDAB0" / "SI2.WAV"
     spec = TimitSpec(root=str(root))
     for channels, width, message in ((2, 2, r"2 channel\(s\) of 16-bit"), (1, 1, r"1 channel\(s\) of 8-bit")):

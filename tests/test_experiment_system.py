@@ -38,7 +38,9 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
 
 @pytest.mark.parametrize("schedule", ["per_step", "per_epoch"])
 def test_resume_from_intermediate_checkpoint_is_exact(tmp_path, schedule):
-    config = tiny_config(align={"schedule": schedule, "warmup_steps": 2}, trainer={"eval_every": 4, "checkpoint_every": 6})
+    config = tiny_config(
+        align={"schedule": schedule, "warmup_steps": 2}, trainer={"eval_every": 4, "checkpoint_every": 6}
+    )
     final = train(config, tmp_path / "full")
     shutil.copytree(tmp_path / "full", tmp_path / "cut")
     shutil.rmtree(tmp_path / "cut" / "checkpoints" / "12")  # as if killed after the step-6 checkpoint
@@ -65,7 +67,9 @@ def test_unreadable_checkpoint_is_explained(tmp_path):
 
 
 def test_non_finite_loss_stops_with_last_finite_metrics_saved(tmp_path):
-    config = tiny_config(optim={"name": "sgd", "learning_rate": 1e38, "clip_norm": 0.0}, trainer={"steps": 40, "eval_every": 40})
+    config = tiny_config(
+        optim={"name": "sgd", "learning_rate": 1e38, "clip_norm": 0.0}, trainer={"steps": 40, "eval_every": 40}
+    )
     with pytest.raises(TrainingDiverged, match="at step"):
         train(config, tmp_path)
     lines = deterministic_lines(tmp_path)
@@ -87,7 +91,9 @@ def cli_env(tmp_path_factory):
 
 
 def cli(args, env, **kw):
-    return subprocess.run([sys.executable, "-m", "jaxalign.train", *args], env=env, capture_output=True, text=True, timeout=600, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "jaxalign.train", *args], env=env, capture_output=True, text=True, timeout=600, **kw
+    )
 
 
 @pytest.mark.parametrize(
@@ -132,11 +138,21 @@ def test_multirun_isolates_a_failing_job_and_skips_finished_ones_on_rerun(cli_en
 
 @pytest.mark.slow
 def test_sigkill_mid_training_then_resume_matches_uninterrupted_run(cli_env, tmp_path):
-    args = [*TINY, "trainer.steps=40", "trainer.eval_every=10", "trainer.checkpoint_every=10", "align.schedule=per_epoch"]
+    args = [
+        *TINY,
+        "trainer.steps=40",
+        "trainer.eval_every=10",
+        "trainer.checkpoint_every=10",
+        "align.schedule=per_epoch",
+    ]
     assert cli([*args, f"hydra.run.dir={tmp_path / 'full'}"], cli_env).returncode == 0
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "jaxalign.train", *args, f"hydra.run.dir={cut}"], env=cli_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxalign.train", *args, f"hydra.run.dir={cut}"],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (cut / "checkpoints" / "20").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -158,8 +174,18 @@ def test_a_small_data_file_trains(tmp_path):
     labels = [rng.integers(0, 5, size=int(rng.integers(1, 4))) for _ in range(40)]
     features = [rng.normal(size=(4 * len(y) + int(rng.integers(0, 30)), 6)).astype(np.float32) for y in labels]
     path = write_arrays(tmp_path / "small.npz", features, labels)
-    config = compose_config({"data": "arrays", "data.path": str(path), "model": "gru", "model.hidden": 8,
-                             "trainer.steps": 6, "trainer.eval_every": 6, "trainer.checkpoint_every": 6, "trainer.progress": False})
+    config = compose_config(
+        {
+            "data": "arrays",
+            "data.path": str(path),
+            "model": "gru",
+            "model.hidden": 8,
+            "trainer.steps": 6,
+            "trainer.eval_every": 6,
+            "trainer.checkpoint_every": 6,
+            "trainer.progress": False,
+        }
+    )
     assert config.trainer.batch_size == 32
     final = train(config, tmp_path / "run")
     assert 0.0 <= final["label_error_rate"]
@@ -177,7 +203,9 @@ def test_a_run_shorter_than_its_warmup_says_it_never_realigns(tmp_path, capsys):
 def test_a_misspelt_key_names_the_closest_known_keys(cli_env, tmp_path):
     result = cli([*TINY, "trainer.step=10", f"hydra.run.dir={tmp_path}"], cli_env)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["jaxalign-train: unknown key 'trainer.step'; did you mean trainer.steps or trainer.resume or trainer.batch_size?"]
+    assert result.stderr.strip().splitlines() == [
+        "jaxalign-train: unknown key 'trainer.step'; did you mean trainer.steps or trainer.resume or trainer.batch_size?"
+    ]
 
 
 def test_the_readme_python_examples_run(tmp_path, monkeypatch):
@@ -193,12 +221,20 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
 def test_a_non_editable_install_finds_its_configs(tmp_path):
     """pip install . (no -e): the wheel carries conf/ as jaxalign.conf, found from any directory."""
     repo = Path(__file__).resolve().parent.parent
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"), str(repo)],
-                           capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"), str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     wheel = next((tmp_path / "wheel").glob("jaxalign-*.whl"))
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)],
-                             capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr
     (tmp_path / "elsewhere").mkdir()
     probe = (
@@ -207,8 +243,14 @@ def test_a_non_editable_install_finds_its_configs(tmp_path):
         "    cfg = compose(config_name='config', overrides=['+experiment=order_sync_ctc'])\n"
         "print(jaxalign.train.__file__, cfg.align.schedule)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "elsewhere", capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")))
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path / "elsewhere",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")),
+    )
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "site") in result.stdout and result.stdout.strip().endswith("ctc")
 
@@ -227,16 +269,28 @@ def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
     """The batch split over 4 fake CPU devices gives the metrics of 1 device (float tolerance)."""
     finals = {}
     for devices in (1, 4):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-                   JAXALIGN_CACHE_DIR=str(tmp_path / "cache"))
-        run = subprocess.run([sys.executable, "-c", PARALLEL_PROBE, str(tmp_path / str(devices)), schedule], env=env,
-                             cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600)
+        env = dict(
+            os.environ,
+            JAX_PLATFORMS="cpu",
+            XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+            JAXALIGN_CACHE_DIR=str(tmp_path / "cache"),
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", PARALLEL_PROBE, str(tmp_path / str(devices)), schedule],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stderr
         finals[devices] = json.loads(run.stdout.strip().splitlines()[-1])
     assert finals[1].keys() == finals[4].keys()
     for key in finals[1]:
         assert finals[4][key] == pytest.approx(finals[1][key], abs=1e-6), key
-    losses = {d: [ln["loss"] for ln in deterministic_lines(tmp_path / str(d)) if ln["split"] == "train"] for d in (1, 4)}
+    losses = {
+        d: [ln["loss"] for ln in deterministic_lines(tmp_path / str(d)) if ln["split"] == "train"] for d in (1, 4)
+    }
     np.testing.assert_allclose(losses[4], losses[1], rtol=1e-4)
     env4 = json.loads((tmp_path / "4" / "environment.json").read_text())
     assert env4["mesh"] == {"data": 4} and "mesh" not in json.loads((tmp_path / "1" / "environment.json").read_text())
@@ -245,6 +299,12 @@ def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
 def test_the_pallas_kernels_refuse_a_batch_split_over_devices(tmp_path):
     probe = "import sys\nfrom jaxalign.training import train\nfrom tests.helpers import tiny_config\ntrain(tiny_config(align={'kernel': 'pallas'}), sys.argv[1])"
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    run = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env=env, cwd=Path(__file__).resolve().parent.parent,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode != 0 and "align.kernel=pallas runs on one device, but the batch is split over 2" in run.stderr

@@ -28,9 +28,13 @@ SWEEP = ["+debug=tiny", "data=synthetic", "data.num_train=32", "data.num_valid=8
 def env(tmp_path_factory):
     """This checkout's jaxalign first on the path (figures.py runs from experiments/)."""
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env = dict(os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu", JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("xla-cache")))
+    env = dict(
+        os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu", JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("xla-cache"))
+    )
     env.pop("HYDRA_FULL_ERROR", None)
-    env.pop("XLA_FLAGS", None)  # one CPU device, as a user's run: conftest's fake devices are for the multi-device tests
+    env.pop(
+        "XLA_FLAGS", None
+    )  # one CPU device, as a user's run: conftest's fake devices are for the multi-device tests
     return env
 
 
@@ -45,7 +49,9 @@ def sweep(tmp_path_factory, env):
 
 
 def figures(args, env):
-    return subprocess.run([sys.executable, str(FIGURES), *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(FIGURES), *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def read_csv(path):
@@ -62,7 +68,9 @@ def test_figures_from_a_tiny_sweep_are_byte_identical_and_grouped_by_schedule(sw
     first, second = outputs
     for name in ("results.md", "results.csv", "runs.csv", "curves.png", "churn.png"):
         assert (first / name).stat().st_size > 0, name
-        assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} differs between two runs of figures.py"
+        assert (first / name).read_bytes() == (second / name).read_bytes(), (
+            f"{name} differs between two runs of figures.py"
+        )
 
     rows = read_csv(first / "results.csv")
     assert [row["align.schedule"] for row in rows] == ["per_step", "ctc"]  # sweep order, seed aggregated away
@@ -76,8 +84,14 @@ def test_figures_from_a_tiny_sweep_are_byte_identical_and_grouped_by_schedule(sw
     runs = {}
     for path in sweep.glob("*/metrics.jsonl"):
         lines = [json.loads(x) for x in path.read_text().splitlines()]
-        schedule = [o for o in (path.parent / ".hydra" / "overrides.yaml").read_text().split() if o.startswith("align.schedule=")][0]
-        runs.setdefault(schedule.split("=")[1], []).append(next(x for x in lines if x["split"] == "test")["label_error_rate"])
+        schedule = [
+            o
+            for o in (path.parent / ".hydra" / "overrides.yaml").read_text().split()
+            if o.startswith("align.schedule=")
+        ][0]
+        runs.setdefault(schedule.split("=")[1], []).append(
+            next(x for x in lines if x["split"] == "test")["label_error_rate"]
+        )
     for row in rows:
         values = runs[row["align.schedule"]]
         assert float(row["label_error_rate_mean"]) == pytest.approx(statistics.fmean(values), abs=1e-6)
@@ -184,7 +198,13 @@ def test_summarize_groups_by_the_swept_overrides_and_aggregates_seeds(tmp_path):
     ]  # fmt: skip
     for i, (overrides, test, seconds) in enumerate(runs):
         make_run(tmp_path / str(i), overrides, test, seconds)
-    make_run(tmp_path / "10", ["+experiment=x", "align.schedule=ctc", "seed=2"], {"label_error_rate": 0.9}, 9.0, status="FAILED")
+    make_run(
+        tmp_path / "10",
+        ["+experiment=x", "align.schedule=ctc", "seed=2"],
+        {"label_error_rate": 0.9},
+        9.0,
+        status="FAILED",
+    )
     found = results.find_runs([tmp_path])
     assert [r.name for r in found] == ["0", "1", "2", "3", "4", "10"]  # natural order
     keys = results.swept_keys(found)
@@ -222,4 +242,7 @@ def test_group_choices_and_missing_keys_count_as_swept_settings(tmp_path):
     found = results.find_runs([tmp_path])
     keys = results.swept_keys(found)
     assert keys == ["model", "schedule"]
-    assert [results.group_label(keys, v) for v, _ in results.group_runs(found, keys)] == ["model=gru2, schedule=-", "model=bigru2, schedule=ctc"]
+    assert [results.group_label(keys, v) for v, _ in results.group_runs(found, keys)] == [
+        "model=gru2, schedule=-",
+        "model=bigru2, schedule=ctc",
+    ]

@@ -31,12 +31,14 @@ def nnx_cell(layer: Recurrent, d: int):
     """An nnx cell holding direction d's weights of `layer`."""
     kind, hidden = layer.kind, layer.hidden
     width = GATES[kind] * hidden
-    kernel = layer.input.kernel[...][:, d * width:(d + 1) * width]
-    bias = layer.input.bias[...][d * width:(d + 1) * width]
+    kernel = layer.input.kernel[...][:, d * width : (d + 1) * width]
+    bias = layer.input.bias[...][d * width : (d + 1) * width]
     recurrent = layer.recurrent_kernel[...][d]
     cell = NNX_CELLS[kind](kernel.shape[0], hidden, rngs=nnx.Rngs(0))
     if kind == "lstm":  # separate (H)-wide Linears, gates i f g o; nnx puts the bias on the hidden side
-        for name, k, r, b in zip(("i", "f", "g", "o"), jnp.split(kernel, 4, 1), jnp.split(recurrent, 4, 1), jnp.split(bias, 4)):
+        for name, k, r, b in zip(
+            ("i", "f", "g", "o"), jnp.split(kernel, 4, 1), jnp.split(recurrent, 4, 1), jnp.split(bias, 4)
+        ):
             getattr(cell, "if_" if name == "f" else "i" + name).kernel[...] = k
             getattr(cell, "h" + name).kernel[...] = r
             getattr(cell, "h" + name).bias[...] = b
@@ -121,7 +123,11 @@ def batch_with_garbage(seed=0):
     paddings = (np.arange(7)[None, :] >= LENGTHS[:, None]).astype(np.float32)
     features = np.asarray(jax.random.normal(jax.random.key(seed), (len(LENGTHS), 7, 5)))
     garbage = np.where(paddings[:, :, None] > 0, 1e3 * np.random.default_rng(seed).standard_normal(features.shape), 0.0)
-    return jnp.asarray(features * (1 - paddings[:, :, None])), jnp.asarray(features * 0 + garbage), jnp.asarray(paddings)
+    return (
+        jnp.asarray(features * (1 - paddings[:, :, None])),
+        jnp.asarray(features * 0 + garbage),
+        jnp.asarray(paddings),
+    )
 
 
 @pytest.mark.parametrize("kind", ["simple", "gru", "lstm"])
@@ -147,7 +153,9 @@ def test_unroll_and_bfloat16_options():
     valid = np.asarray(paddings == 0)[:, :, None]
     logits = {}
     for unroll, dtype in ((1, "float32"), (4, "float32"), (1, "bfloat16")):
-        model = SequenceModel(5, 4, hidden=8, num_layers=2, bidirectional=True, unroll=unroll, compute_dtype=dtype, rngs=nnx.Rngs(0))
+        model = SequenceModel(
+            5, 4, hidden=8, num_layers=2, bidirectional=True, unroll=unroll, compute_dtype=dtype, rngs=nnx.Rngs(0)
+        )
         logits[unroll, dtype] = np.where(valid, model(clean, paddings), 0)
     assert logits[1, "bfloat16"].dtype == np.float32
     np.testing.assert_allclose(logits[4, "float32"], logits[1, "float32"], rtol=1e-6, atol=1e-6)

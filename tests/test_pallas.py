@@ -80,20 +80,34 @@ def test_pallas_on_hostile_inputs(dtype):
 
 def test_pallas_without_rows_or_frames_and_with_named_errors():
     log_probs, logit_pad, labels, label_pad = random_batch(0)
-    for args in ((log_probs, logit_pad, labels[:, :0], label_pad[:, :0]), (log_probs[:, :0], logit_pad[:, :0], labels, label_pad)):
+    for args in (
+        (log_probs, logit_pad, labels[:, :0], label_pad[:, :0]),
+        (log_probs[:, :0], logit_pad[:, :0], labels, label_pad),
+    ):
         ali = viterbi_align_pallas(*args)
-        assert not np.any(ali.feasible) and ali.positions.shape == args[0].shape[:2] and np.all(np.asarray(ali.positions) == -1)
+        assert (
+            not np.any(ali.feasible)
+            and ali.positions.shape == args[0].shape[:2]
+            and np.all(np.asarray(ali.positions) == -1)
+        )
     huge = jax.ShapeDtypeStruct((2**14, 2**12, 40), jnp.float32)  # 2^26 cells x W=32: past int32 offsets
     with pytest.raises(ValueError, match="split the batch"):
-        jax.eval_shape(viterbi_align_pallas, huge, jax.ShapeDtypeStruct(huge.shape[:2], jnp.float32),
-                       jax.ShapeDtypeStruct((2**14, 5), jnp.int32), jax.ShapeDtypeStruct((2**14, 5), jnp.float32))
+        jax.eval_shape(
+            viterbi_align_pallas,
+            huge,
+            jax.ShapeDtypeStruct(huge.shape[:2], jnp.float32),
+            jax.ShapeDtypeStruct((2**14, 5), jnp.int32),
+            jax.ShapeDtypeStruct((2**14, 5), jnp.float32),
+        )
     with pytest.raises(TypeError, match="labels"):
         viterbi_align_pallas(log_probs, logit_pad, labels.astype(np.float32), label_pad)
 
 
 def score_and_grad(score_fn, log_probs, *rest):
     """(B,) scores and the (B, T, C) gradient of their sum, as NumPy."""
-    (_, score), grad = jax.value_and_grad(lambda x: ((s := score_fn(x, *rest)).sum(), s), has_aux=True)(jnp.asarray(log_probs))
+    (_, score), grad = jax.value_and_grad(lambda x: ((s := score_fn(x, *rest)).sum(), s), has_aux=True)(
+        jnp.asarray(log_probs)
+    )
     return np.asarray(score), np.asarray(grad)
 
 
@@ -137,7 +151,10 @@ def test_pallas_forward_score_on_hostile_inputs(dtype):
 
 def test_pallas_forward_score_without_rows_or_frames():
     log_probs, logit_pad, labels, label_pad = random_batch(0)
-    for args in ((log_probs, logit_pad, labels[:, :0], label_pad[:, :0]), (log_probs[:, :0], logit_pad[:, :0], labels, label_pad)):
+    for args in (
+        (log_probs, logit_pad, labels[:, :0], label_pad[:, :0]),
+        (log_probs[:, :0], logit_pad[:, :0], labels, label_pad),
+    ):
         score, grad = score_and_grad(forward_score_pallas, *args)
         assert np.all(score == -np.inf) and np.all(grad == 0)
 
@@ -147,8 +164,12 @@ def total_score(score_fn):
     return lambda *a: jnp.sum(jnp.where(jnp.isfinite(s := score_fn(*a)), s, 0.0))
 
 
-GPU_SHAPES = (jax.ShapeDtypeStruct((4, 400, 40), jnp.float32), jax.ShapeDtypeStruct((4, 400), jnp.float32),
-              jax.ShapeDtypeStruct((4, 60), jnp.int32), jax.ShapeDtypeStruct((4, 60), jnp.float32))
+GPU_SHAPES = (
+    jax.ShapeDtypeStruct((4, 400, 40), jnp.float32),
+    jax.ShapeDtypeStruct((4, 400), jnp.float32),
+    jax.ShapeDtypeStruct((4, 60), jnp.int32),
+    jax.ShapeDtypeStruct((4, 60), jnp.float32),
+)
 COMPILED = {  # the non-interpreted kernels, as a GPU would run them
     "viterbi": lambda *a: viterbi_align_pallas(*a, interpret=False).positions,
     "forward_score and its gradient": jax.grad(total_score(lambda *a: forward_score_pallas(*a, interpret=False))),
@@ -167,7 +188,8 @@ def lowered_for_gpu(fn, capture_triton_ir=False):
     with contextlib.ExitStack() as stack:
         if capture_triton_ir:  # pallas_call(debug=True) prints the Triton module it built
             stack.enter_context(pytest.MonkeyPatch.context()).setattr(
-                module.pl, "pallas_call", lambda *a, **k: original(*a, **{**k, "debug": True}))
+                module.pl, "pallas_call", lambda *a, **k: original(*a, **{**k, "debug": True})
+            )
             stack.enter_context(contextlib.redirect_stdout(printed))
         try:
             lowered = jax.jit(fn).trace(*GPU_SHAPES).lower(lowering_platforms=("cuda",))

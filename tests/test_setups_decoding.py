@@ -105,7 +105,12 @@ def test_label_error_rate_and_alignment_scores():
     assert boundary_error(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 2])) == pytest.approx(1.0)
     scores = AlignmentScores()
     scores.add(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
-    assert scores.result() == {"alignment_accuracy": 0.75, "boundary_error": 1.0, "boundary_shift": 1.0, "boundaries_within_2": 1.0}
+    assert scores.result() == {
+        "alignment_accuracy": 0.75,
+        "boundary_error": 1.0,
+        "boundary_shift": 1.0,
+        "boundaries_within_2": 1.0,
+    }
     scores.add(np.array([0, 1, 1, 2, 2, 2]), np.array([0, 0, 1, 1, 2, 2]))  # both boundaries 1 frame early
     scores.add(np.array([0, 0, 0, 0, 1]), np.array([0, 1, 1, 1, 1]))  # 3 frames late
     scores.add(np.array([0, 0, 0]), np.array([0, 1, 1]))  # enters other rows: no boundary comparison

@@ -8,7 +8,20 @@ import pytest
 from jaxalign.data import spoken_words as sw
 from jaxalign.data.espeak import EspeakError, get_espeak
 
-WORDS = ["station", "hello", "water", "money", "basket", "garden", "yellow", "number", "window", "kitchen", "rabbit", "pencil"]
+WORDS = [
+    "station",
+    "hello",
+    "water",
+    "money",
+    "basket",
+    "garden",
+    "yellow",
+    "number",
+    "window",
+    "kitchen",
+    "rabbit",
+    "pencil",
+]
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,9 @@ def test_golden_loss_after_one_step():
 # The shipped defaults since the setup redesign: k=2 sub-states, cosine schedule, and the loss adds the
 # local aligner's cross-entropy (align.aligner_context=3).
 GOLDEN_FIRST_LOSS = 4.466759204864502
-GOLDEN_SECOND_LOSS = 4.3788838386535645  # the GRU has b_hn since the recurrent-layer rewrite (zero at init, so the first loss stays)
+GOLDEN_SECOND_LOSS = (
+    4.3788838386535645  # the GRU has b_hn since the recurrent-layer rewrite (zero at init, so the first loss stays)
+)
 
 
 def random_log_probs(batch, setup, seed=1):
@@ -83,8 +85,12 @@ def test_per_step_trains_on_the_flat_start_during_warmup_then_on_the_viterbi_pat
     labels, label_pad = setup.grid(batch)
     flat = uniform_align(batch["logit_paddings"], label_pad)
     best = viterbi_align(log_probs, batch["logit_paddings"], labels, label_pad)
-    np.testing.assert_allclose(loss(log_probs, jnp.int32(4)), expected_frame_loss(log_probs, batch, setup, flat.positions), rtol=1e-6)
-    np.testing.assert_allclose(loss(log_probs, jnp.int32(5)), expected_frame_loss(log_probs, batch, setup, best.positions), rtol=1e-6)
+    np.testing.assert_allclose(
+        loss(log_probs, jnp.int32(4)), expected_frame_loss(log_probs, batch, setup, flat.positions), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        loss(log_probs, jnp.int32(5)), expected_frame_loss(log_probs, batch, setup, best.positions), rtol=1e-6
+    )
 
 
 def test_gradient_flows_through_the_model_only_not_through_the_alignment():
@@ -106,7 +112,9 @@ def test_full_sum_loss_is_the_forward_score_per_frame_and_its_gradient_the_occup
     labels, label_pad = setup.grid(batch)
     frames = jnp.sum(batch["logit_paddings"] == 0)
     loss, grad = jax.value_and_grad(lambda lp: setup.loss(lp, lp, batch, jnp.int32(0))[0])(log_probs)
-    np.testing.assert_allclose(loss, -forward_score(log_probs, batch["logit_paddings"], labels, label_pad).sum() / frames, rtol=1e-6)
+    np.testing.assert_allclose(
+        loss, -forward_score(log_probs, batch["logit_paddings"], labels, label_pad).sum() / frames, rtol=1e-6
+    )
     occupancy = jax.grad(lambda lp: forward_score(lp, batch["logit_paddings"], labels, label_pad).sum())(log_probs)
     np.testing.assert_allclose(grad, -occupancy / frames, atol=1e-7)
 
@@ -184,9 +192,17 @@ CASES = {
     "per_step_masked": ("order_sync", {"method": "masked"}, {"label_error_rate": 0.5, "alignment_accuracy": 0.85}),
     "per_step_k1": ("order_sync", {"states_per_symbol": 1}, {"label_error_rate": 0.4, "alignment_accuracy": 0.8}),
     "per_epoch": ("order_sync", {"schedule": "per_epoch"}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
-    "realign_list": ("order_sync", {"schedule": "realign_list", "realign_at": [1, 2, 0.75]}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
+    "realign_list": (
+        "order_sync",
+        {"schedule": "realign_list", "realign_at": [1, 2, 0.75]},
+        {"label_error_rate": 0.4, "alignment_accuracy": 0.85},
+    ),
     "full_sum": ("order_sync", {"schedule": "full_sum"}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
-    "ctc": ("order_sync", {"schedule": "ctc"}, {"label_error_rate": 0.85, "alignment_accuracy": 0.85}),  # CTC learns slowest
+    "ctc": (
+        "order_sync",
+        {"schedule": "ctc"},
+        {"label_error_rate": 0.85, "alignment_accuracy": 0.85},
+    ),  # CTC learns slowest
     "ctc_warmup": ("order_sync", {"init": "ctc_warmup"}, {"label_error_rate": 0.4, "alignment_accuracy": 0.85}),
     "time_sync": ("time_sync", {}, {"frame_accuracy": 0.9}),
     "many_to_one": ("many_to_one", {}, {"accuracy": 0.9}),
@@ -207,7 +223,9 @@ def test_end_to_end_run_learns(case, tmp_path):
     if align.get("schedule") in ("per_epoch", "realign_list"):
         realigns = [line for line in lines if line["split"] == "realign"]
         assert realigns and all(0.0 <= r["alignment_churn"] <= 1.0 for r in realigns)
-    if align.get("schedule") == "realign_list":  # 8 batches an epoch: epochs 1 and 2 start at steps 8 and 16; 0.75 of 60 is 45
+    if (
+        align.get("schedule") == "realign_list"
+    ):  # 8 batches an epoch: epochs 1 and 2 start at steps 8 and 16; 0.75 of 60 is 45
         assert [r["step"] for r in realigns] == [8, 16, 45]
     assert all((tmp_path / "figures" / f"alignment_test_{i}.png").stat().st_size > 0 for i in range(3))
 
@@ -218,7 +236,12 @@ def test_realignment_beats_the_flat_start(tmp_path):
     data = {"min_duration": 2, "max_duration": 12, "noise": 1.0}
     runs = {}
     for name, warmup in (("realigned", 20), ("flat_start_only", 80)):
-        config = tiny_config(align={"warmup_steps": warmup}, data=data, trainer={"steps": 80, "eval_every": 80, "checkpoint_every": 80}, optim={"learning_rate": 0.01})
+        config = tiny_config(
+            align={"warmup_steps": warmup},
+            data=data,
+            trainer={"steps": 80, "eval_every": 80, "checkpoint_every": 80},
+            optim={"learning_rate": 0.01},
+        )
         runs[name] = train(config, tmp_path / name)["label_error_rate"]
     assert runs["realigned"] < runs["flat_start_only"] - 0.1, runs
 
@@ -240,7 +263,9 @@ def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores(
 def test_a_local_aligner_supplies_the_targets_and_learns_from_them(mix):
     """The per_step path is the Viterbi path of log p_local + mix * log p_model (align.aligner_mix);
     both models learn from it."""
-    setup, _, _, _, batcher = setup_step(tiny_config(align={"aligner_context": 2, "warmup_steps": 0, "aligner_mix": mix}))
+    setup, _, _, _, batcher = setup_step(
+        tiny_config(align={"aligner_context": 2, "warmup_steps": 0, "aligner_mix": mix})
+    )
     assert setup.aligner_context == 2
     batch = batcher.next_batch()
     log_probs, aligner_log_probs = random_log_probs(batch, setup, seed=1), random_log_probs(batch, setup, seed=2)
@@ -249,7 +274,9 @@ def test_a_local_aligner_supplies_the_targets_and_learns_from_them(mix):
     if mix > 0:  # the mix changes the path on these random scores, so the check below can tell
         assert np.any(path != viterbi_align(aligner_log_probs, batch["logit_paddings"], labels, label_pad).positions)
     loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0), aligner_log_probs=aligner_log_probs)[0]
-    expected = expected_frame_loss(log_probs, batch, setup, path) + expected_frame_loss(aligner_log_probs, batch, setup, path)
+    expected = expected_frame_loss(log_probs, batch, setup, path) + expected_frame_loss(
+        aligner_log_probs, batch, setup, path
+    )
     np.testing.assert_allclose(loss, expected, rtol=1e-6)
 
 
@@ -271,11 +298,15 @@ def test_the_pallas_kernels_train_like_the_scans(schedule):
     summation order."""
     runs = []
     for kernel in ("scan", "pallas"):
-        setup, graphdef, state, train_step, batcher = setup_step(tiny_config(align={"kernel": kernel, "schedule": schedule, "warmup_steps": 0}))
+        setup, graphdef, state, train_step, batcher = setup_step(
+            tiny_config(align={"kernel": kernel, "schedule": schedule, "warmup_steps": 0})
+        )
         pallas = kernel == "pallas"
-        assert (setup.aligner is viterbi_align_pallas) == pallas and (setup.forward_score is forward_score_pallas) == pallas
+        assert (setup.aligner is viterbi_align_pallas) == pallas and (
+            setup.forward_score is forward_score_pallas
+        ) == pallas
         batch = batcher.next_batch()
-        grads = jax.grad(lambda p: loss_and_metrics(p, graphdef, batch, None, setup, jnp.int32(0))[0])(state.params)
+        grads = jax.grad(lambda p: loss_and_metrics(p, graphdef, batch, None, setup, jnp.int32(0))[0])(state.params)  # noqa: B023
         losses = []
         for _ in range(3):
             state, metrics = train_step(state, batch, jax.random.key(0))

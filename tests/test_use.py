@@ -38,7 +38,13 @@ def run_dir(tmp_path_factory):
 def data_file(run_dir, tmp_path_factory):
     """Five sequences of the run's own test data, two of them too long to align (SKIPPED)."""
     test = load_splits(load_config(run_dir / ".hydra" / "config.yaml").data).test
-    feats = [test.features[0], test.features[1], np.zeros((2, 6), np.float32), test.features[3], np.ones((3, 6), np.float32)]
+    feats = [
+        test.features[0],
+        test.features[1],
+        np.zeros((2, 6), np.float32),
+        test.features[3],
+        np.ones((3, 6), np.float32),
+    ]
     labels = [test.labels[0], test.labels[1], np.array([0, 1, 2]), test.labels[3], np.array([1, 2])]
     alis = [test.alignments[0], test.alignments[1], np.zeros(2, int), test.alignments[3], np.array([0, 1, 1])]
     path = write_arrays(tmp_path_factory.mktemp("data") / "mine.npz", feats, labels, alignments=alis, vocab=test.vocab)
@@ -46,7 +52,9 @@ def data_file(run_dir, tmp_path_factory):
 
 
 def run_module(module: str, *args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_python_started_run_leaves_a_loadable_config(run_dir):
@@ -56,14 +64,25 @@ def test_python_started_run_leaves_a_loadable_config(run_dir):
 def test_align_cli_writes_npz_ctm_and_textgrids_and_evaluates(run_dir, data_file, tmp_path):
     path, feats, labels, alis, vocab = data_file
     out = tmp_path / "out"
-    proc = run_module("jaxalign.align_cli", run_dir, path, "--out", out, "--format", "npz,ctm,textgrid", "--frame-shift", FRAME_SHIFT, "--evaluate")
+    proc = run_module(
+        "jaxalign.align_cli",
+        run_dir,
+        path,
+        "--out",
+        out,
+        "--format",
+        "npz,ctm,textgrid",
+        "--frame-shift",
+        FRAME_SHIFT,
+        "--evaluate",
+    )
     assert proc.returncode == 0, proc.stderr
     skipped = [line for line in proc.stderr.splitlines() if "skipped sequence" in line]
     assert [int(line.split("skipped sequence ")[1].split(":")[0]) for line in skipped] == list(SKIPPED)
     kept = [i for i in range(len(feats)) if i not in SKIPPED]
 
     with np.load(out / "alignments.npz") as npz:
-        positions = {int(k[len("seq_"):]): npz[k] for k in npz.files}
+        positions = {int(k[len("seq_") :]): npz[k] for k in npz.files}
     assert sorted(positions) == kept
     for i in kept:  # monotone paths from row 0 to the last row, as the Python API gives them
         p = positions[i]
@@ -75,7 +94,14 @@ def test_align_cli_writes_npz_ctm_and_textgrids_and_evaluates(run_dir, data_file
 
     def expected(i):  # (start, end, label) per row of the path
         p = positions[i]
-        return [(np.flatnonzero(p == r)[0] * FRAME_SHIFT, (np.flatnonzero(p == r)[-1] + 1) * FRAME_SHIFT, vocab[labels[i][r]]) for r in range(len(labels[i]))]
+        return [
+            (
+                np.flatnonzero(p == r)[0] * FRAME_SHIFT,
+                (np.flatnonzero(p == r)[-1] + 1) * FRAME_SHIFT,
+                vocab[labels[i][r]],
+            )
+            for r in range(len(labels[i]))
+        ]
 
     for i in kept:
         grid = textgrid.openTextgrid(str(out / "textgrids" / f"seq_{i:05d}.TextGrid"), includeEmptyIntervals=False)
@@ -163,7 +189,9 @@ def test_plot_run_alignment_rebuilds_the_training_figures(run_dir, tmp_path):
     for path in paths:  # same checkpoint, same batches: the very figures training wrote
         assert path.read_bytes() == (run_dir / "figures" / path.name).read_bytes()
         assert matplotlib.image.imread(path).shape[1] == round(COLUMN_WIDTH_IN * DPI)
-    assert [p.name for p in plot_run_alignment(run_dir, tmp_path / "fig.png", step=6)] == [f"fig_{i}.png" for i in range(3)]
+    assert [p.name for p in plot_run_alignment(run_dir, tmp_path / "fig.png", step=6)] == [
+        f"fig_{i}.png" for i in range(3)
+    ]
 
 
 def test_train_help_lists_groups_keys_and_examples():
@@ -182,8 +210,13 @@ def test_train_help_lists_groups_keys_and_examples():
 
 def test_boundary_report_breaks_the_run_s_own_boundary_error_down_by_phone(run_dir, tmp_path):
     out = tmp_path / "report.json"
-    done = subprocess.run([sys.executable, str(ROOT / "experiments" / "boundary_report.py"), run_dir, "--out", out],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "boundary_report.py"), run_dir, "--out", out],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -24,7 +24,9 @@ from jaxalign.align.pallas_grid import NEG_INF
 from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, valid_mask
 
 
-def _forward_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, score_ref, diff_ref, shift_ref, *, width, barrier):
+def _forward_kernel(
+    log_probs_ref, labels_ref, frame_len_ref, label_len_ref, score_ref, diff_ref, shift_ref, *, width, barrier
+):
     """Sequence b's score (B,) and, per valid frame t >= 1, diff (B, T, W) = alpha_{t-1} - alpha_{t-1}
     shifted down, NaN as 0 (frame 0's is never read). Infeasible sequences are left alone."""
     b = pl.program_id(0)
@@ -110,7 +112,9 @@ def _score_bwd(interpret, residuals, score_bar_B):
     written_BxT = valid_mask(logit_paddings) & jnp.isfinite(score_B)[:, None]  # the kernel wrote only these
     gamma_BxTxW = jnp.where(written_BxT[..., None], gamma_BxTxW, 0.0)
     gamma_BxTxL = gamma_BxTxW[:, :, : labels.shape[1]]
-    onehot_BxLxC = jax.nn.one_hot(jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1), num_classes, dtype=jnp.float32)
+    onehot_BxLxC = jax.nn.one_hot(
+        jnp.clip(labels.astype(jnp.int32), 0, num_classes - 1), num_classes, dtype=jnp.float32
+    )
     # HIGHEST: a GPU's default float32 matmul rounds to TF32 (10-bit mantissa).
     grad_BxTxC = jnp.einsum("btl,blc->btc", gamma_BxTxL, onehot_BxLxC, precision=jax.lax.Precision.HIGHEST)
     grad_BxTxC = grad_BxTxC * score_bar_B[:, None, None]
@@ -121,7 +125,9 @@ _score.defvjp(_score_fwd, _score_bwd)
 
 
 @functools.partial(jax.jit, static_argnames=("interpret",))
-def forward_score_pallas(log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None) -> jax.Array:
+def forward_score_pallas(
+    log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None
+) -> jax.Array:
     """`forward_score` as Pallas kernels; arguments, result and gradient as there.
 
     interpret: run the kernels in Pallas' interpreter; None: only where the backend is not a GPU.

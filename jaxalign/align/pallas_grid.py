@@ -37,8 +37,10 @@ def check_offsets(caller: str, batch: int, num_frames: int, width: int, num_clas
     """Raises where a (B, T, max(W, C)) table or the (B, 4W) scratch would pass Triton's int32 offsets."""
     per_sequence = max(num_frames * max(width, num_classes), 4 * width)
     if batch * per_sequence >= 2**31:
-        raise ValueError(f"{caller}: B={batch} sequences of {per_sequence} cells (T={num_frames}, W={width}, C={num_classes}) "
-                         f"overflow the kernel's int32 offsets; split the batch (or use the scan version)")
+        raise ValueError(
+            f"{caller}: B={batch} sequences of {per_sequence} cells (T={num_frames}, W={width}, C={num_classes}) "
+            f"overflow the kernel's int32 offsets; split the batch (or use the scan version)"
+        )
 
 
 def grid_call(kernel, out_shape, batch: int, width: int, interpret: bool, name: str):

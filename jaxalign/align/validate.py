@@ -59,7 +59,10 @@ def check_batch(
     if not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels must have an integer dtype, got {labels.dtype}")
 
-    for name, given, derived in (("logit_lengths", logit_lengths, frame_len), ("label_lengths", label_lengths, label_len)):
+    for name, given, derived in (
+        ("logit_lengths", logit_lengths, frame_len),
+        ("label_lengths", label_lengths, label_len),
+    ):
         if given is None:
             continue
         given = np.asarray(given)
@@ -80,9 +83,7 @@ def check_batch(
         raise ValueError(f"labels: example {b} has an empty target")
     b = _first_bad(label_len > frame_len)
     if b is not None:
-        raise ValueError(
-            f"labels: example {b} has a target of {label_len[b]} symbols but only {frame_len[b]} frames"
-        )
+        raise ValueError(f"labels: example {b} has a target of {label_len[b]} symbols but only {frame_len[b]} frames")
 
     valid_frames = np.arange(np.shape(logit_paddings)[1])[None, :] < frame_len[:, None]
     for name, values, allow_neg_inf in (("log_probs", log_probs, True), ("features", features, False)):

@@ -46,7 +46,9 @@ def _unpack_at(packed_BxW, row_B):
 
 
 @functools.partial(jax.jit, static_argnames=("unroll", "packed"))
-def viterbi_align(log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None, packed: bool = False) -> Alignment:
+def viterbi_align(
+    log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None, packed: bool = False
+) -> Alignment:
     """Best monotone path through each sequence's target-ordered grid.
 
     Args:

@@ -26,7 +26,9 @@ from jaxalign.align.types import Alignment, check_aligner_inputs, is_feasible, l
 from jaxalign.align.viterbi import no_grid, path_alignment
 
 
-def _viterbi_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref, positions_ref, shift_ref, *, width, barrier):
+def _viterbi_kernel(
+    log_probs_ref, labels_ref, frame_len_ref, label_len_ref, backptr_ref, positions_ref, shift_ref, *, width, barrier
+):
     """One program = one sequence b. Refs are whole arrays: log_probs (B, T, C), labels (B, W) int32,
     frame_len and label_len (B,) int32; writes backptr (B, T, W) int8 and positions (B, T) int32
     (only valid frames of feasible sequences); shift_ref (B, 4W) is scratch."""
@@ -67,7 +69,9 @@ def _viterbi_kernel(log_probs_ref, labels_ref, frame_len_ref, label_len_ref, bac
 
 
 @functools.partial(jax.jit, static_argnames=("interpret",))
-def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None) -> Alignment:
+def viterbi_align_pallas(
+    log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None
+) -> Alignment:
     """`viterbi_align` as one Pallas kernel; arguments and result as there (the same result).
 
     interpret: run the kernel in Pallas' interpreter; None: only where the backend is not a GPU.
@@ -89,7 +93,11 @@ def viterbi_align_pallas(log_probs, logit_paddings, labels, label_paddings, *, i
         jax.ShapeDtypeStruct((batch, num_frames), jnp.int32),  # positions
         grid.scratch_shape(batch, width),
     )
-    call = grid.grid_call(_viterbi_kernel, out_shape, batch, width, grid.use_interpreter(interpret), "viterbi_align_pallas")
+    call = grid.grid_call(
+        _viterbi_kernel, out_shape, batch, width, grid.use_interpreter(interpret), "viterbi_align_pallas"
+    )
     # The path is integer, so no gradient flows through the kernel; the score's flows through path_alignment.
-    _, positions_BxT, _ = call(jax.lax.stop_gradient(log_probs), grid.padded_labels(labels, num_classes, width), frame_len_B, label_len_B)
+    _, positions_BxT, _ = call(
+        jax.lax.stop_gradient(log_probs), grid.padded_labels(labels, num_classes, width), frame_len_B, label_len_B
+    )
     return path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)

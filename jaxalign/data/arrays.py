@@ -65,11 +65,21 @@ def _read(path) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise DataFileError(f"data.path: {path} is not a readable .npz file ({err})") from None
     except ValueError as err:  # object arrays need pickle, which we never allow
-        raise DataFileError(f"data.path: {path} holds an array that needs pickle; store plain numeric arrays ({err})") from None
+        raise DataFileError(
+            f"data.path: {path} holds an array that needs pickle; store plain numeric arrays ({err})"
+        ) from None
 
 
 def _check_dtypes(arrays):
-    kinds = {"features": "f", "feature_lengths": "iu", "labels": "iu", "label_lengths": "iu", "alignments": "iu", "split": "iu", "vocab": "U"}
+    kinds = {
+        "features": "f",
+        "feature_lengths": "iu",
+        "labels": "iu",
+        "label_lengths": "iu",
+        "alignments": "iu",
+        "split": "iu",
+        "vocab": "U",
+    }
     ranks = {"features": 2, "vocab": 1}
     for key, kind in kinds.items():
         if key not in arrays:
@@ -135,7 +145,9 @@ def validate_arrays(arrays: dict[str, np.ndarray], *, long_targets: bool = False
         bad_example &= l_len <= t_len
         b = _first(bad_example)
         if b is not None:
-            _fail("alignments", f"example {b} is not a monotone path from row 0 to row {l_len[b] - 1} (steps of 0 or 1)")
+            _fail(
+                "alignments", f"example {b} is not a monotone path from row 0 to row {l_len[b] - 1} (steps of 0 or 1)"
+            )
     if "split" in arrays:
         split = arrays["split"]
         if split.size != t_len.size:

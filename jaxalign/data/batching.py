@@ -74,7 +74,11 @@ class Batcher:
         batches = self._epoch_cache[1]
         batch = self.padded_batch(batches[self.state.position])
         position = self.state.position + 1
-        self.state = IteratorState(self.state.epoch, position) if position < len(batches) else IteratorState(self.state.epoch + 1, 0)
+        self.state = (
+            IteratorState(self.state.epoch, position)
+            if position < len(batches)
+            else IteratorState(self.state.epoch + 1, 0)
+        )
         return batch
 
     def eval_batches(self):

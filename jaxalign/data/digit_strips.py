@@ -65,9 +65,13 @@ def load_digit_strips(spec: DigitStripsSpec | None = None) -> DataSplits:
     """Train strips and valid/test strips are built from disjoint source images."""
     spec = spec or DigitStripsSpec()
     if not 1 <= spec.min_digits <= spec.max_digits:
-        raise ValueError(f"data.min_digits/max_digits must satisfy 1 <= min <= max, got {spec.min_digits}, {spec.max_digits}")
+        raise ValueError(
+            f"data.min_digits/max_digits must satisfy 1 <= min <= max, got {spec.min_digits}, {spec.max_digits}"
+        )
     if not 1 <= spec.min_width <= spec.max_width:
-        raise ValueError(f"data.min_width/max_width must satisfy 1 <= min <= max, got {spec.min_width}, {spec.max_width}")
+        raise ValueError(
+            f"data.min_width/max_width must satisfy 1 <= min <= max, got {spec.min_width}, {spec.max_width}"
+        )
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)
     train_idx, _, held_idx = seeded_split(len(images), (0.0, spec.test_image_fraction), spec.seed)

@@ -63,7 +63,9 @@ class Espeak:
         try:
             import espeakng_loader
         except ImportError:
-            raise EspeakError("espeak-ng: the espeakng-loader package is not installed (pip install espeakng-loader)") from None
+            raise EspeakError(
+                "espeak-ng: the espeakng-loader package is not installed (pip install espeakng-loader)"
+            ) from None
         lib_path = espeakng_loader.get_library_path()
         try:
             self.lib = ctypes.CDLL(lib_path)
@@ -78,7 +80,16 @@ class Espeak:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         # text, size, position, position_type, end_position, flags, unique_identifier*, user_data*
         c = ctypes
-        lib.espeak_Synth.argtypes = [c.c_char_p, c.c_size_t, c.c_uint, c.c_int, c.c_uint, c.c_uint, c.c_void_p, c.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            c.c_char_p,
+            c.c_size_t,
+            c.c_uint,
+            c.c_int,
+            c.c_uint,
+            c.c_uint,
+            c.c_void_p,
+            c.c_void_p,
+        ]
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
         lib.espeak_Info.restype = ctypes.c_char_p
         options = _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT
@@ -118,7 +129,9 @@ class Espeak:
         (start sample, espeak mnemonic); an event marks where its phoneme starts.
         """
         if not (RATE_MIN <= rate <= RATE_MAX and 0 <= pitch <= 100):
-            raise EspeakError(f"espeak-ng: rate {rate} must be in [{RATE_MIN}, {RATE_MAX}] and pitch {pitch} in [0, 100]")
+            raise EspeakError(
+                f"espeak-ng: rate {rate} must be in [{RATE_MIN}, {RATE_MAX}] and pitch {pitch} in [0, 100]"
+            )
         self.lib.espeak_SetParameter(_PARAM_RATE, int(rate), 0)
         self.lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
         self._chunks, self._events = [], []

@@ -26,5 +26,10 @@ def load_splits(data_cfg) -> DataSplits:
     if name == "spoken_words":
         return load_spoken_words(_spec(SpokenWordsSpec, data_cfg))
     if name == "arrays":
-        return load_arrays(data_cfg.path, valid_fraction=data_cfg.valid_fraction, test_fraction=data_cfg.test_fraction, seed=data_cfg.seed)
+        return load_arrays(
+            data_cfg.path,
+            valid_fraction=data_cfg.valid_fraction,
+            test_fraction=data_cfg.test_fraction,
+            seed=data_cfg.seed,
+        )
     raise ValueError(f"data.name={name!r} is not a known data source")

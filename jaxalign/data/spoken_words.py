@@ -60,7 +60,9 @@ class SpokenWordsSpec:
     num_test: int = 500
     valid_word_fraction: float = 0.1  # share of the word list whose utterances are validation only
     test_word_fraction: float = 0.15  # share of the word list whose utterances are test only
-    voices: list[str] = dataclasses.field(default_factory=_default_voices)  # espeak-ng voice[+variant], one drawn per utterance
+    voices: list[str] = dataclasses.field(
+        default_factory=_default_voices
+    )  # espeak-ng voice[+variant], one drawn per utterance
     min_rate: int = 130  # words per minute, drawn uniformly (espeak-ng: 80..450, 175 normal)
     max_rate: int = 250
     min_pitch: int = 30  # base pitch 0..100 (50 normal), drawn uniformly
@@ -175,7 +177,9 @@ def read_words(spec: SpokenWordsSpec) -> list[str]:
     path = Path(spec.word_list) if spec.word_list else BUILTIN_WORDS
     if not path.is_file():
         raise SpokenWordsError(f"data.word_list: no such file {path}")
-    words = sorted({w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("#")})
+    words = sorted(
+        {w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("#")}
+    )
     if len(words) < 3:
         raise SpokenWordsError(f"data.word_list: {path} has {len(words)} words; need at least 3 (one per split)")
     return words
@@ -186,7 +190,9 @@ def check_spec(spec: SpokenWordsSpec) -> None:
     for key, (lowest, highest) in ranges.items():
         low, high = getattr(spec, f"min_{key}"), getattr(spec, f"max_{key}")
         if not lowest <= low <= high <= highest:
-            raise SpokenWordsError(f"data.min_{key}/max_{key} must satisfy {lowest} <= min <= max <= {highest}, got {low}, {high}")
+            raise SpokenWordsError(
+                f"data.min_{key}/max_{key} must satisfy {lowest} <= min <= max <= {highest}, got {low}, {high}"
+            )
     if not spec.voices:
         raise SpokenWordsError("data.voices must name at least one espeak-ng voice")
     fractions = (spec.valid_word_fraction, spec.test_word_fraction)
@@ -203,7 +209,11 @@ def split_words(words: list[str], spec: SpokenWordsSpec) -> list[list[str]]:
     out = [[words[i] for i in sorted(p)] for p in parts]
     for name, part, count in zip(("train", "valid", "test"), out, (spec.num_train, spec.num_valid, spec.num_test)):
         if count and not part:
-            key = {"train": "valid_word_fraction/test_word_fraction", "valid": "valid_word_fraction", "test": "test_word_fraction"}[name]
+            key = {
+                "train": "valid_word_fraction/test_word_fraction",
+                "valid": "valid_word_fraction",
+                "test": "test_word_fraction",
+            }[name]
             raise SpokenWordsError(f"data.{key}: the {name} split gets no words out of {len(words)}")
     return out
 
@@ -211,7 +221,9 @@ def split_words(words: list[str], spec: SpokenWordsSpec) -> list[list[str]]:
 def plan(spec: SpokenWordsSpec, words: list[str]) -> list[dict]:
     """What to say, in generation order: split, word, voice, rate, pitch and a per-utterance seed."""
     rows = []
-    for split, (part, count) in enumerate(zip(split_words(words, spec), (spec.num_train, spec.num_valid, spec.num_test))):
+    for split, (part, count) in enumerate(
+        zip(split_words(words, spec), (spec.num_train, spec.num_valid, spec.num_test))
+    ):
         rng = np.random.default_rng([spec.seed, split])
         cycles = -(-count // len(part)) if part else 0
         order = np.concatenate([rng.permutation(len(part)) for _ in range(cycles)] or [np.zeros(0, int)])[:count]
@@ -237,7 +249,9 @@ def _espeak_version() -> str:
 
 def cache_path(spec: SpokenWordsSpec) -> Path:
     """Where this config's data lives: the hash covers every key but `cache_dir`, the words and espeak."""
-    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("cache_dir", "word_list")}
+    fields = {
+        f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("cache_dir", "word_list")
+    }
     fields["voices"] = [str(v) for v in spec.voices]
     key = {"spec": fields, "words": read_words(spec), "espeakng_loader": _espeak_version(), "format": FORMAT_VERSION}
     blob = json.dumps(key, sort_keys=True)
@@ -258,7 +272,9 @@ def generate(spec: SpokenWordsSpec, path: Path) -> None:
     tic = time.perf_counter()
     utts = []
     for row in tqdm(rows, desc="data=spoken_words: synthesising", unit="utt", mininterval=1.0):
-        utts.append(synthesise(row["word"], row["voice"], row["rate"], row["pitch"], spec, np.random.default_rng(row["seed"])))
+        utts.append(
+            synthesise(row["word"], row["voice"], row["rate"], row["pitch"], spec, np.random.default_rng(row["seed"]))
+        )
     vocab = sorted({p for u in utts for p in u.labels})
     index = {p: i for i, p in enumerate(vocab)}
     path.parent.mkdir(parents=True, exist_ok=True)

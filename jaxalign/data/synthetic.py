@@ -44,9 +44,13 @@ def _make(count, prototypes, spec: SyntheticSpec, rng) -> SequenceData:
 def load_synthetic(spec: SyntheticSpec | None = None) -> DataSplits:
     spec = spec or SyntheticSpec()
     if not 1 <= spec.min_symbols <= spec.max_symbols:
-        raise ValueError(f"data.min_symbols/max_symbols must satisfy 1 <= min <= max, got {spec.min_symbols}, {spec.max_symbols}")
+        raise ValueError(
+            f"data.min_symbols/max_symbols must satisfy 1 <= min <= max, got {spec.min_symbols}, {spec.max_symbols}"
+        )
     if not 1 <= spec.min_duration <= spec.max_duration:
-        raise ValueError(f"data.min_duration/max_duration must satisfy 1 <= min <= max, got {spec.min_duration}, {spec.max_duration}")
+        raise ValueError(
+            f"data.min_duration/max_duration must satisfy 1 <= min <= max, got {spec.min_duration}, {spec.max_duration}"
+        )
     rng = np.random.default_rng(spec.seed)
     prototypes = rng.normal(size=(spec.num_classes, spec.feature_dim))
     return DataSplits(

@@ -21,8 +21,21 @@ from pathlib import Path
 import yaml
 
 # Final test metrics reported when present, then the run's wall time.
-METRICS = ("label_error_rate", "alignment_accuracy", "boundary_error", "boundaries_within_2", "frame_accuracy", "accuracy")
-RATES = {"label_error_rate", "alignment_accuracy", "boundaries_within_2", "frame_accuracy", "accuracy"}  # shown in % in markdown
+METRICS = (
+    "label_error_rate",
+    "alignment_accuracy",
+    "boundary_error",
+    "boundaries_within_2",
+    "frame_accuracy",
+    "accuracy",
+)
+RATES = {
+    "label_error_rate",
+    "alignment_accuracy",
+    "boundaries_within_2",
+    "frame_accuracy",
+    "accuracy",
+}  # shown in % in markdown
 SECONDS = "seconds"
 
 
@@ -55,12 +68,16 @@ class Run:
     lines: list[dict]
     status: str
     reason: str = ""
-    override_text: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> the entry as written ("+schedule=ctc")
+    override_text: dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # key -> the entry as written ("+schedule=ctc")
 
     @classmethod
     def read(cls, path: Path, name: str) -> "Run":
         hydra = path / ".hydra"
-        overrides = yaml.safe_load((hydra / "overrides.yaml").read_text()) if (hydra / "overrides.yaml").exists() else []
+        overrides = (
+            yaml.safe_load((hydra / "overrides.yaml").read_text()) if (hydra / "overrides.yaml").exists() else []
+        )
         config = yaml.safe_load((hydra / "config.yaml").read_text()) if (hydra / "config.yaml").exists() else {}
         texts = [t for t in (path / "metrics.jsonl").read_text().splitlines() if t.strip()]
         lines = []
@@ -111,14 +128,19 @@ class Run:
 
     def checkpoint_steps(self) -> list[int]:
         folder = self.path / "checkpoints"
-        return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()) if folder.is_dir() else []
+        return (
+            sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()) if folder.is_dir() else []
+        )
 
 
 def find_runs(roots: list[Path]) -> list[Run]:
     """Every folder holding metrics.jsonl under the given folders (each may itself be a run), sorted
     by path in natural order; names are relative to the folders' common parent."""
     roots = [Path(r) for r in roots]
-    paths = sorted({p.parent.resolve() for root in roots if root.is_dir() for p in root.rglob("metrics.jsonl")}, key=lambda p: natural_key(p.as_posix()))
+    paths = sorted(
+        {p.parent.resolve() for root in roots if root.is_dir() for p in root.rglob("metrics.jsonl")},
+        key=lambda p: natural_key(p.as_posix()),
+    )
     if not paths:
         return []
     base = Path(os.path.commonpath([str(r.resolve()) for r in roots if r.is_dir()]))
@@ -216,7 +238,12 @@ def curve(runs: list[Run], split: str, metric: str):
     if not by_step:
         return None
     steps = sorted(by_step)
-    return (steps, [statistics.fmean(by_step[s]) for s in steps], [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps])
+    return (
+        steps,
+        [statistics.fmean(by_step[s]) for s in steps],
+        [min(by_step[s]) for s in steps],
+        [max(by_step[s]) for s in steps],
+    )
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -279,11 +306,18 @@ def to_markdown(rows: list[dict], keys: list[str], runs: list[Run]) -> str:
     lines += ["", "| " + " | ".join([*keys, "n", *[HEADINGS[m] for m in metrics]]) + " |"]
     lines.append("|" + "---|" * (len(keys) + 1 + len(metrics)))
     for row in rows:
-        lines.append("| " + " | ".join([*[str(row[k]) for k in keys], str(row["n"]), *[_cell(m, row[m]) for m in metrics]]) + " |")
+        lines.append(
+            "| "
+            + " | ".join([*[str(row[k]) for k in keys], str(row["n"]), *[_cell(m, row[m]) for m in metrics]])
+            + " |"
+        )
     left_out = [r for r in runs if r.status != "done"]
     if left_out:
         lines += ["", "Not in the table:"]
-        lines += [f"- `{r.name}`: " + (f"FAILED ({r.reason})" if r.status == "failed" else "unfinished (no DONE)") for r in left_out]
+        lines += [
+            f"- `{r.name}`: " + (f"FAILED ({r.reason})" if r.status == "failed" else "unfinished (no DONE)")
+            for r in left_out
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -295,6 +329,14 @@ def runs_csv(runs: list[Run], keys: list[str]) -> str:
     writer.writerow(["run", "status", *keys, "seed", *METRICS, SECONDS])
     for run in runs:
         test = run.test
-        writer.writerow([run.name, run.status, *[_text(run.setting(k)) for k in keys], _text(run.seed),
-                         *[_csv_number(test.get(m)) for m in METRICS], _csv_number(run.seconds)])
+        writer.writerow(
+            [
+                run.name,
+                run.status,
+                *[_text(run.setting(k)) for k in keys],
+                _text(run.seed),
+                *[_csv_number(test.get(m)) for m in METRICS],
+                _csv_number(run.seconds),
+            ]
+        )
     return out.getvalue()

@@ -103,7 +103,9 @@ def _backward(kind, unroll, dtype, residuals, dh_TxDxBxH):
         return dcarry, (dxp, dhp_DxBxG)
 
     dcarry = jax.tree.map(lambda c: jnp.zeros_like(c[0]), previous)
-    _, (dxs, dhp_TxDxBxG) = jax.lax.scan(step, dcarry, (xs, hp_TxDxBxG, previous, dh_TxDxBxH), reverse=True, unroll=unroll)
+    _, (dxs, dhp_TxDxBxG) = jax.lax.scan(
+        step, dcarry, (xs, hp_TxDxBxG, previous, dh_TxDxBxH), reverse=True, unroll=unroll
+    )
     dw_hh_DxHxG = _matmul("tdbh,tdbg->dhg", _hidden(kind, previous), dhp_TxDxBxG, dtype)
     return dxs, dw_hh_DxHxG, jnp.sum(dhp_TxDxBxG, axis=(0, 2))[:, None]
 
@@ -149,7 +151,9 @@ class Recurrent(nnx.Module):
         self.kind, self.hidden, self.directions = kind, hidden, directions
         self.input = nnx.Linear(in_features, directions * width, rngs=rngs)
         orthogonal = nnx.initializers.orthogonal()
-        self.recurrent_kernel = nnx.Param(jnp.stack([orthogonal(rngs.params(), (hidden, width)) for _ in range(directions)]))
+        self.recurrent_kernel = nnx.Param(
+            jnp.stack([orthogonal(rngs.params(), (hidden, width)) for _ in range(directions)])
+        )
         self.hidden_bias = nnx.Param(jnp.zeros((directions, 1, hidden))) if kind == "gru" else None
 
     def __call__(self, x_TxBxF, lengths_B, *, compute_dtype=jnp.float32, unroll: int = 1):
@@ -159,10 +163,12 @@ class Recurrent(nnx.Module):
         # one array (T, D, B, H) per gate, each direction in its reading order: XLA's CPU loop
         # fusions do not vectorize reads of several slices of one array
         proj_TxBxDxGxH = proj_TxBxDG.reshape(T, B, D, GATES[self.kind], H)
-        gates = tuple(jnp.swapaxes(_flip_backward(proj_TxBxDxGxH[:, :, :, g], lengths_B), 1, 2) for g in range(GATES[self.kind]))
+        gates = tuple(
+            jnp.swapaxes(_flip_backward(proj_TxBxDxGxH[:, :, :, g], lengths_B), 1, 2) for g in range(GATES[self.kind])
+        )
         b_hh_Dx1xG = jnp.zeros((D, 1, GATES[self.kind] * H))
         if self.hidden_bias is not None:  # b_hn, in the n block
-            b_hh_Dx1xG = b_hh_Dx1xG.at[:, :, 2 * H:].set(self.hidden_bias[...])
+            b_hh_Dx1xG = b_hh_Dx1xG.at[:, :, 2 * H :].set(self.hidden_bias[...])
         h_TxDxBxH = _recurrence(self.kind, unroll, compute_dtype, gates, self.recurrent_kernel[...], b_hh_Dx1xG)
         return _flip_backward(jnp.swapaxes(h_TxDxBxH, 1, 2), lengths_B).reshape(T, B, D * H)
 
@@ -216,7 +222,9 @@ class SequenceModel(nnx.Module):
             if self.kind == "mlp":
                 x_TxBxF = nnx.relu(layer(x_TxBxF))
             else:
-                x_TxBxF = layer(x_TxBxF, lengths_B, compute_dtype=COMPUTE_DTYPES[self.compute_dtype], unroll=self.unroll)
+                x_TxBxF = layer(
+                    x_TxBxF, lengths_B, compute_dtype=COMPUTE_DTYPES[self.compute_dtype], unroll=self.unroll
+                )
             if dropout_key is not None and self.dropout.rate > 0:
                 x_TxBxF = self.dropout(x_TxBxF, deterministic=False, rngs=jax.random.fold_in(dropout_key, i))
         return jnp.swapaxes(self.head(x_TxBxF), 0, 1)

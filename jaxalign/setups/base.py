@@ -23,7 +23,9 @@ def merge_repeats(seq) -> list[int]:
 def check_no_ctc(setup_name: str, align) -> None:
     """Only order_sync trains with CTC (the head gets a blank column)."""
     if SCHEDULES[align.schedule].uses_ctc or INITS[align.init].uses_ctc:
-        raise ConfigError(f"align.schedule={align.schedule} and align.init={align.init}: CTC needs setup=order_sync, not {setup_name}")
+        raise ConfigError(
+            f"align.schedule={align.schedule} and align.init={align.init}: CTC needs setup=order_sync, not {setup_name}"
+        )
 
 
 class Setup:
@@ -47,7 +49,9 @@ class Setup:
         """Raises ConfigError for keys that do not fit this setup (before any data is loaded)."""
         check_no_ctc(cls.name, config.align)
         if config.model.kind == "mlp":
-            raise ConfigError(f"setup={cls.name} with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model")
+            raise ConfigError(
+                f"setup={cls.name} with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model"
+            )
 
     def check_data(self, splits) -> None:
         """Raises ConfigError when the loaded data cannot serve this setup."""
@@ -66,7 +70,12 @@ class Setup:
         `label_paddings` (B, T), plus setup-specific keys (e.g. `positions`)."""
         log_probs = jax.nn.log_softmax(logits_BxTxC, axis=-1)
         labels, label_pad = greedy_decode(log_probs, batch["logit_paddings"])
-        return {"log_probs": log_probs, "frame_symbols": jnp.argmax(logits_BxTxC, axis=-1), "labels": labels, "label_paddings": label_pad}
+        return {
+            "log_probs": log_probs,
+            "frame_symbols": jnp.argmax(logits_BxTxC, axis=-1),
+            "labels": labels,
+            "label_paddings": label_pad,
+        }
 
     def reference(self, data, i: int) -> list[int]:
         """The symbol sequence that the decode of example `i` is scored against."""

@@ -53,4 +53,3 @@ def ctc_divergence(logits_BxTxC, logit_paddings_BxT, labels_BxL, label_paddings_
     """optax.ctc_loss per sequence, (B,) (labels on padding are ignored by optax)."""
     safe_BxL = jnp.maximum(labels_BxL, 0)
     return optax.ctc_loss(logits_BxTxC, logit_paddings_BxT, safe_BxL, label_paddings_BxL, blank_id=blank_id)
-

@@ -15,11 +15,15 @@ class ManyToOne(Setup):
 
     def check_data(self, splits) -> None:
         if splits.train.label_lengths().max() > 1:
-            raise ConfigError("setup=many_to_one needs one label per example; for digit strips set data.max_digits=1 (or use +experiment=many_to_one_digits)")
+            raise ConfigError(
+                "setup=many_to_one needs one label per example; for digit strips set data.max_digits=1 (or use +experiment=many_to_one_digits)"
+            )
 
     def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
         setup = self.config.setup
-        weights_BxT = many_to_one_weights(batch["logit_paddings"], setup.weighting, setup.decay) * batch["weights"][:, None]
+        weights_BxT = (
+            many_to_one_weights(batch["logit_paddings"], setup.weighting, setup.decay) * batch["weights"][:, None]
+        )
         targets_BxT = jnp.broadcast_to(batch["labels"][:, :1], weights_BxT.shape)
         total, _ = frame_cross_entropy(log_probs_BxTxC, targets_BxT, weights_BxT)
         sequences = jnp.sum(batch["weights"])

@@ -46,15 +46,21 @@ class OrderSync(Setup):
     def check_config(cls, config) -> None:
         SCHEDULES[config.align.schedule].check_config(config.align)
         if config.align.kernel == "pallas" and config.align.method != "viterbi":
-            raise ConfigError(f"align.kernel=pallas has kernels for align.method=viterbi and the full-sum score, not for "
-                              f"align.method={config.align.method}: use align.kernel=scan, or align.method=viterbi")
+            raise ConfigError(
+                f"align.kernel=pallas has kernels for align.method=viterbi and the full-sum score, not for "
+                f"align.method={config.align.method}: use align.kernel=scan, or align.method=viterbi"
+            )
         if config.model.kind == "mlp":
-            raise ConfigError("setup=order_sync with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model")
+            raise ConfigError(
+                "setup=order_sync with model.kind=mlp: only one_to_one uses the MLP; pick a recurrent model"
+            )
 
     def check_data(self, splits) -> None:
         k = self.states_per_symbol
         if k > 1 and np.all(splits.train.label_lengths() * k > splits.train.frame_lengths()):
-            raise ConfigError(f"align.states_per_symbol={k}: every training target is longer than its input once expanded")
+            raise ConfigError(
+                f"align.states_per_symbol={k}: every training target is longer than its input once expanded"
+            )
 
     @property
     def num_outputs(self) -> int:
@@ -72,7 +78,9 @@ class OrderSync(Setup):
         scale = self.config.align.prior_scale
         if scale > 0:
             valid_BxT = self.valid_frames(batch)
-            mean_C = jnp.sum(jnp.where(valid_BxT[..., None], jnp.exp(log_probs_BxTxC), 0.0), axis=(0, 1)) / jnp.maximum(jnp.sum(valid_BxT), 1)
+            mean_C = jnp.sum(jnp.where(valid_BxT[..., None], jnp.exp(log_probs_BxTxC), 0.0), axis=(0, 1)) / jnp.maximum(
+                jnp.sum(valid_BxT), 1
+            )
             log_probs_BxTxC = log_probs_BxTxC - scale * jnp.log(jnp.maximum(mean_C, 1e-8))
         return self.aligner(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
 
@@ -84,7 +92,9 @@ class OrderSync(Setup):
         """Frame cross-entropy on the grid rows `positions` (-1 = no target), mean over frames; with
         a local aligner, plus its own cross-entropy on the same targets."""
         labels_BxL, _ = self.grid(batch)
-        symbols_BxT = jnp.where(positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1)
+        symbols_BxT = jnp.where(
+            positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1
+        )
         valid_BxT = self.valid_frames(batch)
         weights_BxT = (valid_BxT & feasible_B[:, None]).astype(jnp.float32)
         total, count = frame_cross_entropy(log_probs_BxTxC, symbols_BxT, weights_BxT)
@@ -108,7 +118,10 @@ class OrderSync(Setup):
         use_B = feasible_B & (batch["weights"] > 0)
         frames = jnp.sum(self.valid_frames(batch) & use_B[:, None])
         total = -jnp.sum(jnp.where(use_B, log_likelihood_B * batch["weights"], 0.0))
-        metrics = {"infeasible": jnp.sum(~feasible_B & (batch["weights"] > 0)), "train_alignment_accuracy": jnp.float32(jnp.nan)}
+        metrics = {
+            "infeasible": jnp.sum(~feasible_B & (batch["weights"] > 0)),
+            "train_alignment_accuracy": jnp.float32(jnp.nan),
+        }
         return total / jnp.maximum(frames, 1), metrics
 
     def ctc_loss(self, logits_BxTxC, batch):

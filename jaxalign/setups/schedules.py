@@ -31,7 +31,12 @@ class Schedule:
         k, num_symbols = setup.states_per_symbol, setup.num_classes
         labels, label_pad = substate_viterbi_decode(log_probs_BxTxC, paddings_BxT, k=k, num_symbols=num_symbols)
         greedy, greedy_pad = substate_greedy_decode(log_probs_BxTxC, paddings_BxT, k=k, blank_id=setup.blank_id)
-        return {"labels": labels, "label_paddings": label_pad, "greedy_labels": greedy, "greedy_label_paddings": greedy_pad}
+        return {
+            "labels": labels,
+            "label_paddings": label_pad,
+            "greedy_labels": greedy,
+            "greedy_label_paddings": greedy_pad,
+        }
 
     def beam_decode(self, setup, log_probs_TxC, beam_width: int):
         return None
@@ -112,7 +117,9 @@ class Ctc(Schedule):
         return setup.ctc_loss(logits_BxTxC, batch)
 
     def decode_labels(self, setup, log_probs_BxTxC, paddings_BxT):
-        labels, label_pad = substate_greedy_decode(log_probs_BxTxC, paddings_BxT, k=setup.states_per_symbol, blank_id=setup.blank_id)
+        labels, label_pad = substate_greedy_decode(
+            log_probs_BxTxC, paddings_BxT, k=setup.states_per_symbol, blank_id=setup.blank_id
+        )
         return {"labels": labels, "label_paddings": label_pad}
 
     def beam_decode(self, setup, log_probs_TxC, beam_width):

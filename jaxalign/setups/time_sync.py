@@ -14,7 +14,9 @@ class TimeSync(Setup):
 
     def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
         valid_BxT = (batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)
-        total, count = frame_cross_entropy(log_probs_BxTxC, batch["frame_labels"], valid_BxT.astype(log_probs_BxTxC.dtype))
+        total, count = frame_cross_entropy(
+            log_probs_BxTxC, batch["frame_labels"], valid_BxT.astype(log_probs_BxTxC.dtype)
+        )
         return total / (count + (count == 0)), {}
 
     def reference(self, data, i: int) -> list[int]:

@@ -21,14 +21,20 @@ class Checkpoints:
             raise CheckpointError(f"no checkpoints under {directory}")
         self.manager = ocp.CheckpointManager(
             Path(directory).absolute(),
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, save_interval_steps=1, enable_async_checkpointing=False, create=create),
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep, save_interval_steps=1, enable_async_checkpointing=False, create=create
+            ),
         )
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
     def save(self, step: int, state, meta: dict, extras: dict[str, np.ndarray]) -> None:
-        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta), "extras": ocp.args.StandardSave(extras)}
+        items = {
+            "state": ocp.args.StandardSave(state),
+            "meta": ocp.args.JsonSave(meta),
+            "extras": ocp.args.StandardSave(extras),
+        }
         self.manager.save(step, args=ocp.args.Composite(**items), force=True)
         self.manager.wait_until_finished()
 
@@ -43,24 +49,33 @@ class Checkpoints:
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as err:  # orbax raises many types; one message names the directory
-            raise CheckpointError(f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}") from None
+            raise CheckpointError(
+                f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}"
+            ) from None
         return out["state"], out["meta"], {k: np.asarray(v) for k, v in out["extras"].items()}
 
     def _existing(self, step: int | None) -> int:
         steps = self.manager.all_steps()
         step = self.latest_step() if step is None else step
         if step not in steps:
-            raise CheckpointError(f"no checkpoint step {step} under {self.manager.directory} (steps: {sorted(steps) or 'none'})")
+            raise CheckpointError(
+                f"no checkpoint step {step} under {self.manager.directory} (steps: {sorted(steps) or 'none'})"
+            )
         return step
 
     def restore_state(self, state_like, step: int | None = None):
         """(state, meta) of checkpoint `step` (default: the latest), without the loop's extras."""
         step = self._existing(step)
-        items = {"state": ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)), "meta": ocp.args.JsonRestore()}
+        items = {
+            "state": ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)),
+            "meta": ocp.args.JsonRestore(),
+        }
         try:
             out = self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as err:
-            raise CheckpointError(f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}") from None
+            raise CheckpointError(
+                f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}"
+            ) from None
         return out["state"], out["meta"]
 
     def restore_meta(self, step: int | None = None) -> dict:

@@ -22,8 +22,8 @@ from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.data.load import load_splits
-from jaxalign.errors import ConfigError
 from jaxalign.decoding import churn
+from jaxalign.errors import ConfigError
 from jaxalign.plots import plot_alignments
 from jaxalign.setups import make_setup
 from jaxalign.training.alignments import AlignmentStore
@@ -152,19 +152,31 @@ class Trainer:
         self.setup.check_data(self.splits)
         self.parallel = DataParallel(trainer.batch_size)
         if config.setup.name == "order_sync" and config.align.kernel == "pallas":
-            if self.parallel.mesh is not None:  # XLA cannot split a Triton call over devices: it would gather the batch onto every one
-                raise ConfigError(f"align.kernel=pallas runs on one device, but the batch is split over {jax.device_count()}: "
-                                  "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)")
-            how = "in Pallas' interpreter (exact, slower than the scan; compiled on NVIDIA GPUs only)" if use_interpreter(None) else "compiled by Triton"
+            if (
+                self.parallel.mesh is not None
+            ):  # XLA cannot split a Triton call over devices: it would gather the batch onto every one
+                raise ConfigError(
+                    f"align.kernel=pallas runs on one device, but the batch is split over {jax.device_count()}: "
+                    "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)"
+                )
+            how = (
+                "in Pallas' interpreter (exact, slower than the scan; compiled on NVIDIA GPUs only)"
+                if use_interpreter(None)
+                else "compiled by Triton"
+            )
             console(f"align.kernel=pallas on {jax.default_backend()}: the Viterbi and full-sum kernels run {how}")
-        self.train_batches = Batcher(self.splits.train, trainer.batch_size, num_buckets=trainer.num_buckets, seed=config.seed)
+        self.train_batches = Batcher(
+            self.splits.train, trainer.batch_size, num_buckets=trainer.num_buckets, seed=config.seed
+        )
         self.eval_batches = {
             name: Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)
             for name, data in (("valid", self.splits.valid), ("test", self.splits.test))
             if len(data)
         }
         graphdef, optimizer, self.state = init_train_state(config, self.setup, self.splits.train.feature_dim)
-        self.train_step = make_train_step(graphdef, optimizer, self.setup, lr_multiplier(config.optim.schedule, trainer.steps))
+        self.train_step = make_train_step(
+            graphdef, optimizer, self.setup, lr_multiplier(config.optim.schedule, trainer.steps)
+        )
         self.evaluate = make_eval_fn(graphdef, self.setup)
         self.key = jax.random.key(config.seed)
         self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stored_alignments else None
@@ -197,15 +209,19 @@ class Trainer:
         """Loads the latest checkpoint if there is one; returns the step to start from."""
         if self.checkpoints.latest_step() is None:
             if self.config.trainer.resume:
-                raise CheckpointError(f"trainer.resume=true but there is no checkpoint under {self.run_dir / 'checkpoints'}; pass the run's directory as hydra.run.dir")
+                raise CheckpointError(
+                    f"trainer.resume=true but there is no checkpoint under {self.run_dir / 'checkpoints'}; pass the run's directory as hydra.run.dir"
+                )
             return 0
         self.state, meta, saved = self.checkpoints.restore(self.state, self.extras())
         self.train_batches.state = IteratorState(**meta["iterator"])
         self.realigned = set(meta["realigned"])
         if self.store:
-            self.store.load_flat({k[len("store_"):]: v for k, v in saved.items() if k.startswith("store_")})
+            self.store.load_flat({k[len("store_") :]: v for k, v in saved.items() if k.startswith("store_")})
         if saved["has_valid_forced"]:
-            self.previous_forced = [p.astype(np.int32) for p in unflatten_ragged(saved["valid_forced"], self.valid_lengths)]
+            self.previous_forced = [
+                p.astype(np.int32) for p in unflatten_ragged(saved["valid_forced"], self.valid_lengths)
+            ]
         console(f"resumed from the checkpoint at step {meta['step']}")
         return int(meta["step"])
 
@@ -220,8 +236,10 @@ class Trainer:
     def warn_if_never_realigned(self) -> None:
         warmup, steps = self.setup.warmup_steps, self.config.trainer.steps
         if warmup >= steps:
-            message = (f"align.warmup_steps={warmup} >= trainer.steps={steps}: this run never leaves its initial "
-                       f"alignment (align.init={self.config.align.init}), so align.schedule={self.config.align.schedule} never realigns")
+            message = (
+                f"align.warmup_steps={warmup} >= trainer.steps={steps}: this run never leaves its initial "
+                f"alignment (align.init={self.config.align.init}), so align.schedule={self.config.align.schedule} never realigns"
+            )
             console(f"WARNING: {message}")
             self.writer.write(self.start, "warning", message=message)
 
@@ -250,7 +268,9 @@ class Trainer:
         if first_call:
             jax.block_until_ready(self.state.step)
             self.compiled.add(shape)
-            self.writer.write(step, "timing", event="compile", frames=shape[1], first_call_seconds=time.perf_counter() - tic)
+            self.writer.write(
+                step, "timing", event="compile", frames=shape[1], first_call_seconds=time.perf_counter() - tic
+            )
         frames = int(((batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)).sum())
         return metrics, frames, first_call
 
@@ -259,7 +279,9 @@ class Trainer:
         metrics = jax.device_get(metrics)
         if not math.isfinite(float(metrics["loss"])):
             self.writer.write(step, "failed", reason="non-finite loss", loss=str(metrics["loss"]))
-            raise TrainingDiverged(f"loss became {metrics['loss']} at step {step}; the last finite metrics are in {self.writer.path}")
+            raise TrainingDiverged(
+                f"loss became {metrics['loss']} at step {step}; the last finite metrics are in {self.writer.path}"
+            )
         if step % self.config.trainer.log_every == 0 or step == self.config.trainer.steps - 1:
             self.writer.write(step, "train", **metrics)
         return metrics
@@ -272,7 +294,9 @@ class Trainer:
     def evaluate_split(self, split: str) -> dict:
         beam_width = self.config.trainer.beam_width if split == "test" else 1
         data = getattr(self.splits, split)
-        metrics, forced = evaluate_split(self.evaluate_batch, self.state.params, data, self.eval_batches[split], self.setup, beam_width=beam_width)
+        metrics, forced = evaluate_split(
+            self.evaluate_batch, self.state.params, data, self.eval_batches[split], self.setup, beam_width=beam_width
+        )
         if split == "valid":
             if forced is not None and self.previous_forced is not None:
                 metrics["alignment_churn"] = churn(self.previous_forced, forced)
@@ -283,8 +307,14 @@ class Trainer:
         """figures/alignment_test_<i>.png for the shortest, median and longest test target."""
         if "test" not in self.eval_batches:
             return None
-        paths = plot_alignments(self.evaluate_batch, self.state.params, self.splits.test, self.eval_batches["test"], self.setup,
-                                self.run_dir / "figures" / "alignment_test")
+        paths = plot_alignments(
+            self.evaluate_batch,
+            self.state.params,
+            self.splits.test,
+            self.eval_batches["test"],
+            self.setup,
+            self.run_dir / "figures" / "alignment_test",
+        )
         for i, path in enumerate(paths):
             self.writer.add_figure(f"alignment_test_{i}", path, step)
         return self.run_dir / "figures" / "alignment_test_*.png"
@@ -294,8 +324,10 @@ class Trainer:
     def run(self) -> dict:
         trainer = self.config.trainer
         sizes = self.splits.sizes()
-        console(f"{self.config.setup.name} on {self.config.data.name} ({sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test), "
-                f"{trainer.steps} steps of batch {trainer.batch_size}; run dir {self.run_dir}")
+        console(
+            f"{self.config.setup.name} on {self.config.data.name} ({sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test), "
+            f"{trainer.steps} steps of batch {trainer.batch_size}; run dir {self.run_dir}"
+        )
         clock = time.perf_counter()
         progress = Progress(trainer.steps, self.start, trainer.log_every, trainer.progress)
         pending, valid = None, {}
@@ -324,7 +356,9 @@ class Trainer:
             self.writer.write(trainer.steps, "test", **test)
         figure = self.figure(trainer.steps)
         seconds = time.perf_counter() - clock
-        self.writer.write(trainer.steps, "timing", event="end", seconds=seconds, frames_per_second=progress.frames_per_second)
+        self.writer.write(
+            trainer.steps, "timing", event="end", seconds=seconds, frames_per_second=progress.frames_per_second
+        )
         self.writer.close()
         self.checkpoints.close()
         self.summary(valid, test, seconds, figure)

@@ -16,7 +16,9 @@ class DataParallel:
         # Auto axes: XLA propagates the batch sharding through the step (gathers, scans) by itself.
         self.mesh = jax.make_mesh((count,), ("data",), axis_types=(jax.sharding.AxisType.Auto,)) if count > 1 else None
         if self.mesh is not None and batch_size % count:
-            raise ConfigError(f"trainer.batch_size={batch_size} must be a multiple of the {count} devices the batch is split over")
+            raise ConfigError(
+                f"trainer.batch_size={batch_size} must be a multiple of the {count} devices the batch is split over"
+            )
 
     @property
     def shape(self) -> dict[str, int] | None:

@@ -51,10 +51,22 @@ def init_train_state(config, setup: Setup, feature_dim: int):
     Trainer starts from it, and `jaxalign.load_run` uses it as the template a checkpoint restores into."""
     m = config.model
     rngs = nnx.Rngs(config.seed)
-    model = SequenceModel(feature_dim, setup.num_outputs, kind=m.kind, hidden=m.hidden, num_layers=m.num_layers,
-                          bidirectional=m.bidirectional, dropout=m.dropout, unroll=m.unroll, compute_dtype=m.compute_dtype, rngs=rngs)
+    model = SequenceModel(
+        feature_dim,
+        setup.num_outputs,
+        kind=m.kind,
+        hidden=m.hidden,
+        num_layers=m.num_layers,
+        bidirectional=m.bidirectional,
+        dropout=m.dropout,
+        unroll=m.unroll,
+        compute_dtype=m.compute_dtype,
+        rngs=rngs,
+    )
     if setup.aligner_context is not None:
-        aligner = LocalAligner(feature_dim, setup.num_outputs, context=setup.aligner_context, hidden=m.hidden, rngs=rngs)
+        aligner = LocalAligner(
+            feature_dim, setup.num_outputs, context=setup.aligner_context, hidden=m.hidden, rngs=rngs
+        )
         model = WithLocalAligner(model, aligner)
     graphdef, params = nnx.split(model)
     optimizer = make_optimizer(config.optim, config.trainer.steps)

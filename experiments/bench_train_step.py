@@ -38,9 +38,10 @@ from jaxalign import uniform_align
 from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, SetupConfig, SyntheticConfig, TrainerConfig
 from jaxalign.data import Batcher, DigitStripsSpec, load_digit_strips
 from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
+from jaxalign.optim import lr_multiplier
 from jaxalign.setups import make_setup, substate_labels
 from jaxalign.training import make_train_step
-from jaxalign.training.step import init_train_state, lr_multiplier
+from jaxalign.training.step import init_train_state
 
 THREADS = len(os.sched_getaffinity(0))  # XLA's CPU client runs its ops on one thread per core
 # torch's OpenMP threads otherwise busy-wait at every parallel region: on a 2-core machine shared
@@ -99,7 +100,7 @@ def make_batches(size: Size, count: int = 4):
         data = load_digit_strips(DigitStripsSpec(num_train=1000, num_valid=0, num_test=0)).train
     else:
         data = load_synthetic(SYNTHETIC[size.data]).train
-    batcher = Batcher(data, size.batch, bounds=[size.frames])
+    batcher = Batcher(data, size.batch, num_buckets=1, bounds=[size.frames])
     batches = []
     for _ in range(count):
         batch = batcher.next_batch()

@@ -18,29 +18,32 @@ import collections
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import jaxalign
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.data.load import load_splits
 from jaxalign.decoding.metrics import AlignmentScores, boundaries, signed_boundary_errors
+from jaxalign.training.outputs import per_example
 
 
 def forced_alignments(run, data) -> list[np.ndarray]:
     """(T_i,) row of each frame: the run's own alignment, else the Viterbi path over its outputs."""
     if run.setup.aligns:
         return run.align(data.features, data.labels)
-    log_probs = run.log_probs(data.features)
-    everything = np.arange(len(log_probs))
-    padded = Batcher(SequenceData(log_probs, data.labels, None, data.vocab), len(log_probs), num_buckets=1).make_batch(
-        everything
-    )
-    positions = np.asarray(
-        jaxalign.viterbi_align(
-            padded["features"], padded["logit_paddings"], padded["labels"], padded["label_paddings"]
-        ).positions
-    )
-    return [positions[i, : len(x)] for i, x in enumerate(log_probs)]
+    scored = SequenceData(run.log_probs(data.features), data.labels, None, data.vocab)
+    batcher = Batcher(scored, run.config.trainer.batch_size, num_buckets=run.config.trainer.num_buckets)
+
+    @jax.jit
+    def align(batch):
+        args = batch["features"], batch["logit_paddings"], batch["labels"], batch["label_paddings"]
+        return {"positions": jaxalign.viterbi_align(*args).positions}
+
+    positions = [None] * len(scored)
+    for i, example in per_example(align, batcher):
+        positions[i] = example["positions"]
+    return positions
 
 
 def boundary_errors(run, data) -> tuple[dict, list[tuple[str, int, bool]]]:

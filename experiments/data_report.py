@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxalign.config import TrainerConfig
 from jaxalign.data import Batcher, load_digit_strips, load_spoken_words, load_synthetic  # noqa: E402
 
 
@@ -35,8 +36,10 @@ def describe(splits) -> dict:
     return out
 
 
-def throughput(data, batch_size=32, seconds=3.0) -> dict:
-    batcher = Batcher(data, batch_size)
+def throughput(data, seconds=3.0) -> dict:
+    """Training batches per second with the shipped trainer settings (batch size, buckets)."""
+    trainer = TrainerConfig()
+    batcher = Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)
     frames = batches = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:

@@ -24,6 +24,8 @@ def align_file(
 ) -> dict:
     """Aligns `data_path` with the run in `run_dir` and writes `formats` into `out_dir`.
     Returns {"aligned": [indices], "skipped": [indices], "metrics": {...} (with evaluate)}."""
+    import numpy as np
+
     from jaxalign.config import load_config
     from jaxalign.data import read_arrays, to_sequences
     from jaxalign.decoding import AlignmentScores, label_error_rate
@@ -57,12 +59,10 @@ def align_file(
     say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; {len(data)} sequences from {data_path}")
 
     k = run.setup.states_per_symbol
-    keep, skipped = [], []
-    for i, (x, y) in enumerate(zip(data.features, data.labels)):
-        if len(y) * k <= len(x):
-            keep.append(i)
-            continue
-        skipped.append(i)
+    feasible = run.setup.feasible(data.frame_lengths(), data.label_lengths())
+    keep, skipped = [int(i) for i in np.flatnonzero(feasible)], [int(i) for i in np.flatnonzero(~feasible)]
+    for i in skipped:
+        x, y = data.features[i], data.labels[i]
         rows = f" ({len(y) * k} grid rows at {k} states per symbol)" if k > 1 else ""
         say(f"skipped sequence {i}: its target has {len(y)} symbols{rows} but only {len(x)} frames")
 

@@ -18,7 +18,9 @@ from jaxalign.data.synthetic import SyntheticSpec
 from jaxalign.data.timit import TimitSpec
 from jaxalign.errors import ConfigError
 from jaxalign.models import KINDS
-from jaxalign.setups import ALIGNERS, INITS, KERNELS, SCHEDULES, SETUPS
+from jaxalign.models.rnn import COMPUTE_DTYPES
+from jaxalign.optim import LR_SCHEDULES, OPTIMIZERS
+from jaxalign.setups import INITS, KERNELS, METHODS, SCHEDULES, SETUPS, WEIGHTINGS
 
 
 def _one_of(key: str, value, allowed) -> None:
@@ -39,7 +41,7 @@ class SetupConfig:
 
     def __post_init__(self):
         _one_of("setup.name", self.name, SETUPS)
-        _one_of("setup.weighting", self.weighting, ("last", "uniform", "linear", "exponential"))
+        _one_of("setup.weighting", self.weighting, WEIGHTINGS)
 
 
 @dataclasses.dataclass
@@ -57,7 +59,7 @@ class ModelConfig:
         _at_least("model.hidden", self.hidden, 1)
         _at_least("model.num_layers", self.num_layers, 1)
         _at_least("model.unroll", self.unroll, 0)
-        _one_of("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
+        _one_of("model.compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
 
@@ -72,8 +74,8 @@ class OptimConfig:
     clip_norm: float = 1.0  # global gradient norm clip; 0 disables
 
     def __post_init__(self):
-        _one_of("optim.name", self.name, ("adam", "adamw", "sgd"))
-        _one_of("optim.schedule", self.schedule, ("constant", "cosine"))
+        _one_of("optim.name", self.name, OPTIMIZERS)
+        _one_of("optim.schedule", self.schedule, LR_SCHEDULES)
         if self.learning_rate <= 0:
             raise ConfigError(f"optim.learning_rate={self.learning_rate} must be > 0")
 
@@ -98,7 +100,7 @@ class AlignConfig:
     def __post_init__(self):
         _one_of("align.schedule", self.schedule, SCHEDULES)
         _one_of("align.init", self.init, INITS)
-        _one_of("align.method", self.method, ALIGNERS)
+        _one_of("align.method", self.method, METHODS)
         _one_of("align.kernel", self.kernel, KERNELS)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)

@@ -7,6 +7,7 @@ restores into that template. Sequences are padded into the run's length buckets 
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from jaxalign.config import Config, load_config
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.setups import Setup, make_setup
 from jaxalign.training.checkpoints import CheckpointError, Checkpoints
+from jaxalign.training.evaluation import alignment_figures
+from jaxalign.training.outputs import per_example
 from jaxalign.training.step import init_train_state, make_eval_fn
 
 
@@ -48,7 +51,7 @@ class Run:
         `hypothesis` (the decoded symbol ids) and, with `labels` and an aligning setup, `positions`
         (T_i,) int32: the forced Viterbi alignment of the labels, the target row (symbol index in
         the label sequence) of each frame; all -1 when the target needs more frames than the input
-        has (L_i * setup.states_per_symbol > T_i)."""
+        has (`setup.feasible`)."""
         features = [np.asarray(x, np.float32) for x in features]
         if not features:
             return []
@@ -58,27 +61,19 @@ class Run:
         if len(labels) != len(features):
             raise RunError(f"{len(features)} feature sequences but {len(labels)} label sequences")
         self._check_labels(labels)
-        k = self.setup.states_per_symbol
-        feasible = [len(y) * k <= len(x) for x, y in zip(features, labels)]
+        feasible = self.setup.feasible(np.array([len(x) for x in features]), np.array([len(y) for y in labels]))
         # Infeasible targets go through as a 1-symbol stand-in (the batcher rejects L > T); their path is -1.
         batched = [y if ok else y[:1] for y, ok in zip(labels, feasible)]
         data = SequenceData(features, batched, None, self.vocab)
         trainer = self.config.trainer
         batcher = Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)
         results: list[dict] = [{} for _ in features]
-        for batch in batcher.eval_batches():
-            out = jax.device_get(self.evaluate(self.params, batch))
-            for row in np.flatnonzero(batch["weights"] > 0):
-                i = int(batch["index"][row])
-                n = len(features[i])
-                result = {
-                    "log_probs": np.asarray(out["log_probs"][row, :n]),
-                    "hypothesis": self.setup.hypothesis(out, row, n),
-                }
-                if given and "positions" in out:
-                    positions = np.asarray(out["positions"][row, :n], np.int32)
-                    result["positions"] = positions if feasible[i] else np.full(n, -1, np.int32)
-                results[i] = result
+        for i, out in per_example(functools.partial(self.evaluate, self.params), batcher):
+            results[i] = {"log_probs": out["log_probs"], "hypothesis": self.setup.hypothesis(out)}
+            if given and "positions" in out:
+                results[i]["positions"] = (
+                    out["positions"].astype(np.int32) if feasible[i] else np.full(len(features[i]), -1, np.int32)
+                )
         return results
 
     def log_probs(self, features) -> list[np.ndarray]:
@@ -125,14 +120,6 @@ class Run:
                 raise RunError(f"labels: sequence {i} has id {y[bad][0]}, outside the run's {self.num_classes} classes")
 
 
-def _data_info(config: Config) -> dict:
-    """Feature size and classes of the training data, for checkpoints older than `meta["data"]`."""
-    from jaxalign.data.load import load_splits
-
-    train = load_splits(config.data).train
-    return {"feature_dim": train.feature_dim, "num_classes": train.num_classes, "vocab": list(train.vocab)}
-
-
 def load_run(run_dir, step: int | None = None) -> Run:
     """The run in `run_dir` (a `jaxalign-train` output directory) at checkpoint `step` (default: the
     latest). Raises RunError, ConfigError or CheckpointError with one line naming the problem."""
@@ -140,12 +127,12 @@ def load_run(run_dir, step: int | None = None) -> Run:
     if not run_dir.is_dir():
         raise RunError(f"no run directory {run_dir}")
     config = load_config(run_dir / ".hydra" / "config.yaml")
-    checkpoints = Checkpoints(run_dir / "checkpoints", create=False)
+    checkpoints = Checkpoints(run_dir / "checkpoints", max_to_keep=config.trainer.keep_checkpoints, create=False)
     try:
         if checkpoints.latest_step() is None:
             raise CheckpointError(f"no checkpoint under {run_dir / 'checkpoints'}")
         meta = checkpoints.restore_meta(step)
-        info = meta.get("data") or _data_info(config)
+        info = meta["data"]
         setup = make_setup(config, info["num_classes"])
         graphdef, _, template = init_train_state(config, setup, info["feature_dim"])
         state, meta = checkpoints.restore_state(template, step)
@@ -161,3 +148,22 @@ def load_run(run_dir, step: int | None = None) -> Run:
         list(info["vocab"]),
         make_eval_fn(graphdef, setup),
     )
+
+
+def plot_run_alignment(run_dir, out_path, step: int | None = None, split: str = "test", examples=None) -> list[Path]:
+    """The alignment figures of a finished run, rebuilt from its directory (config + checkpoint `step`,
+    default the latest) without training. `out_path` ending in `.png` gives `<stem>_<i>.png` beside
+    it; otherwise it is a folder that gets `alignment_<split>_<i>.png`, the names training writes.
+    With the latest checkpoint the files equal the ones written at the end of training."""
+    from jaxalign.data.load import load_splits
+
+    run = load_run(run_dir, step=step)
+    data = getattr(load_splits(run.config.data), split)
+    if not len(data):
+        raise RunError(f"the run's {split} split is empty")
+    trainer = run.config.trainer
+    batcher = Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)  # the Trainer's shapes
+    out_path = Path(out_path)
+    stem = out_path.with_suffix("") if out_path.suffix == ".png" else out_path / f"alignment_{split}"
+    evaluate = functools.partial(run.evaluate, run.params)
+    return alignment_figures(evaluate, data, batcher, run.setup, stem, examples, to_host=jax.device_get)

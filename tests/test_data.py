@@ -24,6 +24,8 @@ from jaxalign.data import (
 )
 from jaxalign.data.dataset import seeded_split
 
+SEEDED_SPLIT = {"valid_fraction": 0.1, "test_fraction": 0.1}  # data=arrays files without a split key
+
 SMALL_STRIPS = DigitStripsSpec(num_train=200, num_valid=30, num_test=50, seed=3)
 
 
@@ -109,7 +111,7 @@ def small_arrays(tmp_path, **overrides):
 
 def test_arrays_round_trip(tmp_path):
     path, features, labels, alignments = small_arrays(tmp_path)
-    splits = load_arrays(path)
+    splits = load_arrays(path, **SEEDED_SPLIT, seed=0)
     assert splits.sizes() == {"train": 2, "valid": 1, "test": 1}
     np.testing.assert_array_equal(splits.train.features[1], features[1])
     np.testing.assert_array_equal(splits.train.labels[1], labels[1])
@@ -119,7 +121,7 @@ def test_arrays_round_trip(tmp_path):
 
 def test_arrays_without_split_gets_seeded_split(tmp_path):
     path, *_ = small_arrays(tmp_path, split=None)
-    a, b = load_arrays(path, seed=1), load_arrays(path, seed=1)
+    a, b = load_arrays(path, **SEEDED_SPLIT, seed=1), load_arrays(path, **SEEDED_SPLIT, seed=1)
     assert sum(a.sizes().values()) == 4
     np.testing.assert_array_equal(a.train.features[0], b.train.features[0])
 
@@ -166,18 +168,18 @@ def _nan_in_third(f):
 def test_arrays_malformed_files_are_named(tmp_path, overrides, message):
     path, *_ = small_arrays(tmp_path, **overrides)
     with pytest.raises(DataFileError, match=message):
-        load_arrays(path)
+        load_arrays(path, **SEEDED_SPLIT, seed=0)
 
 
 def test_arrays_unreadable_and_missing_and_pickled(tmp_path):
     with pytest.raises(FileNotFoundError, match="data.path"):
-        load_arrays(tmp_path / "nope.npz")
+        load_arrays(tmp_path / "nope.npz", **SEEDED_SPLIT, seed=0)
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(DataFileError, match="not a readable"):
-        load_arrays(tmp_path / "junk.npz")
+        load_arrays(tmp_path / "junk.npz", **SEEDED_SPLIT, seed=0)
     np.savez(tmp_path / "obj.npz", features=np.array([np.zeros(2), np.zeros(3)], dtype=object))
     with pytest.raises(DataFileError, match="pickle"):
-        load_arrays(tmp_path / "obj.npz")
+        load_arrays(tmp_path / "obj.npz", **SEEDED_SPLIT, seed=0)
 
 
 # --- TIMIT on a synthesised corpus in the exact file formats ---------------------------------------
@@ -424,11 +426,11 @@ def test_batcher_buckets_shapes_and_validation():
 
 def test_batcher_resumes_mid_epoch_exactly():
     data = load_synthetic(SyntheticSpec(num_train=120, num_valid=5, num_test=5, seed=2)).train
-    full = Batcher(data, 8, seed=4)
+    full = Batcher(data, 8, num_buckets=4, seed=4)
     reference = [full.next_batch()["index"] for _ in range(25)]
-    first = Batcher(data, 8, seed=4)
+    first = Batcher(data, 8, num_buckets=4, seed=4)
     head = [first.next_batch()["index"] for _ in range(11)]
-    resumed = Batcher(data, 8, seed=4)
+    resumed = Batcher(data, 8, num_buckets=4, seed=4)
     resumed.state = first.state
     tail = [resumed.next_batch()["index"] for _ in range(14)]
     for want, got in zip(reference, head + tail):

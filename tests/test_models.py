@@ -130,9 +130,17 @@ def batch_with_garbage(seed=0):
     )
 
 
+def model_kwargs(**changes) -> dict:
+    """SequenceModel's keywords for a small 2-layer bidirectional GRU, with `changes`."""
+    kwargs = dict(
+        kind="gru", hidden=8, num_layers=2, bidirectional=True, dropout=0.0, unroll=1, compute_dtype="float32"
+    )
+    return {**kwargs, **changes}
+
+
 @pytest.mark.parametrize("kind", ["simple", "gru", "lstm"])
 def test_padded_frames_do_not_reach_valid_outputs_or_gradients(kind):
-    model = SequenceModel(5, 4, kind=kind, hidden=8, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
+    model = SequenceModel(5, 4, **model_kwargs(kind=kind), rngs=nnx.Rngs(0))
     clean, garbage, paddings = batch_with_garbage()
     graphdef, state = nnx.split(model)
     valid = (paddings == 0)[:, :, None]
@@ -153,12 +161,10 @@ def test_unroll_and_bfloat16_options():
     valid = np.asarray(paddings == 0)[:, :, None]
     logits = {}
     for unroll, dtype in ((1, "float32"), (4, "float32"), (1, "bfloat16")):
-        model = SequenceModel(
-            5, 4, hidden=8, num_layers=2, bidirectional=True, unroll=unroll, compute_dtype=dtype, rngs=nnx.Rngs(0)
-        )
+        model = SequenceModel(5, 4, **model_kwargs(unroll=unroll, compute_dtype=dtype), rngs=nnx.Rngs(0))
         logits[unroll, dtype] = np.where(valid, model(clean, paddings), 0)
     assert logits[1, "bfloat16"].dtype == np.float32
     np.testing.assert_allclose(logits[4, "float32"], logits[1, "float32"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(logits[1, "bfloat16"], logits[1, "float32"], atol=5e-2)
     with pytest.raises(ValueError, match="compute_dtype"):
-        SequenceModel(5, 4, compute_dtype="float16", rngs=nnx.Rngs(0))
+        SequenceModel(5, 4, **model_kwargs(compute_dtype="float16"), rngs=nnx.Rngs(0))

@@ -17,7 +17,7 @@ from jaxalign.setups import frame_cross_entropy, many_to_one_weights, substate_l
 @pytest.mark.parametrize("scheme", ["last", "uniform", "linear", "exponential"])
 def test_many_to_one_weights_sum_to_one_on_valid_frames(scheme):
     pad = jnp.array([[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0], [0, 1, 1, 1, 1, 1]], jnp.float32)
-    w = np.asarray(many_to_one_weights(pad, scheme))
+    w = np.asarray(many_to_one_weights(pad, scheme, decay=0.2))
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
     assert np.all(w[np.asarray(pad) > 0] == 0)
     if scheme == "last":

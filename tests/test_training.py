@@ -12,10 +12,11 @@ from jaxalign import forward_score, uniform_align, viterbi_align
 from jaxalign.align import forward_score_pallas, viterbi_align_pallas
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.data.load import load_splits
+from jaxalign.optim import lr_multiplier
 from jaxalign.setups import frame_cross_entropy, make_setup
 from jaxalign.training import make_train_step, train
 from jaxalign.training.evaluation import evaluate_split
-from jaxalign.training.step import forward, init_train_state, loss_and_metrics, lr_multiplier, set_learning_rate
+from jaxalign.training.step import forward, init_train_state, loss_and_metrics
 from tests.helpers import tiny_config
 
 
@@ -39,7 +40,9 @@ def test_train_step_compiles_once_and_logs_the_scheduled_learning_rate():
     assert float(first["learning_rate"]) == pytest.approx(config.optim.learning_rate * float(schedule(0)))
     state, _ = train_step(state, batcher.next_batch(), key)
     # a new peak learning rate is a new value in the optimizer state, not a new program
-    state = state._replace(opt_state=set_learning_rate(state.opt_state, 1e-4))
+    *rest, injected = state.opt_state
+    hyper = dict(injected.hyperparams, step_size=jnp.asarray(-1e-4, jnp.float32))
+    state = state._replace(opt_state=(*rest, injected._replace(hyperparams=hyper)))
     state, third = train_step(state, batcher.next_batch(), key)
     assert train_step._cache_size() == 1
     assert float(third["learning_rate"]) == pytest.approx(1e-4 * float(schedule(2)))
@@ -81,7 +84,7 @@ def test_per_step_trains_on_the_flat_start_during_warmup_then_on_the_viterbi_pat
     setup, _, _, _, batcher = setup_step(tiny_config(align={"warmup_steps": 5}))
     batch = batcher.next_batch()
     log_probs = random_log_probs(batch, setup)
-    loss = jax.jit(lambda lp, step: setup.loss(lp, lp, batch, step)[0])
+    loss = jax.jit(lambda lp, step: setup.divergence(lp, lp, batch, step)[0])
     labels, label_pad = setup.grid(batch)
     flat = uniform_align(batch["logit_paddings"], label_pad)
     best = viterbi_align(log_probs, batch["logit_paddings"], labels, label_pad)
@@ -98,7 +101,7 @@ def test_gradient_flows_through_the_model_only_not_through_the_alignment():
     setup, _, _, _, batcher = setup_step(tiny_config(align={"warmup_steps": 0}))
     batch = batcher.next_batch()
     log_probs = random_log_probs(batch, setup)
-    grad = jax.grad(lambda lp: setup.loss(lp, lp, batch, jnp.int32(0))[0])(log_probs)
+    grad = jax.grad(lambda lp: setup.divergence(lp, lp, batch, jnp.int32(0))[0])(log_probs)
     labels, label_pad = setup.grid(batch)
     best = viterbi_align(log_probs, batch["logit_paddings"], labels, label_pad)
     expected = -jax.nn.one_hot(best.symbols, setup.num_outputs) / jnp.sum(best.symbols >= 0)
@@ -111,7 +114,7 @@ def test_full_sum_loss_is_the_forward_score_per_frame_and_its_gradient_the_occup
     log_probs = random_log_probs(batch, setup)
     labels, label_pad = setup.grid(batch)
     frames = jnp.sum(batch["logit_paddings"] == 0)
-    loss, grad = jax.value_and_grad(lambda lp: setup.loss(lp, lp, batch, jnp.int32(0))[0])(log_probs)
+    loss, grad = jax.value_and_grad(lambda lp: setup.divergence(lp, lp, batch, jnp.int32(0))[0])(log_probs)
     np.testing.assert_allclose(
         loss, -forward_score(log_probs, batch["logit_paddings"], labels, label_pad).sum() / frames, rtol=1e-6
     )
@@ -143,7 +146,7 @@ def test_ctc_head_has_its_blank_last_and_decodes_substates_to_symbols():
     logits = 10.0 * jax.nn.one_hot(jnp.array([path]), 9)
     batch = {"logit_paddings": jnp.zeros((1, 9)), "labels": jnp.array([[3, 3, 1]]), "label_paddings": jnp.zeros((1, 3))}
     out = jax.device_get(jax.jit(setup.decode)(logits, batch))
-    assert setup.hypothesis(out, 0, 9) == [3, 3, 1]
+    assert setup.hypothesis({key: value[0] for key, value in out.items()}) == [3, 3, 1]
     log_probs = np.asarray(jax.nn.log_softmax(logits[0]))
     assert setup.beam_decode(log_probs, beam_width=4) == [3, 3, 1]
 
@@ -158,7 +161,7 @@ def test_evaluate_split_totals_count_every_example_once():
     data = SequenceData([np.zeros((T, 2), np.float32) for _, T in lengths], labels, alignments, ["a", "b", "c"])
     setup = make_setup(tiny_config(align={"states_per_symbol": 1}), num_classes=3)
 
-    def evaluate(params, batch):
+    def evaluate(batch):
         even = (batch["index"] % 2 == 0)[:, None]
         length = (batch["label_paddings"] == 0).sum(1, keepdims=True)
         last = np.arange(batch["labels"].shape[1])[None, :] == length - 1
@@ -172,7 +175,8 @@ def test_evaluate_split_totals_count_every_example_once():
             "log_probs": np.zeros(batch["features"].shape[:2] + (3,)),
         }
 
-    metrics, forced = evaluate_split(evaluate, None, data, Batcher(data, 4, num_buckets=2), setup)
+    batcher = Batcher(data, 4, num_buckets=2)
+    metrics, forced = evaluate_split(evaluate, data, batcher, setup, beam_width=1, to_host=lambda out: out)
     evens = range(0, 13, 2)
     assert metrics["label_error_rate"] == pytest.approx(len(evens) / sum(L for L, _ in lengths))
     assert metrics["frame_accuracy"] == 1.0
@@ -255,7 +259,7 @@ def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores(
     labels, label_pad = setup.grid(batch)
     expected = viterbi_align(log_probs - 0.7 * jnp.log(prior), batch["logit_paddings"], labels, label_pad)
     np.testing.assert_array_equal(setup.align(log_probs, batch).positions, expected.positions)
-    loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0))[0]
+    loss = setup.divergence(log_probs, log_probs, batch, jnp.int32(0))[0]
     np.testing.assert_allclose(loss, expected_frame_loss(log_probs, batch, setup, expected.positions), rtol=1e-6)
 
 
@@ -273,7 +277,7 @@ def test_a_local_aligner_supplies_the_targets_and_learns_from_them(mix):
     path = viterbi_align(aligner_log_probs + mix * log_probs, batch["logit_paddings"], labels, label_pad).positions
     if mix > 0:  # the mix changes the path on these random scores, so the check below can tell
         assert np.any(path != viterbi_align(aligner_log_probs, batch["logit_paddings"], labels, label_pad).positions)
-    loss = setup.loss(log_probs, log_probs, batch, jnp.int32(0), aligner_log_probs=aligner_log_probs)[0]
+    loss = setup.divergence(log_probs, log_probs, batch, jnp.int32(0), aligner_log_probs=aligner_log_probs)[0]
     expected = expected_frame_loss(log_probs, batch, setup, path) + expected_frame_loss(
         aligner_log_probs, batch, setup, path
     )
@@ -302,7 +306,7 @@ def test_the_pallas_kernels_train_like_the_scans(schedule):
             tiny_config(align={"kernel": kernel, "schedule": schedule, "warmup_steps": 0})
         )
         pallas = kernel == "pallas"
-        assert (setup.aligner is viterbi_align_pallas) == pallas and (
+        assert (setup.path_search is viterbi_align_pallas) == pallas and (
             setup.forward_score is forward_score_pallas
         ) == pallas
         batch = batcher.next_batch()

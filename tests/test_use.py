@@ -18,7 +18,8 @@ from jaxalign import align_cli
 from jaxalign.config import load_config
 from jaxalign.data import write_arrays
 from jaxalign.data.load import load_splits
-from jaxalign.plots import COLUMN_WIDTH_IN, DPI, plot_run_alignment
+from jaxalign.inference import plot_run_alignment
+from jaxalign.plots import COLUMN_WIDTH_IN, DPI
 from jaxalign.training import train
 from tests.helpers import tiny_config
 

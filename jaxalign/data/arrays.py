@@ -178,15 +178,29 @@ def to_sequences(arrays: dict[str, np.ndarray]) -> SequenceData:
     return SequenceData(features, labels, alignments, vocab)
 
 
-def load_arrays(path, *, valid_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0) -> DataSplits:
-    """Reads and validates a `.npz` file; without a `split` key makes a seeded split."""
+def load_arrays(path, *, valid_fraction: float, test_fraction: float, seed: int) -> DataSplits:
+    """Reads and validates a `.npz` file (`data=arrays`); without a `split` key makes a seeded split
+    with the given fractions."""
     arrays = read_arrays(path)
     data = to_sequences(arrays)
-    n = len(data)
     if "split" in arrays:
-        parts = [np.flatnonzero(arrays["split"] == s) for s in (0, 1, 2)]
-    else:
-        parts = seeded_split(n, (valid_fraction, test_fraction), seed)
+        return _splits(data, arrays["split"])
+    return _splits_of(data, seeded_split(len(data), (valid_fraction, test_fraction), seed))
+
+
+def load_presplit_arrays(path) -> DataSplits:
+    """Reads and validates a `.npz` file that carries its own `split` key (the built-in caches)."""
+    arrays = read_arrays(path)
+    if "split" not in arrays:
+        _fail("split", "missing: this file must carry its own train/valid/test split")
+    return _splits(to_sequences(arrays), arrays["split"])
+
+
+def _splits(data: SequenceData, split: np.ndarray) -> DataSplits:
+    return _splits_of(data, [np.flatnonzero(split == s) for s in (0, 1, 2)])
+
+
+def _splits_of(data: SequenceData, parts) -> DataSplits:
     if len(parts[0]) == 0:
         _fail("split", "no training examples")
     return DataSplits(*(data.subset(p) for p in parts))

@@ -43,7 +43,7 @@ class IteratorState:
 
 
 class Batcher:
-    def __init__(self, data: SequenceData, batch_size: int, *, num_buckets: int = 4, seed: int = 0, bounds=None):
+    def __init__(self, data: SequenceData, batch_size: int, *, num_buckets: int, seed: int = 0, bounds=None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -81,11 +81,12 @@ class Batcher:
         )
         return batch
 
-    def eval_batches(self):
-        """Every example once, in order within buckets; the last batch of a bucket is completed with
-        weight-0 copies so shapes stay fixed."""
+    def eval_batches(self, index=None):
+        """Every example once (or those in `index`), in order within buckets; the last batch of a
+        bucket is completed with weight-0 copies so shapes stay fixed."""
+        chosen = np.ones(len(self.bucket_of), bool) if index is None else np.isin(np.arange(len(self.bucket_of)), index)
         for bucket in range(len(self.bounds)):
-            members = np.flatnonzero(self.bucket_of == bucket)
+            members = np.flatnonzero((self.bucket_of == bucket) & chosen)
             for start in range(0, len(members), self.batch_size):
                 yield self.padded_batch(members[start : start + self.batch_size])
 

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.signal import firwin, resample_poly
 from tqdm import tqdm
 
-from jaxalign.data.arrays import load_arrays, write_arrays
+from jaxalign.data.arrays import load_presplit_arrays, write_arrays
 from jaxalign.data.dataset import DataSplits, seeded_split
 from jaxalign.data.espeak import RATE_MAX, RATE_MIN, EspeakError, get_espeak
 from jaxalign.data.timit import log_mel
@@ -308,7 +308,7 @@ def load_spoken_words(spec: SpokenWordsSpec | None = None) -> DataSplits:
     path = cache_path(spec)
     if not (path.is_file() and path.with_suffix(".json").is_file()):
         generate(spec, path)
-    return load_arrays(path)
+    return load_presplit_arrays(path)
 
 
 def metadata_for(spec: SpokenWordsSpec) -> dict:

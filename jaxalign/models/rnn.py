@@ -15,16 +15,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxalign.align.types import scan_unroll
+
 GATES = {"simple": 1, "gru": 3, "lstm": 4}  # H-wide blocks of the projections, in nnx's cell order
 KINDS = tuple(GATES) + ("mlp",)
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-
-
-def default_unroll() -> int:
-    """Scan steps per loop iteration for the current backend. GPUs gain from unrolling (an H100
-    trial: 1.4x faster train step at 8); on a 2-core CPU the train step was no faster at 2 and
-    about 15 % slower at 4 (`experiments/bench_train_step.py --unroll N`)."""
-    return 1 if jax.default_backend() == "cpu" else 8
+# GPUs gain from unrolling the recurrence (an H100 trial: 1.4x faster train step at 8); on a 2-core
+# CPU the train step was no faster at 2 and about 15 % slower at 4 (`bench_train_step.py --unroll N`).
+RNN_UNROLL_ON_ACCELERATORS = 8
 
 
 def _simple(h, xp, hp_DxBxG):
@@ -177,7 +175,7 @@ class SequenceModel(nnx.Module):
     """features (B, T, F) + paddings (B, T) -> logits (B, T, num_outputs).
 
     kind: "simple", "gru", "lstm" (recurrent layers, see `Recurrent`) or "mlp" (no memory).
-    unroll: scan steps per loop iteration, 0 for `default_unroll()`. compute_dtype: "float32" or
+    unroll: scan steps per loop iteration, 0 for the backend's (`scan_unroll`). compute_dtype: "float32" or
     "bfloat16" for the recurrent layers' matmul inputs; carries, gates and logits stay float32.
     """
 
@@ -186,13 +184,13 @@ class SequenceModel(nnx.Module):
         in_features: int,
         num_outputs: int,
         *,
-        kind: str = "gru",
-        hidden: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        unroll: int = 0,
-        compute_dtype: str = "float32",
+        kind: str,
+        hidden: int,
+        num_layers: int,
+        bidirectional: bool,
+        dropout: float,
+        unroll: int,
+        compute_dtype: str,
         rngs: nnx.Rngs,
     ):
         if kind not in KINDS:
@@ -200,7 +198,7 @@ class SequenceModel(nnx.Module):
         if compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"model.compute_dtype must be one of {tuple(COMPUTE_DTYPES)}, got {compute_dtype!r}")
         self.kind = kind
-        self.unroll = unroll or default_unroll()
+        self.unroll = scan_unroll(unroll or None, accelerator=RNN_UNROLL_ON_ACCELERATORS)
         self.compute_dtype = compute_dtype
         self.layers = nnx.List()
         width = in_features

@@ -5,10 +5,16 @@ setup means one module here, one entry in `SETUPS` and one yaml in `conf/setup/`
 """
 
 from jaxalign.setups.base import Setup
-from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, many_to_one_weights, substate_labels
+from jaxalign.setups.divergences import (
+    WEIGHTINGS,
+    ctc_divergence,
+    frame_cross_entropy,
+    many_to_one_weights,
+    substate_labels,
+)
 from jaxalign.setups.many_to_one import ManyToOne
 from jaxalign.setups.one_to_one import OneToOne
-from jaxalign.setups.order_sync import ALIGNERS, KERNELS, OrderSync
+from jaxalign.setups.order_sync import KERNELS, METHODS, GridKernels, OrderSync
 from jaxalign.setups.schedules import INITS, SCHEDULES
 from jaxalign.setups.time_sync import TimeSync
 
@@ -21,8 +27,10 @@ def make_setup(config, num_classes: int) -> Setup:
 
 
 __all__ = [
-    "ALIGNERS",
     "KERNELS",
+    "METHODS",
+    "WEIGHTINGS",
+    "GridKernels",
     "INITS",
     "SCHEDULES",
     "SETUPS",

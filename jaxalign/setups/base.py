@@ -1,8 +1,8 @@
 """The interface every setup of the notes implements, and the parts most setups share.
 
-A setup decides the head's output size, the divergence of a batch, how outputs decode, and which
-metrics apply. It is built once from the config (`jaxalign.setups.make_setup`); the train step, the
-evaluation, the figures and the config checks call it and never look at its name.
+A setup decides the model, the head's output size, the divergence of a batch, how outputs decode,
+and which metrics apply. It is built once from the config (`jaxalign.setups.make_setup`); the train
+step, the evaluation, the figures and the config checks call it and never look at its name.
 """
 
 from typing import ClassVar
@@ -10,9 +10,12 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from jaxalign.align import greedy_decode
+from jaxalign.align.types import is_feasible
 from jaxalign.errors import ConfigError
+from jaxalign.models import SequenceModel
 from jaxalign.setups.schedules import INITS, SCHEDULES
 
 
@@ -28,20 +31,33 @@ def check_no_ctc(setup_name: str, align) -> None:
         )
 
 
+def sequence_model(model_config, feature_dim: int, num_outputs: int, rngs: nnx.Rngs) -> SequenceModel:
+    """The `SequenceModel` a `ModelConfig` describes."""
+    m = model_config
+    return SequenceModel(
+        feature_dim,
+        num_outputs,
+        kind=m.kind,
+        hidden=m.hidden,
+        num_layers=m.num_layers,
+        bidirectional=m.bidirectional,
+        dropout=m.dropout,
+        unroll=m.unroll,
+        compute_dtype=m.compute_dtype,
+        rngs=rngs,
+    )
+
+
 class Setup:
-    """Base class. Batches are the dicts of `jaxalign.data.Batcher` (shapes there)."""
+    """Base class. Batches are the dicts of `jaxalign.data.Batcher` (shapes there); an *example* is
+    one row of a decoded batch sliced to its own length (`jaxalign.training.outputs.per_example`)."""
 
     name: ClassVar[str]
-    states_per_symbol: int = 1  # output rows per symbol
-    blank_id: int | None = None  # CTC blank column of the head, if any
+    states_per_symbol: int = 1  # grid rows per target symbol (order_sync's sub-states)
     aligns: bool = False  # evaluation yields forced alignments (alignment metrics, churn, the figure's path)
     frame_metrics: bool = True  # frame accuracy against the true per-frame labels applies
-    stored_alignments: bool = False  # the host keeps one alignment per training example (the notes' option 1)
-    warmup_steps: int = 0  # steps trained on an initial alignment before realigning
-    aligner_context: int | None = None  # frames each side seen by a separate local aligner, if any
 
     def __init__(self, config, num_classes: int):
-        self.config = config
         self.num_classes = num_classes
 
     @classmethod
@@ -56,13 +72,40 @@ class Setup:
     def check_data(self, splits) -> None:
         """Raises ConfigError when the loaded data cannot serve this setup."""
 
+    def check_devices(self, num_devices: int) -> list[str]:
+        """Raises ConfigError when the setup cannot run on `num_devices` data-parallel devices;
+        returns console lines about how it will run there."""
+        return []
+
+    def warnings(self, total_steps: int) -> list[str]:
+        """Things about this configuration worth a WARNING line at the start of a run."""
+        return []
+
     @property
     def num_outputs(self) -> int:
         return self.num_classes
 
-    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None) -> tuple[jax.Array, dict]:
-        """(scalar divergence, per-batch metrics). Runs inside the jitted train step; `step` is traced.
-        `aligner_log_probs` (B, T, C'): the local aligner's, where `aligner_context` asks for one."""
+    def feasible(self, frame_lengths, label_lengths):
+        """(N,) bool, NumPy or JAX alike: the target's grid fits its input (1 <= L * k <= T)."""
+        return is_feasible(frame_lengths, label_lengths * self.states_per_symbol)
+
+    def make_model(self, config, feature_dim: int, rngs: nnx.Rngs) -> nnx.Module:
+        """The model this setup trains: called with features (B, T, F) and paddings (B, T), it gives
+        logits (B, T, `num_outputs`)."""
+        return sequence_model(config.model, feature_dim, self.num_outputs, rngs)
+
+    def make_alignment_store(self, batcher, graphdef):
+        """The host-side store of training-set alignments the loop keeps, if this setup trains on one
+        (`jaxalign.training.alignments.AlignmentStore`); None otherwise."""
+        return None
+
+    def loss(self, model, batch, step, dropout_key) -> tuple[jax.Array, dict]:
+        """(scalar divergence, per-batch metrics) of the model on a batch. Runs inside the jitted
+        train step; `step` is traced."""
+        logits = model(batch["features"], batch["logit_paddings"], dropout_key=dropout_key).astype(jnp.float32)
+        return self.divergence(jax.nn.log_softmax(logits, axis=-1), logits, batch, step)
+
+    def divergence(self, log_probs_BxTxC, logits_BxTxC, batch, step) -> tuple[jax.Array, dict]:
         raise NotImplementedError
 
     def decode(self, logits_BxTxC, batch) -> dict:
@@ -81,9 +124,9 @@ class Setup:
         """The symbol sequence that the decode of example `i` is scored against."""
         return data.labels[i].tolist()
 
-    def hypothesis(self, out: dict, row: int, num_frames: int) -> list[int]:
-        """The decoded symbol sequence of batch row `row` (host arrays from `decode`)."""
-        return out["labels"][row][out["label_paddings"][row] == 0].tolist()
+    def hypothesis(self, example: dict) -> list[int]:
+        """The decoded symbol sequence of one example (host arrays from `decode`)."""
+        return example["labels"][example["label_paddings"] == 0].tolist()
 
     def beam_decode(self, log_probs_TxC: np.ndarray, beam_width: int) -> list[int] | None:
         """A beam-search decode of one sequence, where the setup has one."""
@@ -93,6 +136,7 @@ class Setup:
         """Metrics beyond the label error rate, from all hypotheses and references of a split."""
         return {}
 
-    def realign_due(self, step: int, epoch: int, epoch_start: bool, done: set) -> int | None:
-        """With stored alignments: a mark for the realignment due before this step, else None."""
-        return None
+    def class_probabilities(self, log_probs_TxC: np.ndarray, vocab: list[str]) -> tuple[np.ndarray, list[str]]:
+        """One example's head outputs as (T, R) probabilities of the classes, in vocab order, and
+        then any outputs that are not classes (e.g. a CTC blank), with the R row names."""
+        return np.exp(np.asarray(log_probs_TxC, np.float64)), list(vocab)

@@ -18,7 +18,17 @@ def frame_cross_entropy(log_probs_BxTxC, targets_BxT, weights_BxT):
     return jnp.sum(jnp.where(w_BxT > 0, nll_BxT * w_BxT, 0.0)), jnp.sum(w_BxT)
 
 
-def many_to_one_weights(paddings_BxT, scheme: str, decay: float = 0.2):
+# Raw per-frame weights of many_to_one's smeared label: (frames before the last (B, T), frame index
+# (B, T), decay) -> (B, T); `many_to_one_weights` normalises them per sequence.
+WEIGHTINGS = {
+    "last": lambda to_end, t, decay: (to_end == 0).astype(jnp.float32),
+    "uniform": lambda to_end, t, decay: jnp.ones_like(to_end),
+    "linear": lambda to_end, t, decay: (t + 1).astype(jnp.float32) + jnp.zeros_like(to_end),
+    "exponential": lambda to_end, t, decay: jnp.exp(-decay * jnp.maximum(to_end, 0.0)),
+}
+
+
+def many_to_one_weights(paddings_BxT, scheme: str, *, decay: float):
     """(B, T) per-frame weights of the smeared label, each sequence summing to 1.
 
     last: only the last valid frame; uniform: all frames equally; linear: ramp 1..T_b towards the end;
@@ -28,13 +38,7 @@ def many_to_one_weights(paddings_BxT, scheme: str, decay: float = 0.2):
     len_B = jnp.sum(valid_BxT, axis=1)
     t_BxT = jnp.arange(paddings_BxT.shape[1])[None, :]
     to_end_BxT = (len_B[:, None] - 1 - t_BxT).astype(jnp.float32)
-    raw = {
-        "last": (to_end_BxT == 0).astype(jnp.float32),
-        "uniform": jnp.ones_like(to_end_BxT),
-        "linear": (t_BxT + 1).astype(jnp.float32),
-        "exponential": jnp.exp(-decay * jnp.maximum(to_end_BxT, 0.0)),
-    }[scheme]
-    raw = jnp.where(valid_BxT, raw, 0.0)
+    raw = jnp.where(valid_BxT, WEIGHTINGS[scheme](to_end_BxT, t_BxT, decay), 0.0)
     return raw / jnp.maximum(jnp.sum(raw, axis=1, keepdims=True), 1e-12)
 
 

@@ -6,19 +6,39 @@ With `align.states_per_symbol` = k each symbol s owns k ordered sub-state rows s
 the head, so "3 3" decodes apart from "3"; a CTC blank, when used, is the last column C*k.
 """
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxalign.align import forward_score, forward_score_pallas, masked_align, viterbi_align, viterbi_align_pallas
-from jaxalign.align.types import is_feasible, lengths
+from jaxalign.align.pallas_grid import use_interpreter
+from jaxalign.align.types import lengths
 from jaxalign.errors import ConfigError
+from jaxalign.models.local import LocalAligner, WithLocalAligner
 from jaxalign.setups.base import Setup
 from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, substate_labels
 from jaxalign.setups.schedules import INITS, SCHEDULES
 
-ALIGNERS = {"viterbi": viterbi_align, "masked": masked_align}
-KERNELS = ("scan", "pallas")  # how the grid recursions run: XLA scans (every backend) or Pallas kernels (GPUs)
+
+class GridKernels(NamedTuple):
+    """One implementation of the target-ordered grid's two recursions (`align.kernel`)."""
+
+    viterbi: Callable  # viterbi_align's signature -> Alignment
+    forward_score: Callable  # forward_score's signature -> (B,) log-likelihoods
+
+
+KERNELS = {
+    "scan": GridKernels(viterbi_align, forward_score),  # XLA scans, every backend
+    "pallas": GridKernels(viterbi_align_pallas, forward_score_pallas),  # Pallas kernels: GPUs; interpreted elsewhere
+}
+# align.method -> the path search that finds the training targets, given the kernels.
+METHODS = {
+    "viterbi": lambda kernels: kernels.viterbi,  # the best monotone path through the grid
+    "masked": lambda kernels: masked_align,  # the notes' method 1: per-frame MAP among the target's symbols
+}
 
 
 class OrderSync(Setup):
@@ -28,19 +48,21 @@ class OrderSync(Setup):
     def __init__(self, config, num_classes: int):
         super().__init__(config, num_classes)
         align = config.align
-        self.schedule = SCHEDULES[align.schedule]()
+        self.schedule = SCHEDULES[align.schedule].from_config(config)
         self.init = INITS[align.init]()
-        pallas = align.kernel == "pallas"
-        self.viterbi = viterbi_align_pallas if pallas else viterbi_align  # evaluation's forced alignment
-        self.aligner = self.viterbi if align.method == "viterbi" else ALIGNERS[align.method]  # training targets
-        self.forward_score = forward_score_pallas if pallas else forward_score  # full-sum schedules
+        self.kernel = align.kernel
+        kernels = KERNELS[align.kernel]
+        self.viterbi = kernels.viterbi  # evaluation's forced alignment
+        self.forward_score = kernels.forward_score  # full-sum schedules
+        self.path_search = METHODS[align.method](kernels)  # training targets
         self.states_per_symbol = align.states_per_symbol
+        self.prior_scale = align.prior_scale
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
-        self.stored_alignments = self.schedule.stored
+        self.init_name, self.schedule_name = align.init, align.schedule
         local = align.aligner_context >= 0 and self.schedule.local_aligner and self.init.local_aligner
-        self.aligner_context = align.aligner_context if local else None
+        self.aligner_context = align.aligner_context if local else None  # frames each side the local aligner sees
         uses_ctc = self.schedule.uses_ctc or (self.init.uses_ctc and self.warmup_steps > 0)
-        self.blank_id = num_classes * self.states_per_symbol if uses_ctc else None
+        self.blank_id = num_classes * self.states_per_symbol if uses_ctc else None  # the head's CTC blank column
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -57,14 +79,53 @@ class OrderSync(Setup):
 
     def check_data(self, splits) -> None:
         k = self.states_per_symbol
-        if k > 1 and np.all(splits.train.label_lengths() * k > splits.train.frame_lengths()):
+        if k > 1 and not np.any(self.feasible(splits.train.frame_lengths(), splits.train.label_lengths())):
             raise ConfigError(
                 f"align.states_per_symbol={k}: every training target is longer than its input once expanded"
             )
 
+    def check_devices(self, num_devices: int) -> list[str]:
+        if self.kernel != "pallas":
+            return []
+        if num_devices > 1:  # XLA cannot split a Triton call over devices: it would gather the batch onto every one
+            raise ConfigError(
+                f"align.kernel=pallas runs on one device, but the batch is split over {num_devices}: "
+                "use align.kernel=scan, or one device (e.g. CUDA_VISIBLE_DEVICES=0)"
+            )
+        how = (
+            "in Pallas' interpreter (exact, slower than the scan; compiled on NVIDIA GPUs only)"
+            if use_interpreter(None)
+            else "compiled by Triton"
+        )
+        return [f"align.kernel=pallas on {jax.default_backend()}: the Viterbi and full-sum kernels run {how}"]
+
+    def warnings(self, total_steps: int) -> list[str]:
+        if self.warmup_steps < total_steps:
+            return []
+        return [
+            f"align.warmup_steps={self.warmup_steps} >= trainer.steps={total_steps}: this run never leaves its "
+            f"initial alignment (align.init={self.init_name}), so align.schedule={self.schedule_name} never realigns"
+        ]
+
     @property
     def num_outputs(self) -> int:
         return self.num_classes * self.states_per_symbol + (self.blank_id is not None)
+
+    def make_model(self, config, feature_dim, rngs):
+        model = super().make_model(config, feature_dim, rngs)
+        if self.aligner_context is None:
+            return model
+        aligner = LocalAligner(
+            feature_dim, self.num_outputs, context=self.aligner_context, hidden=config.model.hidden, rngs=rngs
+        )
+        return WithLocalAligner(model, aligner)
+
+    def make_alignment_store(self, batcher, graphdef):
+        if not self.schedule.stored:
+            return None
+        from jaxalign.training.alignments import AlignmentStore  # the training layer's, built on request
+
+        return AlignmentStore(batcher, self, graphdef)
 
     def grid(self, batch):
         """(labels (B, L*k), label_paddings (B, L*k)): the rows of the target-ordered grid."""
@@ -72,17 +133,16 @@ class OrderSync(Setup):
 
     def align(self, log_probs_BxTxC, batch):
         """The `Alignment` of the batch's grid that realignment trains on. With align.prior_scale = s > 0
-        the aligner scores log p(c|x) - s log p(c), the batch's mean posterior standing in for the
+        the path search scores log p(c|x) - s log p(c), the batch's mean posterior standing in for the
         prior p(c) (the hybrid HMM's scaled likelihood), so frequent classes do not swallow frames."""
         labels, label_pad = self.grid(batch)
-        scale = self.config.align.prior_scale
-        if scale > 0:
+        if self.prior_scale > 0:
             valid_BxT = self.valid_frames(batch)
             mean_C = jnp.sum(jnp.where(valid_BxT[..., None], jnp.exp(log_probs_BxTxC), 0.0), axis=(0, 1)) / jnp.maximum(
                 jnp.sum(valid_BxT), 1
             )
-            log_probs_BxTxC = log_probs_BxTxC - scale * jnp.log(jnp.maximum(mean_C, 1e-8))
-        return self.aligner(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+            log_probs_BxTxC = log_probs_BxTxC - self.prior_scale * jnp.log(jnp.maximum(mean_C, 1e-8))
+        return self.path_search(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
 
     def valid_frames(self, batch):
         """(B, T) bool: real frames of real (weight > 0) examples."""
@@ -113,8 +173,7 @@ class OrderSync(Setup):
         """-sum of per-sequence log-likelihoods (CTC, full-sum) over real feasible sequences, divided
         by their frames: the same scale as the frame loss. The alignment accuracy does not apply
         (NaN: left out of the log)."""
-        _, label_pad_BxL = self.grid(batch)
-        feasible_B = is_feasible(lengths(batch["logit_paddings"]), lengths(label_pad_BxL))
+        feasible_B = self.feasible(lengths(batch["logit_paddings"]), lengths(batch["label_paddings"]))
         use_B = feasible_B & (batch["weights"] > 0)
         frames = jnp.sum(self.valid_frames(batch) & use_B[:, None])
         total = -jnp.sum(jnp.where(use_B, log_likelihood_B * batch["weights"], 0.0))
@@ -130,7 +189,16 @@ class OrderSync(Setup):
         per_seq_B = ctc_divergence(logits_BxTxC, batch["logit_paddings"], labels_BxL, label_pad_BxL, self.blank_id)
         return self.sequence_loss(-per_seq_B, batch)
 
-    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
+    def loss(self, model, batch, step, dropout_key):
+        """With a local aligner, its log-probs (B, T, C') go to the schedule beside the model's."""
+        logits = model(batch["features"], batch["logit_paddings"], dropout_key=dropout_key).astype(jnp.float32)
+        aligner_log_probs = None
+        if self.aligner_context is not None:
+            aligner_logits = model.aligner_logits(batch["features"], batch["logit_paddings"]).astype(jnp.float32)
+            aligner_log_probs = jax.nn.log_softmax(aligner_logits, axis=-1)
+        return self.divergence(jax.nn.log_softmax(logits, axis=-1), logits, batch, step, aligner_log_probs)
+
+    def divergence(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
         def trained():
             return self.schedule.loss(self, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs)
 
@@ -158,5 +226,11 @@ class OrderSync(Setup):
     def beam_decode(self, log_probs_TxC, beam_width):
         return self.schedule.beam_decode(self, log_probs_TxC, beam_width)
 
-    def realign_due(self, step: int, epoch: int, epoch_start: bool, done: set) -> int | None:
-        return self.schedule.realign_due(self, step, epoch, epoch_start, done)
+    def class_probabilities(self, log_probs_TxC, vocab):
+        """Sub-states summed per symbol; the CTC blank, where there is one, as a last row."""
+        probs_TxC = np.exp(np.asarray(log_probs_TxC, np.float64))
+        n, k, c = len(probs_TxC), self.states_per_symbol, self.num_classes
+        table = probs_TxC[:, : c * k].reshape(n, c, k).sum(axis=2)
+        if self.blank_id is None:
+            return table, list(vocab)
+        return np.concatenate([table, probs_TxC[:, self.blank_id : self.blank_id + 1]], axis=1), [*vocab, "blank"]

@@ -1,14 +1,15 @@
 """order_sync's strategies, chosen once from the config: the alignment *schedule* (where the frame
 targets come from after the warm-up) and the *initial alignment* trained on during the warm-up.
 
-Each strategy is handed the `OrderSync` setup, which owns the grid, the aligner and the divergences.
-Adding a schedule means one class here, one entry in `SCHEDULES` and, if it needs keys, its yaml.
+A schedule is built once with its own parameters (`Schedule.from_config`); each call is handed the
+`OrderSync` setup, which owns the grid, the path search and the divergences. Adding a schedule means
+one class here, one entry in `SCHEDULES` and, if it needs keys, its yaml.
 """
 
 import jax
 
 from jaxalign.align import uniform_align
-from jaxalign.align.types import is_feasible, lengths
+from jaxalign.align.types import lengths
 from jaxalign.decoding import ctc_prefix_beam_search, substate_greedy_decode, substate_viterbi_decode
 from jaxalign.errors import ConfigError
 
@@ -22,6 +23,11 @@ class Schedule:
     @classmethod
     def check_config(cls, align) -> None:
         """Raises ConfigError when the align keys do not fit this schedule."""
+
+    @classmethod
+    def from_config(cls, config) -> "Schedule":
+        """The schedule with the parameters it takes from a checked `Config`."""
+        return cls()
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         raise NotImplementedError
@@ -52,10 +58,17 @@ class PerStep(Schedule):
 
     local_aligner = True
 
+    def __init__(self, aligner_mix: float):
+        self.aligner_mix = aligner_mix  # with a local aligner: paths score log p_local + aligner_mix * log p_model
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(aligner_mix=config.align.aligner_mix)
+
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
         scores = log_probs_BxTxC
         if aligner_log_probs is not None:
-            scores = aligner_log_probs + setup.config.align.aligner_mix * log_probs_BxTxC
+            scores = aligner_log_probs + self.aligner_mix * log_probs_BxTxC
         ali = setup.align(jax.lax.stop_gradient(scores), batch)
         return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
 
@@ -67,8 +80,7 @@ class PerEpoch(Schedule):
     stored = True
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        _, label_pad = setup.grid(batch)
-        feasible_B = is_feasible(lengths(batch["logit_paddings"]), lengths(label_pad))
+        feasible_B = setup.feasible(lengths(batch["logit_paddings"]), lengths(batch["label_paddings"]))
         return setup.frame_loss(log_probs_BxTxC, batch, batch["fixed_positions"], feasible_B)
 
     def realign_due(self, setup, step, epoch, epoch_start, done):
@@ -80,18 +92,25 @@ class RealignList(PerEpoch):
     """Realign at listed points (Kaldi monophone style): `align.realign_at` holds epochs (>= 1) or
     fractions of training (< 1)."""
 
+    def __init__(self, realign_at: tuple[float, ...], total_steps: int):
+        self.realign_at, self.total_steps = realign_at, total_steps
+
     @classmethod
     def check_config(cls, align) -> None:
         if not align.realign_at:
             raise ConfigError("align.realign_at must list epochs or fractions when align.schedule=realign_list")
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(realign_at=tuple(config.align.realign_at), total_steps=config.trainer.steps)
+
     def realign_due(self, setup, step, epoch, epoch_start, done):
         """Marks are the epoch for epoch points and -(step + 1) for fractions, so each point fires
         once, also across a resume."""
-        for at in setup.config.align.realign_at:
+        for at in self.realign_at:
             if at >= 1 and epoch_start and epoch == int(at) and epoch not in done:
                 return epoch
-            if at < 1 and step == int(round(at * setup.config.trainer.steps)) and -(step + 1) not in done:
+            if at < 1 and step == int(round(at * self.total_steps)) and -(step + 1) not in done:
                 return -(step + 1)
         return None
 

@@ -12,7 +12,7 @@ class TimeSync(Setup):
         if splits.train.alignments is None:
             raise ConfigError(f"setup={self.name} needs per-frame labels: the data has no true alignments")
 
-    def loss(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
+    def divergence(self, log_probs_BxTxC, logits_BxTxC, batch, step):
         valid_BxT = (batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)
         total, count = frame_cross_entropy(
             log_probs_BxTxC, batch["frame_labels"], valid_BxT.astype(log_probs_BxTxC.dtype)

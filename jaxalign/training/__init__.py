@@ -1,6 +1,6 @@
-"""Training: the jitted step, evaluation, the alignment store, checkpoints and the loop."""
+"""Training: the jitted step, evaluation, the alignment store, checkpoints, the run record and the loop."""
 
 from jaxalign.training.loop import Trainer, TrainingDiverged, train
-from jaxalign.training.step import TrainState, make_eval_fn, make_optimizer, make_train_step
+from jaxalign.training.step import TrainState, make_eval_fn, make_train_step
 
-__all__ = ["TrainState", "Trainer", "TrainingDiverged", "make_eval_fn", "make_optimizer", "make_train_step", "train"]
+__all__ = ["TrainState", "Trainer", "TrainingDiverged", "make_eval_fn", "make_train_step", "train"]

@@ -1,7 +1,8 @@
 """The host-side alignment store of the stored schedules (per_epoch, realign_list: the notes' option 1).
 
 Holds one row path per training example; realigning runs a jitted, batched alignment (the setup's
-aligner) over the whole training set with the current model, then SGD uses it unchanged.
+path search) over the whole training set with the current model, then SGD uses it unchanged. The
+schedule says when (`Schedule.realign_due`); the store keeps the marks of the realignments done.
 """
 
 import jax
@@ -10,6 +11,7 @@ import numpy as np
 from jaxalign.align import uniform_align
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.decoding import churn
+from jaxalign.training.outputs import per_example
 from jaxalign.training.step import forward
 
 
@@ -19,28 +21,33 @@ class AlignmentStore:
 
         def align(params, batch):
             if params is None:  # the flat start
-                return uniform_align(batch["logit_paddings"], setup.grid(batch)[1]).positions
-            return setup.align(jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1), batch).positions
+                positions = uniform_align(batch["logit_paddings"], setup.grid(batch)[1]).positions
+            else:
+                log_probs = jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1)
+                positions = setup.align(log_probs, batch).positions
+            return {"positions": positions}
 
         self._align = jax.jit(align)
         self.positions: list[np.ndarray] = self._run(None)
-        self.realignments = 0
+        self.realigned: set[int] = set()  # marks of the realignments done (see Schedule.realign_due)
 
     def _run(self, params) -> list[np.ndarray]:
         out = [None] * len(self.batcher.data)
-        for batch in self.batcher.eval_batches():
-            positions = np.asarray(self._align(params, batch))
-            lens = (batch["logit_paddings"] == 0).sum(1)
-            for row in np.flatnonzero(batch["weights"] > 0):
-                out[int(batch["index"][row])] = positions[row, : lens[row]].astype(np.int32)
+        for i, example in per_example(lambda batch: self._align(params, batch), self.batcher):
+            out[i] = example["positions"].astype(np.int32)
         return out
 
-    def realign(self, params) -> float:
-        """Realigns every training example; returns the churn (fraction of frames that moved)."""
+    def realign_if_due(self, step: int, params) -> float | None:
+        """Realigns every training example where the schedule says so before this step; returns
+        the churn (fraction of frames that moved), or None when no realignment was due."""
+        state = self.batcher.state
+        mark = self.setup.schedule.realign_due(self.setup, step, state.epoch, state.position == 0, self.realigned)
+        if mark is None:
+            return None
         new = self._run(params)
         moved = churn(self.positions, new)
         self.positions = new
-        self.realignments += 1
+        self.realigned.add(mark)
         return moved
 
     def batch_positions(self, batch) -> np.ndarray:
@@ -55,8 +62,8 @@ class AlignmentStore:
     def flat(self) -> dict[str, np.ndarray]:
         """Ragged store as flat arrays (for checkpoints)."""
         positions, lengths = flatten_ragged(self.positions)
-        return {"positions": positions, "lengths": lengths, "realignments": np.array(self.realignments, np.int64)}
+        return {"positions": positions, "lengths": lengths}
 
-    def load_flat(self, flat) -> None:
+    def load_flat(self, flat, realigned) -> None:
         self.positions = [p.astype(np.int32) for p in unflatten_ragged(flat["positions"], flat["lengths"])]
-        self.realignments = int(flat["realignments"])
+        self.realigned = set(realigned)

@@ -14,7 +14,7 @@ class CheckpointError(RuntimeError):
 
 
 class Checkpoints:
-    def __init__(self, directory: Path, *, max_to_keep: int = 2, create: bool = True):
+    def __init__(self, directory: Path, *, max_to_keep: int, create: bool = True):
         """Keeps the newest `max_to_keep` checkpoints (trainer.keep_checkpoints). create=False: only
         read; a missing directory is a CheckpointError, not a new folder."""
         if not create and not Path(directory).is_dir():

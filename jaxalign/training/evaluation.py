@@ -1,43 +1,43 @@
 """Held-out evaluation: decode a split and compute label error rate, frame accuracy, alignment
-accuracy against the true segmentation and boundary error (what applies is the setup's call)."""
+accuracy against the true segmentation and boundary error (what applies is the setup's call), and
+the alignment figures drawn from the same outputs."""
 
-import jax
+from pathlib import Path
+
 import numpy as np
 
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.decoding import AlignmentScores, label_error_rate
+from jaxalign.plots import pick_examples, plot_alignment
 from jaxalign.setups import Setup
+from jaxalign.training.outputs import per_example
 
 
-def evaluate_split(evaluate, params, data: SequenceData, batcher: Batcher, setup: Setup, *, beam_width: int = 1):
+def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup, *, beam_width: int, to_host):
     """Returns (metrics dict, forced alignments list or None) over every example of `data` once.
 
-    `evaluate(params, batch)` is the jitted `make_eval_fn`; filler rows (weight 0) are skipped.
+    `evaluate(batch)` is the jitted `make_eval_fn` with its params bound; `to_host` as in `per_example`.
     """
     hyps, refs, greedy_hyps, beam_hyps = [], [], [], []
     frame_correct = frame_total = 0
     scores = AlignmentScores()
     forced = [None] * len(data)
-    for batch in batcher.eval_batches():
-        out = jax.device_get(evaluate(params, batch))
-        for row in np.flatnonzero(batch["weights"] > 0):
-            i = int(batch["index"][row])
-            n = len(data.features[i])
-            hyps.append(setup.hypothesis(out, row, n))
-            refs.append(setup.reference(data, i))
-            if "greedy_labels" in out:
-                greedy_hyps.append(out["greedy_labels"][row][out["greedy_label_paddings"][row] == 0].tolist())
-            if setup.frame_metrics and data.alignments is not None:
-                frame_correct += int(np.sum(out["frame_symbols"][row, :n] == data.frame_labels(i)))
-                frame_total += n
-            if setup.aligns:
-                forced[i] = out["positions"][row, :n].astype(np.int32)
-                if data.alignments is not None:
-                    scores.add(forced[i], data.alignments[i])
-            if beam_width > 1:
-                beam = setup.beam_decode(out["log_probs"][row, :n], beam_width)
-                if beam is not None:
-                    beam_hyps.append(beam)
+    for i, out in per_example(evaluate, batcher, to_host=to_host):
+        hyps.append(setup.hypothesis(out))
+        refs.append(setup.reference(data, i))
+        if "greedy_labels" in out:
+            greedy_hyps.append(out["greedy_labels"][out["greedy_label_paddings"] == 0].tolist())
+        if setup.frame_metrics and data.alignments is not None:
+            frame_correct += int(np.sum(out["frame_symbols"] == data.frame_labels(i)))
+            frame_total += len(out["frame_symbols"])
+        if setup.aligns:
+            forced[i] = out["positions"].astype(np.int32)
+            if data.alignments is not None:
+                scores.add(forced[i], data.alignments[i])
+        if beam_width > 1:
+            beam = setup.beam_decode(out["log_probs"], beam_width)
+            if beam is not None:
+                beam_hyps.append(beam)
     metrics = {"label_error_rate": label_error_rate(hyps, refs), **setup.summary_metrics(hyps, refs)}
     if frame_total:
         metrics["frame_accuracy"] = frame_correct / frame_total
@@ -48,3 +48,27 @@ def evaluate_split(evaluate, params, data: SequenceData, batcher: Batcher, setup
     if beam_hyps:
         metrics["label_error_rate_beam"] = label_error_rate(beam_hyps, refs)
     return metrics, (forced if setup.aligns else None)
+
+
+def alignment_figures(evaluate, data: SequenceData, batcher: Batcher, setup: Setup, stem, examples=None, *, to_host):
+    """`plot_alignment` of each of `examples` (default `pick_examples`: the shortest, median and
+    longest target) into `<stem>_<i>.png`; returns the paths. `evaluate` as in `evaluate_split`."""
+    examples = pick_examples(data) if examples is None else examples
+    stem = Path(stem)
+    paths = []
+    for n, example in enumerate(examples):
+        (_, out), *_ = per_example(evaluate, batcher, [example], to_host=to_host)
+        table, row_names = setup.class_probabilities(out["log_probs"], data.vocab)
+        paths.append(
+            plot_alignment(
+                stem.parent / f"{stem.name}_{n}.png",
+                table,
+                row_names,
+                data.labels[example],
+                num_classes=data.num_classes,
+                title=f"example {example}: {' '.join(data.vocab[c] for c in data.labels[example])}",
+                positions=out.get("positions"),
+                truth=None if data.alignments is None else data.alignments[example],
+            )
+        )
+    return paths

@@ -122,7 +122,7 @@ def test_keep_checkpoints_keeps_every_step_for_the_alignment_figures(sweep, env,
 
     import jaxalign.plots
 
-    monkeypatch.setattr(jaxalign.plots, "plot_run_alignment", fake_plot, raising=False)
+    monkeypatch.setattr(jaxalign.plots, "plot_run_alignment", fake_plot)
     assert module.main([str(sweep), "--out", str(tmp_path)]) == 0
     seed0 = {p.parent.parent.name for p in sweep.glob("*/.hydra/overrides.yaml") if "seed=0" in p.read_text()}
     assert sorted(calls) == sorted((name, step) for name in seed0 for step in (2, 4, 6))

@@ -33,6 +33,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from jaxalign import inference  # noqa: E402
 from jaxalign.experiment import results  # noqa: E402
 
 PNG = {"dpi": 100, "metadata": {"Software": None}}  # no version stamp: identical bytes on every run
@@ -121,15 +122,7 @@ def churn_figure(groups, path: Path) -> None:
 
 def alignment_figures(groups, folder: Path) -> bool:
     """The alignment of one run per group (its lowest seed) at every kept checkpoint, drawn by
-    jaxalign.plots.plot_run_alignment; returns False if a figure failed."""
-    try:
-        from jaxalign.plots import plot_run_alignment
-    except ImportError:
-        print(
-            "figures.py: jaxalign.plots.plot_run_alignment is not available in this jaxalign; skipping the alignment figures",
-            file=sys.stderr,
-        )
-        return True
+    jaxalign.inference.plot_run_alignment; returns False if a figure failed."""
     ok = True
     for label, runs in groups:
         run = min(runs, key=lambda r: results.natural_key(str(r.seed)))
@@ -137,7 +130,7 @@ def alignment_figures(groups, folder: Path) -> bool:
         for step in run.checkpoint_steps():
             out = folder / f"{slug}_step{step:06d}.png"
             try:
-                plot_run_alignment(run.path, out, step=step)
+                inference.plot_run_alignment(run.path, out, step=step)
             except Exception as err:  # one bad checkpoint must not cost the other figures
                 print(
                     f"figures.py: could not draw the alignment of {run.name} at step {step}: {type(err).__name__}: {err}",

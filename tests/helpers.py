@@ -1,12 +1,16 @@
 """Configs for tests: the shipped defaults (composed by Hydra from jaxalign.conf) plus explicit
-overrides, so every test runs what a user gets except what it names."""
+overrides, so every test runs what a user gets except what it names. Also what only tests use of the
+data code: a SPHERE writer for TIMIT fixtures and the spoken-words cache's metadata."""
 
 import dataclasses
 import json
+from pathlib import Path
 
+import numpy as np
 from hydra import compose, initialize_config_module
 
 from jaxalign.config import Config, register_configs, to_config
+from jaxalign.data.spoken_words import SpokenWordsSpec, cache_path
 
 register_configs()
 
@@ -43,3 +47,18 @@ def tiny_config(setup="order_sync", model=None, data=None, align=None, trainer=N
 def replace(config: Config, **sections) -> Config:
     """config with some fields of its sections replaced, e.g. replace(c, trainer={"steps": 5})."""
     return dataclasses.replace(config, **{k: dataclasses.replace(getattr(config, k), **v) for k, v in sections.items()})
+
+
+def write_sphere(path, samples_int16: np.ndarray, sample_rate: int = 16000) -> None:
+    """Writes 16-bit little-endian PCM in NIST SPHERE format, as `timit.read_sphere` reads it (fixtures)."""
+    fields = (
+        f"database_id -s5 TIMIT\nsample_count -i {len(samples_int16)}\nsample_rate -i {sample_rate}\n"
+        f"channel_count -i 1\nsample_n_bytes -i 2\nsample_byte_format -s2 01\nsample_coding -s3 pcm\nend_head\n"
+    )
+    header = f"NIST_1A\n   1024\n{fields}".encode("ascii").ljust(1024, b" ")
+    Path(path).write_bytes(header + np.asarray(samples_int16, "<i2").tobytes())
+
+
+def metadata_for(spec: SpokenWordsSpec) -> dict:
+    """The cached `.json` of `spec`: per-utterance split, word, voice, rate and pitch, in file order."""
+    return json.loads(cache_path(spec).with_suffix(".json").read_text())

@@ -96,7 +96,7 @@ def test_viterbi_bfloat16_runs_dp_in_float32():
     np.testing.assert_array_equal(ali_low.score, ali_ref.score)
 
 
-@pytest.mark.parametrize("unroll", [1, 3, 16])
+@pytest.mark.parametrize("unroll", [2, 3, 4, 16])  # 9 frames: a divisor, non-divisors and more than T
 def test_viterbi_unroll_does_not_change_result(unroll):
     log_probs, logit_pad, labels, label_pad = random_batch(7)
     base = viterbi_align(log_probs, logit_pad, labels, label_pad, unroll=1)

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import OmegaConfBaseException
 
-from jaxalign.config import Config, ConfigError, register_configs, to_config
+from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs, to_config
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 register_configs()
@@ -31,16 +31,36 @@ def test_default_config_is_typed():
     assert (config.setup.name, config.data.name, config.align.schedule) == ("order_sync", "digit_strips", "per_step")
 
 
+# model option -> (kind, num_layers, bidirectional), as each file's comment names the net
+MODELS = {
+    "bigru": ("gru", 1, True),
+    "bigru2": ("gru", 2, True),
+    "bilstm": ("lstm", 1, True),
+    "elman": ("simple", 1, False),
+    "gru": ("gru", 1, False),
+    "gru2": ("gru", 2, False),
+    "lstm": ("lstm", 1, False),
+    "mlp": ("mlp", 2, False),
+}
+
+
 @pytest.mark.parametrize("group", ["setup", "model", "data", "optim"])
 def test_every_group_option_composes(group):
+    if group == "model":
+        assert set(group_options(group)) == set(MODELS)
     for option in group_options(group):
         overrides = [f"{group}={option}"] + REQUIRED.get(option, [])
         if group == "setup" and option == "one_to_one":
             overrides.append("model=mlp")
         if group == "model" and option == "mlp":
             overrides.append("setup=one_to_one")
-        config = to_config(make(overrides))
-        assert getattr(config, group) is not None
+        node = getattr(to_config(make(overrides)), group)
+        if group == "model":
+            assert (node.kind, node.num_layers, node.bidirectional) == MODELS[option], option
+        else:
+            assert node.name == option
+        if group == "data":
+            assert type(node) is DATA_CONFIGS[option]
 
 
 @pytest.mark.parametrize("experiment", group_options("experiment"))

@@ -23,6 +23,7 @@ from jaxalign.data import (
     write_arrays,
 )
 from jaxalign.data.dataset import seeded_split
+from tests.helpers import write_sphere
 
 SEEDED_SPLIT = {"valid_fraction": 0.1, "test_fraction": 0.1}  # data=arrays files without a split key
 
@@ -260,7 +261,7 @@ def make_timit(root, speakers, layout="sphere", tool="numpy"):
         else:
             samples = (rng.normal(size=12800) * 3000).astype(np.int16)
             if sphere:
-                timit.write_sphere(sphere, samples)
+                write_sphere(sphere, samples)
             if layout != "sphere":
                 write_riff(riff, samples)
         (folder / name(f"{utt}.PHN")).write_text("".join(f"{s} {e} {p}\n" for p, s, e in PHONES))
@@ -287,7 +288,7 @@ def test_timit_reader_on_fixture(tmp_path):
 
 def test_sphere_round_trip(tmp_path):
     samples = np.array([0, 1, -1, 32767, -32768], np.int16)
-    timit.write_sphere(tmp_path / "a.wav", samples, 8000)
+    write_sphere(tmp_path / "a.wav", samples, 8000)
     audio, rate = timit.read_sphere(tmp_path / "a.wav")
     assert rate == 8000
     np.testing.assert_allclose(audio * 32768, samples)

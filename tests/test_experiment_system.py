@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxalign import load_run
 from jaxalign.data import load_synthetic, write_arrays
+from jaxalign.data.load import load_splits
 from jaxalign.data.synthetic import SyntheticSpec
+from jaxalign.decoding import edit_distance
 from jaxalign.training import TrainingDiverged, train
 from jaxalign.training.checkpoints import CheckpointError
 from tests.helpers import compose_config, replace, tiny_config
@@ -188,7 +191,15 @@ def test_a_small_data_file_trains(tmp_path):
     )
     assert config.trainer.batch_size == 32
     final = train(config, tmp_path / "run")
-    assert 0.0 <= final["label_error_rate"]
+    # The rate is over the 4 test sequences, not the 28 weight-0 rows padding their batch: decode
+    # them from the saved run and count the edits.
+    test = load_splits(config.data).test
+    assert len(test) == 4
+    hyps = [out["hypothesis"] for out in load_run(tmp_path / "run").outputs(test.features)]
+    errors = sum(edit_distance(h, r) for h, r in zip(hyps, test.labels))
+    assert final["label_error_rate"] == pytest.approx(errors / sum(len(r) for r in test.labels))
+    recorded = [ln for ln in deterministic_lines(tmp_path / "run") if ln["split"] == "test"]
+    assert [ln["label_error_rate"] for ln in recorded] == [final["label_error_rate"]]
     train_lines = [ln for ln in deterministic_lines(tmp_path / "run") if ln["split"] == "train"]
     assert train_lines and all(np.isfinite(ln["loss"]) for ln in train_lines)
 

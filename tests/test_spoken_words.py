@@ -7,6 +7,7 @@ import pytest
 
 from jaxalign.data import spoken_words as sw
 from jaxalign.data.espeak import EspeakError, get_espeak
+from tests.helpers import metadata_for
 
 WORDS = [
     "station",
@@ -72,7 +73,7 @@ def test_splits_sizes_alignments_and_vocab(spec, splits):
 
 
 def test_splits_are_disjoint_by_word(spec, splits):
-    utts = sw.metadata_for(spec)["utterances"]
+    utts = metadata_for(spec)["utterances"]
     words = [{u["word"] for u in utts if u["split"] == s} for s in (0, 1, 2)]
     assert all(words) and not (words[0] & words[1] or words[0] & words[2] or words[1] & words[2])
     assert set().union(*words) <= set(WORDS)

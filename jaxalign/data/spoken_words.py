@@ -309,8 +309,3 @@ def load_spoken_words(spec: SpokenWordsSpec | None = None) -> DataSplits:
     if not (path.is_file() and path.with_suffix(".json").is_file()):
         generate(spec, path)
     return load_presplit_arrays(path)
-
-
-def metadata_for(spec: SpokenWordsSpec) -> dict:
-    """The cached `.json` of `spec`: per-utterance split, word, voice, rate and pitch, in file order."""
-    return json.loads(cache_path(spec).with_suffix(".json").read_text())

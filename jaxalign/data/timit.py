@@ -83,16 +83,6 @@ def read_sphere(path) -> tuple[np.ndarray, int]:
     return samples.astype(np.float32) / 32768.0, int(fields.get("sample_rate", 16000))
 
 
-def write_sphere(path, samples_int16: np.ndarray, sample_rate: int = 16000) -> None:
-    """Writes 16-bit little-endian PCM in SPHERE format (for fixtures and conversions)."""
-    fields = (
-        f"database_id -s5 TIMIT\nsample_count -i {len(samples_int16)}\nsample_rate -i {sample_rate}\n"
-        f"channel_count -i 1\nsample_n_bytes -i 2\nsample_byte_format -s2 01\nsample_coding -s3 pcm\nend_head\n"
-    )
-    header = f"NIST_1A\n   1024\n{fields}".encode("ascii").ljust(1024, b" ")
-    Path(path).write_bytes(header + np.asarray(samples_int16, "<i2").tobytes())
-
-
 def read_riff(path) -> tuple[np.ndarray, int]:
     """RIFF WAV file -> (samples float32 in [-1, 1], sample rate). 16-bit PCM mono only."""
     try:

@@ -22,6 +22,7 @@ cannot run here (no CUDA device, package missing) is listed with the reason.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -215,8 +216,12 @@ def build_jaxalign(log_probs, labels, unroll=None, sharded=False, packed=False):
     ]
     jax.block_until_ready(args)
 
+    align = jax.jit(
+        functools.partial(viterbi_align, unroll=unroll, packed=packed)
+    )  # as jitted code calls it: unchecked
+
     def run():
-        return viterbi_align(*args, unroll=unroll, packed=packed).positions.block_until_ready()
+        return align(*args).positions.block_until_ready()
 
     note = (
         f"unroll={scan_unroll(unroll)}"
@@ -235,8 +240,10 @@ def build_jaxalign_pallas(log_probs, labels):
     ]
     jax.block_until_ready(args)
 
+    align = jax.jit(viterbi_align_pallas)  # as jitted code calls it: unchecked
+
     def run():
-        return viterbi_align_pallas(*args).positions.block_until_ready()
+        return align(*args).positions.block_until_ready()
 
     gpu = jax.default_backend() == "gpu"
     return Peer(

@@ -8,22 +8,55 @@ A sequence whose target needs more frames than it has is skipped and named; the 
 
 import argparse
 import json
+import math
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 FORMATS = ("npz", "ctm", "textgrid")
+OUTPUTS = ("alignments.npz", "alignments.ctm", "metrics.json", "textgrids")  # what --overwrite clears
 
 
 def say(message: str) -> None:
     print(f"jaxalign-align: {message}", file=sys.stderr, flush=True)
 
 
+def prepare_out(out_dir: Path, overwrite: bool) -> None:
+    """Checks `out_dir` before any model runs: refuses a path under a file, a file, or (without
+    `overwrite`) a non-empty folder, and makes sure the folder exists and is writable."""
+    from jaxalign.inference import RunError
+
+    for parent in [out_dir, *out_dir.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise RunError(f"--out {out_dir}: {parent} is a file, not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise RunError(f"--out {out_dir} is not empty; pass --overwrite to replace its earlier alignments")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as err:
+        raise RunError(f"--out {out_dir} is not writable: {err.strerror}") from None
+
+
+def clear_outputs(out_dir: Path) -> None:
+    """Deletes this command's earlier outputs (`OUTPUTS`) in `out_dir`; other files stay."""
+    for name in OUTPUTS:
+        old = out_dir / name
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+
+
 def align_file(
-    run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift: float = 0.01, evaluate: bool = False, step=None
+    run_dir, data_path, out_dir, *, formats=FORMATS, frame_shift=0.01, evaluate=False, step=None, overwrite=False
 ) -> dict:
-    """Aligns `data_path` with the run in `run_dir` and writes `formats` into `out_dir`.
-    Returns {"aligned": [indices], "skipped": [indices], "metrics": {...} (with evaluate)}."""
+    """Aligns `data_path` with the run in `run_dir` and writes `formats` into `out_dir` (see
+    `prepare_out` for `overwrite`). Returns {"aligned": [indices], "skipped": [indices], "metrics":
+    {...} (with evaluate)}. A file in which no sequence can be aligned is a RunError: nothing is
+    written and no metric is reported."""
     import numpy as np
 
     from jaxalign.config import load_config
@@ -38,8 +71,12 @@ def align_file(
         raise RunError(
             f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync run"
         )
+    if not (math.isfinite(frame_shift) and frame_shift > 0):
+        raise RunError(f"--frame-shift must be a finite number of seconds > 0, got {frame_shift}")
     arrays = read_arrays(data_path, long_targets=True)
     data = to_sequences(arrays)
+    out_dir = Path(out_dir)
+    prepare_out(out_dir, overwrite)
     run = load_run(run_dir, step=step)
     if data.feature_dim != run.feature_dim:
         raise RunError(
@@ -66,11 +103,14 @@ def align_file(
         rows = f" ({len(y) * k} grid rows at {k} states per symbol)" if k > 1 else ""
         say(f"skipped sequence {i}: its target has {len(y)} symbols{rows} but only {len(x)} frames")
 
+    if not keep:
+        raise RunError(
+            f"{data_path}: none of its {len(data)} sequences can be aligned (every target needs more frames than it has)"
+        )
     outs = run.outputs([data.features[i] for i in keep], [data.labels[i] for i in keep])
     positions = {i: out["positions"] for i, out in zip(keep, outs)}
     segments = {i: intervals(positions[i], data.labels[i], data.vocab, frame_shift) for i in keep}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_outputs(out_dir)
     written = []
     if "npz" in formats:
         written.append(write_npz(out_dir / "alignments.npz", positions).name)
@@ -147,9 +187,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="print alignment accuracy, boundary error and label error rate against the file's true alignments",
     )
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"write into a non-empty --out, deleting its earlier outputs ({', '.join(OUTPUTS)}) first",
+    )
     args = parser.parse_args(argv)
-    if args.frame_shift <= 0:
-        parser.error(f"--frame-shift must be > 0, got {args.frame_shift}")
+    if not (math.isfinite(args.frame_shift) and args.frame_shift > 0):
+        parser.error(f"--frame-shift must be a finite number of seconds > 0, got {args.frame_shift}")
     return args
 
 
@@ -172,6 +217,7 @@ def main(argv=None) -> None:
             frame_shift=args.frame_shift,
             evaluate=args.evaluate,
             step=args.step,
+            overwrite=args.overwrite,
         )
     except (RunError, ConfigError, DataFileError, CheckpointError, FileNotFoundError) as err:
         if os.environ.get("JAXALIGN_FULL_ERROR") == "1":

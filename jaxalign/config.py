@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from jaxalign.data.digit_strips import DigitStripsSpec
 from jaxalign.data.spoken_words import SpokenWordsSpec
@@ -237,7 +237,12 @@ def load_config(path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no config at {path} (a run directory holds .hydra/config.yaml)")
-    raw = OmegaConf.load(path)
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as err:  # yaml's and omegaconf's errors; keep their first line
+        raise ConfigError(f"{path} is not a readable config: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, DictConfig):
+        raise ConfigError(f"{path} is not a readable config: it holds a {type(raw).__name__}, not a mapping")
     name = OmegaConf.select(raw, "data.name")
     if name not in DATA_CONFIGS:
         raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")

@@ -57,10 +57,7 @@ class Run:
             return []
         self._check_features(features)
         given = labels is not None
-        labels = [np.asarray(y, np.int32) for y in labels] if given else [np.zeros(1, np.int32)] * len(features)
-        if len(labels) != len(features):
-            raise RunError(f"{len(features)} feature sequences but {len(labels)} label sequences")
-        self._check_labels(labels)
+        labels = self._checked_labels(labels, len(features)) if given else [np.zeros(1, np.int32)] * len(features)
         feasible = self.setup.feasible(np.array([len(x) for x in features]), np.array([len(y) for y in labels]))
         # Infeasible targets go through as a 1-symbol stand-in (the batcher rejects L > T); their path is -1.
         batched = [y if ok else y[:1] for y, ok in zip(labels, feasible)]
@@ -88,6 +85,8 @@ class Run:
         """Per sequence (T_i,) int32 forced alignment: the row of `labels[i]` each frame is on (-1
         everywhere where the target is too long for the input). Only for aligning setups (order_sync)."""
         self.require_alignments()
+        if labels is None:
+            raise RunError("Run.align needs the labels to align: align(features, labels)")
         return [r["positions"] for r in self.outputs(features, labels)]
 
     def require_alignments(self) -> None:
@@ -109,15 +108,28 @@ class Run:
             if not np.isfinite(x).all():
                 raise RunError(f"features: sequence {i} has a NaN or infinite value")
 
-    def _check_labels(self, labels) -> None:
+    def _checked_labels(self, labels, count: int) -> list[np.ndarray]:
+        """`labels` as (L_i,) int32 arrays, or RunError naming the first bad sequence."""
+        if labels is None or isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+            raise RunError(
+                f"labels: expected a list of {count} label sequences (1-D arrays of symbol ids), got {labels!r:.60}"
+            )
+        if len(labels) != count:
+            raise RunError(f"{count} feature sequences but {len(labels)} label sequences")
+        out = []
         for i, y in enumerate(labels):
+            y = np.asarray(y)
             if y.ndim != 1 or y.size < 1:
                 raise RunError(
                     f"labels: sequence {i} has shape {y.shape}; expected a non-empty 1-D array of symbol ids"
                 )
+            if not np.issubdtype(y.dtype, np.integer):
+                raise RunError(f"labels: sequence {i} has dtype {y.dtype}; symbol ids must be integers")
             bad = (y < 0) | (y >= self.num_classes)
             if bad.any():
                 raise RunError(f"labels: sequence {i} has id {y[bad][0]}, outside the run's {self.num_classes} classes")
+            out.append(y.astype(np.int32))
+        return out
 
 
 def load_run(run_dir, step: int | None = None) -> Run:
@@ -126,6 +138,10 @@ def load_run(run_dir, step: int | None = None) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"no run directory {run_dir}")
+    if step is not None:
+        if not (isinstance(step, int) or (isinstance(step, str) and step.strip().isdigit())):
+            raise RunError(f"step={step!r} is not a checkpoint step (an int; default: the latest)")
+        step = int(step)
     config = load_config(run_dir / ".hydra" / "config.yaml")
     checkpoints = Checkpoints(run_dir / "checkpoints", max_to_keep=config.trainer.keep_checkpoints, create=False)
     try:

@@ -287,3 +287,51 @@ def test_viterbi_with_batch_sharded_over_devices_matches_single_device():
     single = viterbi_align(log_probs, logit_pad, labels, label_pad)
     assert len(sharded.positions.sharding.device_set) == 2
     jax.tree.map(np.testing.assert_array_equal, sharded, single)
+
+
+GRID_FUNCTIONS = {
+    "viterbi_align": viterbi_align,
+    "forward_score": jaxalign.forward_score,
+    "masked_align": masked_align,
+    "viterbi_align_pallas": jaxalign.viterbi_align_pallas,
+    "forward_score_pallas": jaxalign.forward_score_pallas,
+}
+
+
+def _set(key, index, value):
+    def change(args):
+        args[key] = args[key].copy()
+        args[key][index] = value
+
+    return change
+
+
+@pytest.mark.parametrize("name", GRID_FUNCTIONS)
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_set("labels", (0, 0), 3), "labels: example 0 row 0 has id 3, outside the 3 classes"),
+        (_set("labels", (1, 0), -1), "labels: example 1 row 0 has id -1"),  # -1 is the padding sentinel
+        (_set("logit_paddings", (0, 3), 0.5), "logit_paddings: example 0 has values other than 0 and 1"),
+        (_set("label_paddings", (1, 2), 1.0), "label_paddings: example 1 is not right-padded"),
+        (_set("log_probs", (0, 2, 1), np.inf), "log_probs: example 0 frame 2 has a +inf"),
+    ],
+)
+def test_eager_calls_check_their_arguments_in_one_line(name, change, message):
+    """Outside jit the public grid functions refuse what they would score wrongly; inside jit
+    they check nothing (the same bad ids are clipped there)."""
+    log_probs, logit_pad, labels, label_pad = random_batch(0)
+    args = {"log_probs": log_probs, "logit_paddings": logit_pad, "labels": labels, "label_paddings": label_pad}
+    GRID_FUNCTIONS[name](**args)  # the unchanged batch passes, infeasible rows and junk padding included
+    change(args)
+    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+        GRID_FUNCTIONS[name](*args.values())
+    jax.jit(GRID_FUNCTIONS[name])(*args.values())  # traced: no check, no error
+
+
+def test_positive_infinity_scores_minus_infinity_under_jit_never_nan():
+    log_probs, logit_pad, labels, label_pad = random_batch(1)
+    everywhere_inf = np.full_like(log_probs, np.inf)
+    score = jax.jit(jaxalign.forward_score)(everywhere_inf, logit_pad, labels, label_pad)
+    ali = jax.jit(viterbi_align)(everywhere_inf, logit_pad, labels, label_pad)
+    assert np.all(np.asarray(score) == -np.inf) and np.all(np.asarray(ali.score) == -np.inf)

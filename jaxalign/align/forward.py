@@ -17,10 +17,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, row_scores, scan_unroll, valid_mask
+from jaxalign.align.validate import checked_when_eager
 
 _NEG_INF = -jnp.inf
 
 
+@checked_when_eager
 @functools.partial(jax.jit, static_argnames=("unroll",))
 def forward_score(log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None) -> jax.Array:
     """Log of the summed probability of all monotone paths through each sequence's grid.
@@ -33,9 +35,14 @@ def forward_score(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
       unroll: frames per iteration of the scan loops, a speed knob that leaves the score unchanged
         (the gradient up to the last bit); None: 1 on CPU, 16 on GPU/TPU (`scan_unroll`).
 
+    Checks: called with concrete arrays (outside `jax.jit`) the arguments are checked first
+    (`check_grid_arguments`: paddings 0/1 and right-padded, label ids in range on valid rows, no
+    +inf log-prob) and a ValueError names the argument and example; under `jit` nothing is checked
+    and out-of-range ids are clipped.
+
     Returns:
       (B,) float32 score, >= `viterbi_align`'s; -inf where infeasible (L_b = 0 or L_b > T_b) or where
-      every path has probability 0. NaN log-probs count as -inf. The gradient with respect to
+      every path has probability 0. NaN and +inf log-probs count as -inf. The gradient with respect to
       log_probs, (B, T, C) in log_probs' dtype, is the posterior probability that frame t sits on a
       row of class c (each valid frame sums to 1 over classes); it is 0 on padded frames and on rows
       whose score is -inf, and never NaN.

@@ -22,6 +22,7 @@ from jax.experimental import pallas as pl
 from jaxalign.align import pallas_grid as grid
 from jaxalign.align.pallas_grid import NEG_INF
 from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, valid_mask
+from jaxalign.align.validate import checked_when_eager
 
 
 def _forward_kernel(
@@ -124,6 +125,7 @@ def _score_bwd(interpret, residuals, score_bar_B):
 _score.defvjp(_score_fwd, _score_bwd)
 
 
+@checked_when_eager
 @functools.partial(jax.jit, static_argnames=("interpret",))
 def forward_score_pallas(
     log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None

@@ -20,8 +20,10 @@ from jaxalign.align.types import (
     lengths,
     valid_mask,
 )
+from jaxalign.align.validate import checked_when_eager
 
 
+@checked_when_eager
 @jax.jit
 def masked_align(log_probs, logit_paddings, labels, label_paddings) -> Alignment:
     """Per-frame best symbol among those in the target, ignoring their order (the notes' method 1).
@@ -29,7 +31,8 @@ def masked_align(log_probs, logit_paddings, labels, label_paddings) -> Alignment
     Shapes and padding as in `viterbi_align`. `positions` is the first row carrying the chosen
     symbol, so a repeated symbol always maps to its first occurrence. Ties between symbols go to the
     one that appears first in the target. `feasible` follows the same rule as `viterbi_align`
-    (L_b >= 1 and L_b <= T_b) so the two can be swapped in training.
+    (L_b >= 1 and L_b <= T_b) so the two can be swapped in training. Checked as `viterbi_align`
+    is when called outside `jax.jit`.
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
     num_classes = log_probs.shape[2]

@@ -91,9 +91,10 @@ def is_feasible(frame_len_B: jax.Array, label_len_B: jax.Array) -> jax.Array:
 
 def row_scores(log_probs_BxC: jax.Array, labels_BxL: jax.Array, row_ok_BxL: jax.Array) -> jax.Array:
     """One frame's (B, C) log-probs -> (B, L) float32 log-probs of the grid rows; -inf on padded rows
-    and where the log-prob is NaN, so a NaN never reaches the recursions. labels_BxL: clipped ids."""
+    and where the log-prob is NaN or +inf (no log-probability), so neither reaches the recursions.
+    labels_BxL: clipped ids."""
     e_BxL = jnp.take_along_axis(log_probs_BxC, labels_BxL, axis=1).astype(jnp.float32)
-    return jnp.where(row_ok_BxL & ~jnp.isnan(e_BxL), e_BxL, -jnp.inf)
+    return jnp.where(row_ok_BxL & ~jnp.isnan(e_BxL) & (e_BxL < jnp.inf), e_BxL, -jnp.inf)
 
 
 def infeasible_fill(positions, symbols, score, feasible, frame_valid):

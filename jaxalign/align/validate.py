@@ -1,6 +1,13 @@
-"""Host-side checks of data-dependent problems that cannot be seen at trace time."""
+"""Host-side checks of data-dependent problems that cannot be seen at trace time: `check_batch` for
+batches, and the eager checks of the public grid functions (`checked_when_eager`)."""
 
+import functools
+
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from jaxalign.align.types import check_aligner_inputs
 
 
 def _first_bad(bad_B: np.ndarray) -> int | None:
@@ -98,3 +105,50 @@ def check_batch(
         if b is not None:
             t = int(np.flatnonzero(bad[b])[0])
             raise ValueError(f"{name}: example {b} frame {t} has a NaN or infinite value")
+
+
+def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings) -> None:
+    """The value checks of the grid functions' concrete arguments (see `checked_when_eager`):
+    paddings 0/1 and right-padded, label ids in [0, C) on valid rows (C = log_probs' classes), no
+    +inf log-prob on a valid frame. Infeasible targets (L_b = 0 or L_b > T_b) and NaN or -inf
+    log-probs are allowed: the functions define their results. Raises ValueError naming the
+    argument and the first bad example."""
+    check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)  # ranks, dtypes, sizes
+    frame_len = _padding_lengths("logit_paddings", logit_paddings)
+    label_len = _padding_lengths("label_paddings", label_paddings)
+    labels = np.asarray(labels)
+    num_classes = log_probs.shape[2]
+    bad = (np.arange(labels.shape[1])[None, :] < label_len[:, None]) & ((labels < 0) | (labels >= num_classes))
+    b = _first_bad(bad.any(axis=1))
+    if b is not None:
+        row = int(np.flatnonzero(bad[b])[0])
+        raise ValueError(
+            f"labels: example {b} row {row} has id {labels[b, row]}, outside the {num_classes} classes of log_probs"
+        )
+    positive_inf_BxT = np.asarray(_positive_inf_frames(jnp.asarray(log_probs)))  # on device: only (B, T) moves
+    bad = positive_inf_BxT & (np.arange(len(positive_inf_BxT[0]))[None, :] < frame_len[:, None])
+    b = _first_bad(bad.any(axis=1))
+    if b is not None:
+        raise ValueError(f"log_probs: example {b} frame {int(np.flatnonzero(bad[b])[0])} has a +inf log-probability")
+
+
+@jax.jit
+def _positive_inf_frames(log_probs_BxTxC):
+    return jnp.any(log_probs_BxTxC == jnp.inf, axis=2)
+
+
+def checked_when_eager(jitted):
+    """The public face of a jitted grid function (log_probs, logit_paddings, labels, label_paddings,
+    **options): called with concrete arrays, outside `jax.jit`, it first runs
+    `check_grid_arguments` and raises one ValueError naming the problem; inside a trace it adds
+    nothing, so jitted code pays for no check."""
+
+    @functools.wraps(jitted)
+    def call(log_probs, logit_paddings, labels, label_paddings, **options):
+        arrays = (log_probs, logit_paddings, labels, label_paddings)
+        if not any(isinstance(a, jax.core.Tracer) for a in arrays):
+            check_grid_arguments(*arrays)
+        return jitted(*arrays, **options)
+
+    call.lower, call.trace, call._cache_size = jitted.lower, jitted.trace, jitted._cache_size
+    return call

@@ -24,6 +24,7 @@ from jaxalign.align.types import (
     scan_unroll,
     valid_mask,
 )
+from jaxalign.align.validate import checked_when_eager
 
 _NEG_INF = -jnp.inf
 
@@ -45,6 +46,7 @@ def _unpack_at(packed_BxW, row_B):
     return (word_B >> (row_B % _BITS).astype(jnp.uint32)) & 1
 
 
+@checked_when_eager
 @functools.partial(jax.jit, static_argnames=("unroll", "packed"))
 def viterbi_align(
     log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None, packed: bool = False
@@ -62,7 +64,12 @@ def viterbi_align(
         less memory for the (T, B, L) table, for a few more ops per frame; the same result.
 
     Returns:
-      `Alignment`; `score` is the sum of log_probs along the path. NaN log-probs count as -inf.
+      `Alignment`; `score` is the sum of log_probs along the path. NaN and +inf log-probs count as -inf.
+
+    Checks: called with concrete arrays (outside `jax.jit`) the arguments are checked first
+    (`check_grid_arguments`: paddings 0/1 and right-padded, label ids in range on valid rows, no
+    +inf log-prob) and a ValueError names the argument and example; under `jit` nothing is checked
+    and out-of-range ids are clipped.
 
     Tie-break (deterministic): where staying and moving down score the same, the path came from the
     same row, i.e. read forwards in time it moves down as early as possible. Where every path scores
@@ -123,7 +130,7 @@ def no_grid(batch: int, num_frames: int) -> Alignment:
 
 
 def path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B) -> Alignment:
-    """A path's rows -> `Alignment`: its symbols, its score summed from log_probs (NaN as -inf), and
+    """A path's rows -> `Alignment`: its symbols, its score summed from log_probs (NaN and +inf as -inf), and
     -1 / -inf where padded or infeasible. positions_BxT may hold anything on those entries."""
     num_classes = log_probs.shape[2]
     frame_ok_BxT = valid_mask(logit_paddings)
@@ -131,6 +138,6 @@ def path_alignment(positions_BxT, log_probs, logit_paddings, labels, feasible_B)
     symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), jnp.maximum(positions_BxT, 0), axis=1)
     path_BxT = jnp.take_along_axis(log_probs, jnp.clip(symbols_BxT, 0, num_classes - 1)[..., None], axis=2)[..., 0]
     path_BxT = path_BxT.astype(jnp.float32)
-    path_BxT = jnp.where(frame_ok_BxT, jnp.where(jnp.isnan(path_BxT), _NEG_INF, path_BxT), 0.0)
+    path_BxT = jnp.where(frame_ok_BxT, jnp.where(jnp.isnan(path_BxT) | (path_BxT == jnp.inf), _NEG_INF, path_BxT), 0.0)
     score_B = jnp.sum(path_BxT, axis=1)
     return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, frame_ok_BxT)

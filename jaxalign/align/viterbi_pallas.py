@@ -23,6 +23,7 @@ from jax.experimental import pallas as pl
 
 from jaxalign.align import pallas_grid as grid
 from jaxalign.align.types import Alignment, check_aligner_inputs, is_feasible, lengths
+from jaxalign.align.validate import checked_when_eager
 from jaxalign.align.viterbi import no_grid, path_alignment
 
 
@@ -68,6 +69,7 @@ def _viterbi_kernel(
         jax.lax.fori_loop(0, frames - 1, backward, last_row)
 
 
+@checked_when_eager
 @functools.partial(jax.jit, static_argnames=("interpret",))
 def viterbi_align_pallas(
     log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None

@@ -111,6 +111,26 @@ class AlignConfig:
 
 
 @dataclasses.dataclass
+class DistributedConfig:
+    coordinator: str = ""  # HOST:PORT of process 0, the same in every process; empty: one process (or SLURM's)
+    num_processes: int = 1  # processes in the run, each with its own devices (e.g. one per host or GPU)
+    process_id: int = 0  # this process's rank, 0..num_processes-1; process 0 writes the run record
+
+    def __post_init__(self):
+        _at_least("trainer.distributed.num_processes", self.num_processes, 1)
+        if not 0 <= self.process_id < self.num_processes:
+            raise ConfigError(
+                f"trainer.distributed.process_id={self.process_id} must be in [0, {self.num_processes}) "
+                f"(trainer.distributed.num_processes={self.num_processes})"
+            )
+        if self.num_processes > 1 and not self.coordinator:
+            raise ConfigError(
+                f"trainer.distributed.coordinator (HOST:PORT of process 0) is required with "
+                f"trainer.distributed.num_processes={self.num_processes}"
+            )
+
+
+@dataclasses.dataclass
 class TrainerConfig:
     steps: int = 3000
     batch_size: int = 32
@@ -124,6 +144,7 @@ class TrainerConfig:
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
     progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
     log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)  # several processes
 
     def __post_init__(self):
         for key in (
@@ -186,7 +207,6 @@ class Config:
     align: AlignConfig = dataclasses.field(default_factory=AlignConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     seed: int = 0
-    xla_flags: str = ""  # appended to XLA_FLAGS before JAX starts (with the basic launcher, the first job's apply)
 
     def __post_init__(self):
         SETUPS[self.setup.name].check_config(self)

@@ -94,9 +94,20 @@ def run(cfg: DictConfig):
     return final.get("label_error_rate")
 
 
+def follower_overrides(args: list[str]) -> list[str]:
+    """Hydra overrides that keep a process other than the first (trainer.distributed.process_id > 0)
+    from writing into the run dir it shares with the first: no .hydra/ and no train.log."""
+    ids = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("trainer.distributed.process_id=")]
+    if not ids or ids[-1].strip() in ("0", ""):
+        return []
+    extra = [] if any(a.startswith("hydra.output_subdir=") for a in args) else ["hydra.output_subdir=null"]
+    return extra + ([] if any(a.startswith("hydra/job_logging=") for a in args) else ["hydra/job_logging=stdout"])
+
+
 def main():
     """The console entry point `jaxalign-train`."""
     check_override_keys(sys.argv[1:])
+    sys.argv += follower_overrides(sys.argv[1:])
     run()
 
 

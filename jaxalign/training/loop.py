@@ -7,6 +7,7 @@ alignment schedules is the setup object's business (`jaxalign.setups`); the loop
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +57,9 @@ class MetricsWriter:
         from tensorboardX import SummaryWriter
 
         self.path = run_dir / "metrics.jsonl"
+        self.tensorboard = None
+        if jax.process_index() != 0:  # with several processes, the first one keeps the record
+            return
         lines = self.path.read_text().splitlines() if self.path.exists() and resumed_from is not None else []
         records = [json.loads(ln) for ln in lines if ln]
         kept = [r for r in records if r["step"] < resumed_from or (r["step"] == resumed_from and r["split"] == "valid")]
@@ -63,7 +67,7 @@ class MetricsWriter:
         self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
 
     def write(self, step: int, split: str, **values) -> None:
-        if jax.process_index() != 0:  # with several hosts, the first one keeps the record
+        if self.tensorboard is None:  # not the first process
             return
         clean = {k: (np.asarray(v).item() if np.ndim(v) == 0 and hasattr(v, "dtype") else v) for k, v in values.items()}
         clean = {k: v for k, v in clean.items() if not (isinstance(v, float) and math.isnan(v))}
@@ -77,10 +81,12 @@ class MetricsWriter:
     def add_figure(self, tag: str, png: Path, step: int) -> None:
         import matplotlib.image
 
-        self.tensorboard.add_image(tag, matplotlib.image.imread(png)[..., :3], step, dataformats="HWC")
+        if self.tensorboard is not None:
+            self.tensorboard.add_image(tag, matplotlib.image.imread(png)[..., :3], step, dataformats="HWC")
 
     def close(self) -> None:
-        self.tensorboard.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def write_environment(path: Path, mesh: dict | None) -> None:
@@ -144,7 +150,8 @@ class Trainer:
     def __init__(self, config: Config, run_dir):
         self.config, self.run_dir = config, Path(run_dir)
         (self.run_dir / "figures").mkdir(parents=True, exist_ok=True)
-        if not (self.run_dir / ".hydra" / "config.yaml").exists():  # Hydra writes it for CLI runs only
+        first = jax.process_index() == 0  # with several processes, the first one writes the run record
+        if first and not (self.run_dir / ".hydra" / "config.yaml").exists():  # Hydra writes it for CLI runs only
             save_config(config, self.run_dir / ".hydra" / "config.yaml")
         trainer = config.trainer
         self.splits = load_splits(config.data)
@@ -187,7 +194,8 @@ class Trainer:
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", max_to_keep=trainer.keep_checkpoints)
         self.start = self.restore()
         self.state = self.parallel.replicate(self.state)
-        write_environment(self.run_dir / "environment.json", self.parallel.shape)
+        if first:
+            write_environment(self.run_dir / "environment.json", self.parallel.shape)
         self.writer = MetricsWriter(self.run_dir, resumed_from=self.start or None)
         self.writer.write(self.start, "timing", event="start", resumed_from=self.start)
         self.warn_if_never_realigned()
@@ -289,7 +297,7 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------
 
     def evaluate_batch(self, params, batch: dict) -> dict:
-        return self.evaluate(params, self.parallel.batch(batch))
+        return self.parallel.to_host(self.evaluate(params, self.parallel.batch(batch)))
 
     def evaluate_split(self, split: str) -> dict:
         beam_width = self.config.trainer.beam_width if split == "test" else 1
@@ -307,14 +315,18 @@ class Trainer:
         """figures/alignment_test_<i>.png for the shortest, median and longest test target."""
         if "test" not in self.eval_batches:
             return None
+        first = jax.process_index() == 0  # the others evaluate with it (one SPMD program) into a scratch dir
+        scratch = None if first else tempfile.TemporaryDirectory()
         paths = plot_alignments(
             self.evaluate_batch,
             self.state.params,
             self.splits.test,
             self.eval_batches["test"],
             self.setup,
-            self.run_dir / "figures" / "alignment_test",
+            (self.run_dir if first else Path(scratch.name)) / "figures" / "alignment_test",
         )
+        if scratch is not None:
+            scratch.cleanup()
         for i, path in enumerate(paths):
             self.writer.add_figure(f"alignment_test_{i}", path, step)
         return self.run_dir / "figures" / "alignment_test_*.png"

@@ -233,13 +233,24 @@ def to_config(cfg) -> Config:
             raise ConfigError(
                 f"unknown key {section!r} (top-level keys: {[f.name for f in dataclasses.fields(Config)]})"
             )
-        node = getattr(obj, section)
-        if dataclasses.is_dataclass(node):
-            known = {f.name for f in dataclasses.fields(node)}
-            extra = sorted(set(cfg[section].keys()) - known)
-            if extra:
-                raise ConfigError(f"unknown key {section}.{extra[0]} (known: {sorted(known)})")
+        _check_known(section, cfg[section], getattr(obj, section))
     return obj
+
+
+def _check_known(prefix: str, cfg, node) -> None:
+    """Names the first key of `cfg` that the dataclass `node` lacks, in nested sections too."""
+    if not dataclasses.is_dataclass(node):
+        return
+    known = {f.name for f in dataclasses.fields(node)}
+    extra = sorted(set(cfg.keys()) - known)
+    if extra:
+        raise ConfigError(f"unknown key {prefix}.{extra[0]} (known: {sorted(known)})")
+    for name in known:
+        if dataclasses.is_dataclass(getattr(node, name)):
+            _check_known(f"{prefix}.{name}", cfg[name], getattr(node, name))
+
+
+RETIRED_KEYS = ("xla_flags",)  # top-level keys of older runs' saved configs that no longer mean anything
 
 
 def save_config(config: Config, path) -> None:
@@ -256,6 +267,8 @@ def load_config(path) -> Config:
     if not path.is_file():
         raise ConfigError(f"no config at {path} (a run directory holds .hydra/config.yaml)")
     raw = OmegaConf.load(path)
+    for key in RETIRED_KEYS:  # runs saved before a key was removed still load
+        raw.pop(key, None)
     name = OmegaConf.select(raw, "data.name")
     if name not in DATA_CONFIGS:
         raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")

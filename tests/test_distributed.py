@@ -119,6 +119,11 @@ def test_distributed_config_errors_name_the_key(values, message):
         compose_config(overrides)
 
 
+def test_an_unknown_nested_key_is_named():
+    with pytest.raises(ConfigError, match=r"unknown key trainer\.distributed\.bogus"):
+        compose_config({"+trainer.distributed.bogus": 1})
+
+
 def test_process_ids_above_zero_leave_hydra_files_to_process_zero():
     assert follower_overrides(["trainer.distributed.process_id=0"]) == []
     assert follower_overrides(["x=1"]) == []

@@ -37,7 +37,9 @@ def configure_jax(distributed=None) -> None:
 
     if os.environ.get("JAX_CPU_COLLECTIVES_IMPLEMENTATION") is None:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # used only by a multi-process CPU run
-    if distributed is not None and distributed.coordinator:
+    if jax.distributed.is_initialized():
+        pass  # a later job of a multirun in the same process (the basic launcher)
+    elif distributed is not None and distributed.coordinator:
         jax.distributed.initialize(distributed.coordinator, distributed.num_processes, distributed.process_id)
     elif int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # one task per GPU (hydra/launcher=slurm_gpu)
         jax.distributed.initialize()  # coordinator, process count and id from SLURM's variables

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from jaxalign.errors import ConfigError
+from jaxalign.runtime import cache_dir
 from jaxalign.train import check_override_keys, follower_overrides, known_keys
 from tests.helpers import compose_config
 
@@ -119,6 +120,16 @@ def test_distributed_config_errors_name_the_key(values, message):
         compose_config(overrides)
 
 
+def test_the_cache_root_is_jaxalign_cache_dir_or_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAXALIGN_CACHE_DIR", str(tmp_path))
+    assert (
+        cache_dir("xla") == tmp_path / "xla"
+        and cache_dir("spoken_words", "a.npz") == tmp_path / "spoken_words" / "a.npz"
+    )
+    monkeypatch.delenv("JAXALIGN_CACHE_DIR")
+    assert cache_dir() == Path.home() / ".cache" / "jaxalign"
+
+
 def test_an_unknown_nested_key_is_named():
     with pytest.raises(ConfigError, match=r"unknown key trainer\.distributed\.bogus"):
         compose_config({"+trainer.distributed.bogus": 1})
@@ -178,3 +189,4 @@ def test_two_processes_train_like_one_with_all_devices_and_resume(tmp_path):
     assert sorted(int(p.name) for p in (two / "checkpoints").iterdir() if p.name.isdigit()) == [4, 8]
     done = json.loads((two / "DONE").read_text())
     assert done == pytest.approx(json.loads((one / "DONE").read_text()), abs=1e-6)
+    assert (cache / "xla").is_dir()  # the compilation cache lives under the cache root

@@ -204,10 +204,10 @@ def main(argv=None) -> None:
     from jaxalign.config import ConfigError
     from jaxalign.data import DataFileError
     from jaxalign.inference import RunError
-    from jaxalign.train import configure_jax
+    from jaxalign.runtime import configure_jax
     from jaxalign.training.checkpoints import CheckpointError
 
-    configure_jax(Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), "")
+    configure_jax()
     try:
         align_file(
             args.run_dir,

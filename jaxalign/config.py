@@ -113,6 +113,26 @@ class AlignConfig:
 
 
 @dataclasses.dataclass
+class DistributedConfig:
+    coordinator: str = ""  # HOST:PORT of process 0, the same in every process; empty: one process (or SLURM's)
+    num_processes: int = 1  # processes in the run, each with its own devices (e.g. one per host or GPU)
+    process_id: int = 0  # this process's rank, 0..num_processes-1; process 0 writes the run record
+
+    def __post_init__(self):
+        _at_least("trainer.distributed.num_processes", self.num_processes, 1)
+        if not 0 <= self.process_id < self.num_processes:
+            raise ConfigError(
+                f"trainer.distributed.process_id={self.process_id} must be in [0, {self.num_processes}) "
+                f"(trainer.distributed.num_processes={self.num_processes})"
+            )
+        if self.num_processes > 1 and not self.coordinator:
+            raise ConfigError(
+                f"trainer.distributed.coordinator (HOST:PORT of process 0) is required with "
+                f"trainer.distributed.num_processes={self.num_processes}"
+            )
+
+
+@dataclasses.dataclass
 class TrainerConfig:
     steps: int = 3000
     batch_size: int = 32
@@ -126,6 +146,7 @@ class TrainerConfig:
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
     progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
     log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
+    distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)  # several processes
 
     def __post_init__(self):
         for key in (
@@ -188,7 +209,6 @@ class Config:
     align: AlignConfig = dataclasses.field(default_factory=AlignConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     seed: int = 0
-    xla_flags: str = ""  # appended to XLA_FLAGS before JAX starts (with the basic launcher, the first job's apply)
 
     def __post_init__(self):
         SETUPS[self.setup.name].check_config(self)
@@ -215,13 +235,24 @@ def to_config(cfg) -> Config:
             raise ConfigError(
                 f"unknown key {section!r} (top-level keys: {[f.name for f in dataclasses.fields(Config)]})"
             )
-        node = getattr(obj, section)
-        if dataclasses.is_dataclass(node):
-            known = {f.name for f in dataclasses.fields(node)}
-            extra = sorted(set(cfg[section].keys()) - known)
-            if extra:
-                raise ConfigError(f"unknown key {section}.{extra[0]} (known: {sorted(known)})")
+        _check_known(section, cfg[section], getattr(obj, section))
     return obj
+
+
+def _check_known(prefix: str, cfg, node) -> None:
+    """Names the first key of `cfg` that the dataclass `node` lacks, in nested sections too."""
+    if not dataclasses.is_dataclass(node):
+        return
+    known = {f.name for f in dataclasses.fields(node)}
+    extra = sorted(set(cfg.keys()) - known)
+    if extra:
+        raise ConfigError(f"unknown key {prefix}.{extra[0]} (known: {sorted(known)})")
+    for name in known:
+        if dataclasses.is_dataclass(getattr(node, name)):
+            _check_known(f"{prefix}.{name}", cfg[name], getattr(node, name))
+
+
+RETIRED_KEYS = ("xla_flags",)  # top-level keys of older runs' saved configs that no longer mean anything
 
 
 def save_config(config: Config, path) -> None:
@@ -243,6 +274,8 @@ def load_config(path) -> Config:
         raise ConfigError(f"{path} is not a readable config: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, DictConfig):
         raise ConfigError(f"{path} is not a readable config: it holds a {type(raw).__name__}, not a mapping")
+    for key in RETIRED_KEYS:  # runs saved before a key was removed still load
+        raw.pop(key, None)
     name = OmegaConf.select(raw, "data.name")
     if name not in DATA_CONFIGS:
         raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")

@@ -3,7 +3,6 @@
 import dataclasses
 import difflib
 import json
-import logging
 import os
 import sys
 import traceback
@@ -15,26 +14,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs, to_config
+from jaxalign.runtime import configure_jax
 
 register_configs()
 CONFIG_PATH = "pkg://jaxalign.conf"  # the repo's conf/, shipped inside the package (pyproject.toml)
-
-
-def configure_jax(cache_dir: Path, xla_flags: str) -> None:
-    """Set before JAX initialises its backend; later changes are silently ignored (jax #19213)."""
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # sweeps share a GPU's memory
-    if xla_flags and xla_flags not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flags}".strip()
-    import absl.logging
-    import jax
-
-    absl.logging.set_verbosity(absl.logging.WARNING)  # orbax logs every save at INFO
-    logging.getLogger("jax").setLevel(logging.WARNING)  # Hydra's INFO root level would show backend probing
-
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # one task per GPU (hydra/launcher=slurm_gpu)
-        jax.distributed.initialize()  # coordinator, process count and id from SLURM's variables
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def expected_errors():
@@ -46,12 +29,18 @@ def expected_errors():
 
 
 def known_keys() -> set[str]:
-    """Every dotted key of the schemas (data keys of every data source)."""
+    """Every dotted key of the schemas (data keys of every data source; nested sections such as
+    trainer.distributed by their leaves)."""
+
+    def leaves(prefix: str, kinds) -> set[str]:
+        fields = [f for kind in kinds if dataclasses.is_dataclass(kind) for f in dataclasses.fields(kind)]
+        if not fields:
+            return {prefix}
+        return set().union(*(leaves(f"{prefix}.{f.name}", [f.type]) for f in fields))
+
     keys = set()
     for section in dataclasses.fields(Config):
-        kinds = DATA_CONFIGS.values() if section.name == "data" else [section.type]
-        fields = [f for kind in kinds if dataclasses.is_dataclass(kind) for f in dataclasses.fields(kind)]
-        keys |= {f"{section.name}.{f.name}" for f in fields} if fields else {section.name}
+        keys |= leaves(section.name, DATA_CONFIGS.values() if section.name == "data" else [section.type])
     return keys
 
 
@@ -78,31 +67,47 @@ def run(cfg: DictConfig):
     if (run_dir / "DONE").exists():
         print(f"jaxalign-train: {run_dir} is already DONE; skipping", file=sys.stderr)
         return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
+    rank = int(os.environ.get("SLURM_PROCID", "0"))  # only the first process writes DONE and FAILED
     try:
         config = to_config(cfg)
-        configure_jax(
-            Path(os.environ.get("JAXALIGN_CACHE_DIR", Path.home() / ".cache" / "jaxalign" / "xla")), config.xla_flags
-        )
+        rank = config.trainer.distributed.process_id or rank
+        configure_jax(config.trainer.distributed)
+        import jax
+
+        rank = jax.process_index()
         from jaxalign.training import train
 
         final = train(config, run_dir)
     except Exception as err:
         known = isinstance(err, expected_errors())
         detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
-        (run_dir / "FAILED").write_text(detail + "\n")
+        if rank == 0:
+            (run_dir / "FAILED").write_text(detail + "\n")
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or (not known and not multirun):
             raise
         print(f"jaxalign-train: {err} (run dir {run_dir})", file=sys.stderr)
         if multirun:
             return None  # one failed job must not stop the sweep
         sys.exit(1)
-    (run_dir / "DONE").write_text(json.dumps(final) + "\n")
+    if rank == 0:
+        (run_dir / "DONE").write_text(json.dumps(final) + "\n")
     return final.get("label_error_rate")
+
+
+def follower_overrides(args: list[str]) -> list[str]:
+    """Hydra overrides that keep a process other than the first (trainer.distributed.process_id > 0)
+    from writing into the run dir it shares with the first: no .hydra/ and no train.log."""
+    ids = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("trainer.distributed.process_id=")]
+    if not ids or ids[-1].strip() in ("0", ""):
+        return []
+    extra = [] if any(a.startswith("hydra.output_subdir=") for a in args) else ["hydra.output_subdir=null"]
+    return extra + ([] if any(a.startswith("hydra/job_logging=") for a in args) else ["hydra/job_logging=stdout"])
 
 
 def main():
     """The console entry point `jaxalign-train`."""
     check_override_keys(sys.argv[1:])
+    sys.argv += follower_overrides(sys.argv[1:])
     run()
 
 

@@ -189,3 +189,14 @@ def test_the_local_aligner_serves_per_step_realignment_after_a_flat_start_only()
         ["align.aligner_context=-1"],
     ):
         assert make_setup(to_config(make(overrides)), 10).aligner_context is None, overrides
+
+
+def test_a_run_saved_with_the_retired_xla_flags_key_still_loads(tmp_path):
+    from jaxalign.config import load_config, save_config
+    from tests.helpers import tiny_config
+
+    config = tiny_config()
+    save_config(config, tmp_path / "config.yaml")
+    with (tmp_path / "config.yaml").open("a") as f:
+        f.write("xla_flags: ''\n")
+    assert load_config(tmp_path / "config.yaml") == config

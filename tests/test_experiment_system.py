@@ -88,7 +88,7 @@ TINY = [*BASE, "data=synthetic", "data.num_train=64", "data.num_valid=16", "data
 
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory):
-    env = dict(os.environ, JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("xla-cache")), JAX_PLATFORMS="cpu")
+    env = dict(os.environ, JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("cache")), JAX_PLATFORMS="cpu")
     env.pop("HYDRA_FULL_ERROR", None)
     return env
 

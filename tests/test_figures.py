@@ -29,7 +29,7 @@ def env(tmp_path_factory):
     """This checkout's jaxalign first on the path (figures.py runs from experiments/)."""
     path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env = dict(
-        os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu", JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("xla-cache"))
+        os.environ, PYTHONPATH=path, JAX_PLATFORMS="cpu", JAXALIGN_CACHE_DIR=str(tmp_path_factory.mktemp("cache"))
     )
     env.pop("HYDRA_FULL_ERROR", None)
     env.pop(

@@ -42,6 +42,7 @@ from jaxalign.data.arrays import load_presplit_arrays, write_arrays
 from jaxalign.data.dataset import DataSplits, seeded_split
 from jaxalign.data.espeak import RATE_MAX, RATE_MIN, EspeakError, get_espeak
 from jaxalign.data.timit import log_mel
+from jaxalign.runtime import cache_dir
 
 FORMAT_VERSION = 1  # bump when the generated arrays change for the same config
 SILENCE = "_"
@@ -255,8 +256,8 @@ def cache_path(spec: SpokenWordsSpec) -> Path:
     fields["voices"] = [str(v) for v in spec.voices]
     key = {"spec": fields, "words": read_words(spec), "espeakng_loader": _espeak_version(), "format": FORMAT_VERSION}
     blob = json.dumps(key, sort_keys=True)
-    root = Path(spec.cache_dir or os.environ.get("JAXALIGN_CACHE_DIR") or Path.home() / ".cache" / "jaxalign")
-    return root.expanduser() / "spoken_words" / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
+    folder = Path(spec.cache_dir).expanduser() / "spoken_words" if spec.cache_dir else cache_dir("spoken_words")
+    return folder / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
 
 
 def generate(spec: SpokenWordsSpec, path: Path) -> None:

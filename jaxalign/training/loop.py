@@ -6,6 +6,7 @@ run record (console, metrics, progress, environment) is `jaxalign.training.recor
 """
 
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class Trainer:
 
     def __init__(self, config: Config, run_dir):
         self.config, self.run_dir = config, Path(run_dir)
+        self.first = jax.process_index() == 0  # with several processes, the first one writes the run record
         trainer = config.trainer
         self.make_run_dir()
 
@@ -81,7 +83,8 @@ class Trainer:
         self.start = self.restore()
         self.state = self.parallel.replicate(self.state)
 
-        write_environment(self.run_dir / "environment.json", self.parallel.shape)
+        if self.first:
+            write_environment(self.run_dir / "environment.json", self.parallel.shape)
         self.writer = MetricsWriter(self.run_dir, resumed_from=self.start or None)
         self.writer.write(self.start, "timing", event="start", resumed_from=self.start)
         for message in self.setup.warnings(trainer.steps):
@@ -89,8 +92,10 @@ class Trainer:
             self.writer.write(self.start, "warning", message=message)
 
     def make_run_dir(self) -> None:
+        """The run dir and, from Python (Hydra writes it for CLI runs), its config record; with
+        several processes the first one writes the run record."""
         (self.run_dir / "figures").mkdir(parents=True, exist_ok=True)
-        if not (self.run_dir / ".hydra" / "config.yaml").exists():  # Hydra writes it for CLI runs only
+        if self.first and not (self.run_dir / ".hydra" / "config.yaml").exists():
             save_config(self.config, self.run_dir / ".hydra" / "config.yaml")
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -186,7 +191,7 @@ class Trainer:
             self.eval_batches[split],
             self.setup,
             beam_width=beam_width,
-            to_host=jax.device_get,
+            to_host=self.parallel.to_host,
         )
         if split == "valid":
             if forced is not None and self.previous_forced is not None:
@@ -198,10 +203,19 @@ class Trainer:
         """figures/alignment_test_<i>.png for the shortest, median and longest test target."""
         if "test" not in self.eval_batches:
             return None
-        stem = self.run_dir / "figures" / "alignment_test"
+        # The other processes evaluate with the first (one SPMD program), drawing into a scratch dir.
+        scratch = None if self.first else tempfile.TemporaryDirectory()
+        stem = (self.run_dir if self.first else Path(scratch.name)) / "figures" / "alignment_test"
         paths = alignment_figures(
-            self.evaluate_batch, self.splits.test, self.eval_batches["test"], self.setup, stem, to_host=jax.device_get
+            self.evaluate_batch,
+            self.splits.test,
+            self.eval_batches["test"],
+            self.setup,
+            stem,
+            to_host=self.parallel.to_host,
         )
+        if scratch is not None:
+            scratch.cleanup()
         for i, path in enumerate(paths):
             self.writer.add_figure(f"alignment_test_{i}", path, step)
         return self.run_dir / "figures" / "alignment_test_*.png"

@@ -1,9 +1,11 @@
 """Data parallelism: the batch is split over all visible devices along a one-axis mesh ("data"),
 parameters and optimizer state are replicated; `jax.jit` then runs one SPMD program whose gradient
-mean is an all-reduce. On by default whenever more than one device is visible. Across hosts, call
-`jax.distributed.initialize()` first (train.py does under SLURM), and every device joins the mesh."""
+mean is an all-reduce. On by default whenever more than one device is visible. Across processes,
+call `jax.distributed.initialize()` first (`jaxalign.runtime.configure_jax` does, given
+trainer.distributed or under SLURM), and every process's devices join the mesh."""
 
 import jax
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -34,4 +36,19 @@ class DataParallel:
         return jax.tree.map(lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index]), batch)
 
     def replicate(self, tree):
-        return tree if self.mesh is None else jax.device_put(tree, NamedSharding(self.mesh, P()))
+        """The same values on every device of the mesh. Through the host: arrays restored from a
+        checkpoint sit on one device of this process, and JAX moves no such array onto other
+        processes' devices (each process puts its own copy on its own devices)."""
+        return tree if self.mesh is None else jax.device_put(jax.device_get(tree), NamedSharding(self.mesh, P()))
+
+    def to_host(self, tree):
+        """Outputs of a step (arrays on the mesh) -> numpy arrays of the whole batch, on every
+        process: with several processes, the rows on other processes' devices are gathered (every
+        process must call this, in the same order)."""
+
+        def get(x):
+            if isinstance(x, jax.Array) and not x.is_fully_addressable:
+                return multihost_utils.process_allgather(x, tiled=True)  # the global value
+            return jax.device_get(x)
+
+        return jax.tree.map(get, tree)

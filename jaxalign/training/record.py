@@ -34,6 +34,9 @@ class MetricsWriter:
         from tensorboardX import SummaryWriter
 
         self.path = run_dir / "metrics.jsonl"
+        self.tensorboard = None
+        if jax.process_index() != 0:  # with several processes, the first one keeps the record
+            return
         lines = self.path.read_text().splitlines() if self.path.exists() and resumed_from is not None else []
         records = [json.loads(ln) for ln in lines if ln]
         kept = [r for r in records if r["step"] < resumed_from or (r["step"] == resumed_from and r["split"] == "valid")]
@@ -41,7 +44,7 @@ class MetricsWriter:
         self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
 
     def write(self, step: int, split: str, **values) -> None:
-        if jax.process_index() != 0:  # with several hosts, the first one keeps the record
+        if self.tensorboard is None:  # not the first process
             return
         clean = {k: (np.asarray(v).item() if np.ndim(v) == 0 and hasattr(v, "dtype") else v) for k, v in values.items()}
         clean = {k: v for k, v in clean.items() if not (isinstance(v, float) and math.isnan(v))}
@@ -55,10 +58,12 @@ class MetricsWriter:
     def add_figure(self, tag: str, png: Path, step: int) -> None:
         import matplotlib.image
 
-        self.tensorboard.add_image(tag, matplotlib.image.imread(png)[..., :3], step, dataformats="HWC")
+        if self.tensorboard is not None:
+            self.tensorboard.add_image(tag, matplotlib.image.imread(png)[..., :3], step, dataformats="HWC")
 
     def close(self) -> None:
-        self.tensorboard.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 def write_environment(path: Path, mesh: dict | None) -> None:

@@ -12,7 +12,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 FORMATS = ("npz", "ctm", "textgrid")
@@ -24,20 +23,17 @@ def say(message: str) -> None:
 
 
 def prepare_out(out_dir: Path, overwrite: bool) -> None:
-    """Checks `out_dir` before any model runs: refuses a path under a file, a file, or (without
-    `overwrite`) a non-empty folder, and makes sure the folder exists and is writable."""
+    """Checks `out_dir` before any model runs: refuses a path under a file, a file, (without
+    `overwrite`) a non-empty folder, and a folder that cannot be written; creates nothing."""
     from jaxalign.inference import RunError
 
-    for parent in [out_dir, *out_dir.parents]:
-        if parent.exists() and not parent.is_dir():
-            raise RunError(f"--out {out_dir}: {parent} is a file, not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+    existing = next(p for p in [out_dir, *out_dir.parents] if p.exists())
+    if not existing.is_dir():
+        raise RunError(f"--out {out_dir}: {existing} is a file, not a folder")
+    if existing == out_dir and any(out_dir.iterdir()) and not overwrite:
         raise RunError(f"--out {out_dir} is not empty; pass --overwrite to replace its earlier alignments")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out_dir).close()
-    except OSError as err:
-        raise RunError(f"--out {out_dir} is not writable: {err.strerror}") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunError(f"--out {out_dir}: {existing} is not writable")
 
 
 def clear_outputs(out_dir: Path) -> None:
@@ -110,6 +106,7 @@ def align_file(
     outs = run.outputs([data.features[i] for i in keep], [data.labels[i] for i in keep])
     positions = {i: out["positions"] for i, out in zip(keep, outs)}
     segments = {i: intervals(positions[i], data.labels[i], data.vocab, frame_shift) for i in keep}
+    out_dir.mkdir(parents=True, exist_ok=True)
     clear_outputs(out_dir)
     written = []
     if "npz" in formats:

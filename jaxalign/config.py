@@ -6,11 +6,13 @@ composed DictConfig into these dataclasses, running the `__post_init__` value ch
 """
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from jaxalign.data.digit_strips import DigitStripsSpec
 from jaxalign.data.spoken_words import SpokenWordsSpec
@@ -29,8 +31,13 @@ def _one_of(key: str, value, allowed) -> None:
 
 
 def _at_least(key: str, value, low) -> None:
-    if value < low:
+    if not value >= low:  # NaN too
         raise ConfigError(f"{key}={value!r} must be >= {low}")
+
+
+def _finite(key: str, value) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}={value!r} must be a finite number")
 
 
 @dataclasses.dataclass
@@ -76,8 +83,11 @@ class OptimConfig:
     def __post_init__(self):
         _one_of("optim.name", self.name, OPTIMIZERS)
         _one_of("optim.schedule", self.schedule, LR_SCHEDULES)
-        if self.learning_rate <= 0:
-            raise ConfigError(f"optim.learning_rate={self.learning_rate} must be > 0")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"optim.learning_rate={self.learning_rate} must be a finite number > 0")
+        for key in ("weight_decay", "momentum", "clip_norm"):
+            _finite(f"optim.{key}", getattr(self, key))
+            _at_least(f"optim.{key}", getattr(self, key), 0.0)
 
 
 @dataclasses.dataclass
@@ -162,14 +172,27 @@ class TrainerConfig:
             _at_least(f"trainer.{key}", getattr(self, key), 1)
 
 
+def _check_split_sizes(data) -> None:
+    """The generated data sets: a training split to learn from, and no negative sizes."""
+    _at_least("data.num_train", data.num_train, 1)
+    _at_least("data.num_valid", data.num_valid, 0)
+    _at_least("data.num_test", data.num_test, 0)
+
+
 @dataclasses.dataclass
 class DigitStripsConfig(DigitStripsSpec):
     name: str = "digit_strips"
+
+    def __post_init__(self):
+        _check_split_sizes(self)
 
 
 @dataclasses.dataclass
 class SyntheticConfig(SyntheticSpec):
     name: str = "synthetic"
+
+    def __post_init__(self):
+        _check_split_sizes(self)
 
 
 @dataclasses.dataclass
@@ -189,6 +212,9 @@ class TimitConfig(TimitSpec):
 @dataclasses.dataclass
 class SpokenWordsConfig(SpokenWordsSpec):
     name: str = "spoken_words"
+
+    def __post_init__(self):
+        _check_split_sizes(self)
 
 
 DATA_CONFIGS = {
@@ -226,7 +252,10 @@ def register_configs() -> None:
 
 def to_config(cfg) -> Config:
     """Composed DictConfig -> checked `Config` dataclass (raises ConfigError naming the key)."""
-    obj = OmegaConf.to_object(cfg)
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"{err.full_key} is required here: add {err.full_key}=... to the command line") from None
     if not isinstance(obj, Config):
         raise ConfigError("the composed config is not based on base_config")
     # Keys added with "+" slip past struct mode and would be dropped silently: name them instead.

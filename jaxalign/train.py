@@ -1,5 +1,6 @@
 """`jaxalign-train`: the Hydra entry point. Kept short; the logic lives in `jaxalign.training`."""
 
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -11,7 +12,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs, to_config
 from jaxalign.runtime import configure_jax
@@ -24,8 +25,9 @@ def expected_errors():
     from jaxalign.data import DataFileError, TimitError
     from jaxalign.training import TrainingDiverged
     from jaxalign.training.checkpoints import CheckpointError
+    from jaxalign.training.run_dir import RunDirBusy
 
-    return (ConfigError, DataFileError, TimitError, FileNotFoundError, CheckpointError, TrainingDiverged)
+    return (ConfigError, DataFileError, TimitError, FileNotFoundError, CheckpointError, TrainingDiverged, RunDirBusy)
 
 
 def known_keys() -> set[str]:
@@ -59,55 +61,75 @@ def check_override_keys(args: list[str]) -> None:
             sys.exit(2)
 
 
+def hydra_record(hydra_cfg) -> dict[str, str]:
+    """Hydra's own files of the run record (`hydra.output_subdir` is null, so that Hydra writes
+    nothing into a run dir before it is known to be this run's), for the Trainer to write on a
+    fresh start: the overrides (which `experiments/figures.py` groups by) and the Hydra config."""
+    return {
+        ".hydra/overrides.yaml": OmegaConf.to_yaml(hydra_cfg.overrides.task),
+        ".hydra/hydra.yaml": OmegaConf.to_yaml({"hydra": hydra_cfg}),
+    }
+
+
+def rank_of(cfg: DictConfig) -> int:
+    """This process's rank, before JAX starts: trainer.distributed.process_id, else SLURM's."""
+    given = OmegaConf.select(cfg, "trainer.distributed.process_id", default=0)
+    return given if isinstance(given, int) and given > 0 else int(os.environ.get("SLURM_PROCID", "0"))
+
+
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
 def run(cfg: DictConfig):
+    """One job. A DONE run dir is skipped untouched; a run dir in use by another process is refused
+    untouched; only the first process writes DONE and FAILED, and never for a refused resume."""
+    from jaxalign.training.run_dir import ResumeRefused, RunDirBusy, hold
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    if (run_dir / "DONE").exists():
+    first = rank_of(cfg) == 0
+
+    def done():
+        if not (run_dir / "DONE").exists():
+            return False
         print(f"jaxalign-train: {run_dir} is already DONE; skipping", file=sys.stderr)
-        return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
-    rank = int(os.environ.get("SLURM_PROCID", "0"))  # only the first process writes DONE and FAILED
-    try:
-        config = to_config(cfg)
-        rank = config.trainer.distributed.process_id or rank
-        configure_jax(config.trainer.distributed)
-        import jax
+        return True
 
-        rank = jax.process_index()
-        from jaxalign.training import train
-
-        final = train(config, run_dir)
-    except Exception as err:
+    def fail(err):
         known = isinstance(err, expected_errors())
-        detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
-        if rank == 0:
+        if first and not isinstance(err, (ResumeRefused, RunDirBusy)):
+            detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
             (run_dir / "FAILED").write_text(detail + "\n")
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or (not known and not multirun):
-            raise
+            raise err
         print(f"jaxalign-train: {err} (run dir {run_dir})", file=sys.stderr)
-        if multirun:
-            return None  # one failed job must not stop the sweep
-        sys.exit(1)
-    if rank == 0:
-        (run_dir / "DONE").write_text(json.dumps(final) + "\n")
-    return final.get("label_error_rate")
+        if not multirun:
+            sys.exit(1)  # in a sweep, one failed job must not stop the others
 
+    if done():
+        return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
+    try:
+        with hold(run_dir) if first else contextlib.nullcontext():
+            if done():  # finished while this process waited to start
+                return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
+            try:
+                config = to_config(cfg)
+                configure_jax(config.trainer.distributed)
+                from jaxalign.training import train
 
-def follower_overrides(args: list[str]) -> list[str]:
-    """Hydra overrides that keep a process other than the first (trainer.distributed.process_id > 0)
-    from writing into the run dir it shares with the first: no .hydra/ and no train.log."""
-    ids = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("trainer.distributed.process_id=")]
-    if not ids or ids[-1].strip() in ("0", ""):
-        return []
-    extra = [] if any(a.startswith("hydra.output_subdir=") for a in args) else ["hydra.output_subdir=null"]
-    return extra + ([] if any(a.startswith("hydra/job_logging=") for a in args) else ["hydra/job_logging=stdout"])
+                final = train(config, run_dir, record=hydra_record(hydra_cfg))
+            except Exception as err:
+                return fail(err)
+            if first:
+                (run_dir / "FAILED").unlink(missing_ok=True)  # an earlier attempt's, now resumed to the end
+                (run_dir / "DONE").write_text(json.dumps(final) + "\n")
+            return final.get("label_error_rate")
+    except RunDirBusy as err:
+        return fail(err)
 
 
 def main():
     """The console entry point `jaxalign-train`."""
     check_override_keys(sys.argv[1:])
-    sys.argv += follower_overrides(sys.argv[1:])
     run()
 
 

@@ -54,19 +54,24 @@ def test_resume_from_intermediate_checkpoint_is_exact(tmp_path, schedule):
     assert starts[-1]["resumed_from"] == 6
 
 
-def test_resume_without_checkpoint_is_explained(tmp_path):
-    with pytest.raises(CheckpointError, match="trainer.resume=true but there is no checkpoint"):
-        train(tiny_config(trainer={"resume": True}), tmp_path)
+def test_resume_without_checkpoint_starts_at_step_0_and_says_so(tmp_path, capsys):
+    """So a sweep restarted with trainer.resume=true runs the jobs that never started, too."""
+    train(tiny_config(trainer={"resume": True, "steps": 6}), tmp_path)
+    assert "trainer.resume=true, but there is no checkpoint" in capsys.readouterr().err
+    starts = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"start"' in ln]
+    assert [s["resumed_from"] for s in starts] == [0]
 
 
-def test_unreadable_checkpoint_is_explained(tmp_path):
+@pytest.mark.parametrize("broken", ["state", "state/ocdbt.process_0"])  # all of it; the array data alone
+def test_unreadable_checkpoint_is_explained(tmp_path, broken):
     config = tiny_config(trainer={"steps": 6, "checkpoint_every": 6})
     train(config, tmp_path)
-    for f in (tmp_path / "checkpoints" / "6" / "state").rglob("*"):
+    for f in (tmp_path / "checkpoints" / "6" / broken).rglob("*"):
         if f.is_file():
             f.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot restore checkpoint step 6"):
-        train(config, tmp_path)
+    with pytest.raises(CheckpointError, match="cannot restore checkpoint step 6") as failure:
+        train(replace(config, trainer={"resume": True}), tmp_path)
+    assert "\n" not in str(failure.value)  # one line, not orbax's dump
 
 
 def test_non_finite_loss_stops_with_last_finite_metrics_saved(tmp_path):

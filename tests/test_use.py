@@ -145,7 +145,18 @@ def bad_inputs(run_dir, data_file, tmp_path):
     wide = write_arrays(tmp_path / "wide.npz", [np.zeros((5, 7), np.float32)], [np.array([0])])
     five = write_arrays(tmp_path / "five.npz", feats, labels, vocab=[*vocab, "extra"])
     ids = write_arrays(tmp_path / "ids.npz", [np.zeros((5, 6), np.float32)], [np.array([0, 7])])
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(run_dir / ".hydra", corrupt / ".hydra")
+    (corrupt / ".hydra" / "config.yaml").write_text("setup: {name: order_sync\nmodel: [")
+    too_long = write_arrays(tmp_path / "too_long.npz", [np.zeros((2, 6), np.float32)], [np.array([0, 1, 2])])
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "alignments.ctm").write_text("an earlier run's\n")
     return {
+        "corrupt config": (corrupt, path, "config.yaml is not a readable config"),
+        "nothing to align": (run_dir, too_long, "none of its 1 sequences can be aligned"),
+        "out under a file": (run_dir, path, "a_file is a file, not a folder", tmp_path / "a_file" / "out"),
+        "out not empty": (run_dir, path, "is not empty; pass --overwrite", tmp_path / "used"),
         "feature size": (run_dir, wide, "features have 7 columns but the model"),
         "class count": (run_dir, five, "vocab has 5 classes but"),
         "class id": (run_dir, ids, "labels use class id 7"),
@@ -156,12 +167,55 @@ def bad_inputs(run_dir, data_file, tmp_path):
 
 
 def test_align_cli_bad_input_gives_one_line_and_status_1(run_dir, data_file, tmp_path, capsys):
-    for case, (run, data, words) in bad_inputs(run_dir, data_file, tmp_path).items():
+    for case, (run, data, words, *out) in bad_inputs(run_dir, data_file, tmp_path).items():
         with pytest.raises(SystemExit) as exit_info:
-            align_cli.main([str(run), str(data), "--out", str(tmp_path / "out")])
+            align_cli.main([str(run), str(data), "--out", str(out[0] if out else tmp_path / "out")])
         lines = capsys.readouterr().err.strip().splitlines()
         assert exit_info.value.code == 1, case
+        if case == "nothing to align":  # the model ran: its line and the skipped sequence come first
+            lines = lines[-1:]
         assert len(lines) == 1 and lines[0].startswith("jaxalign-align: error:") and words in lines[0], (case, lines)
+    assert not (tmp_path / "out").exists()  # no failure left an output folder
+    assert (tmp_path / "used" / "alignments.ctm").read_text() == "an earlier run's\n"  # nor touched one
+
+
+def test_align_cli_overwrite_replaces_every_earlier_output(run_dir, data_file, tmp_path):
+    path, feats, labels, alis, vocab = data_file
+    out = tmp_path / "out"
+    assert run_module("jaxalign.align_cli", run_dir, path, "--out", out, "--evaluate").returncode == 0
+    assert len(list((out / "textgrids").iterdir())) == len(feats) - len(SKIPPED)
+    (out / "notes.txt").write_text("mine\n")
+    one = write_arrays(tmp_path / "one.npz", feats[:1], labels[:1], alignments=alis[:1], vocab=vocab)
+    again = run_module("jaxalign.align_cli", run_dir, one, "--out", out, "--format", "textgrid", "--overwrite")
+    assert again.returncode == 0, again.stderr
+    # Only the second file's sequence is left: no stale npz, CTM, metrics or TextGrids; other files stay.
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "textgrids"]
+    assert [p.name for p in (out / "textgrids").iterdir()] == ["seq_00000.TextGrid"]
+
+
+@pytest.mark.parametrize("shift", ["nan", "inf", "-0.01", "0"])
+def test_align_cli_refuses_a_frame_shift_that_is_not_a_finite_positive_number(shift, run_dir, data_file, tmp_path):
+    proc = run_module("jaxalign.align_cli", run_dir, data_file[0], "--out", tmp_path / "out", f"--frame-shift={shift}")
+    assert proc.returncode == 2 and "--frame-shift must be a finite number of seconds > 0" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_python_api_refuses_what_it_would_answer_wrongly(run_dir, data_file, tmp_path):
+    run = jaxalign.load_run(run_dir, step="6")  # a step given as text, e.g. from a command line
+    assert run.step == 6
+    _, feats, labels, _, _ = data_file
+    RunError = jaxalign.inference.RunError
+    with pytest.raises(RunError, match="needs the labels"):
+        run.align(feats[:1], None)
+    with pytest.raises(RunError, match="sequence 0 has dtype float64; symbol ids must be integers"):
+        run.align(feats[:1], [labels[0].astype(np.float64) + 0.5])
+    with pytest.raises(RunError, match="step='six' is not a checkpoint step"):
+        jaxalign.load_run(run_dir, step="six")
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / ".hydra" / "config.yaml").write_text("- not\n- a mapping\n")
+    with pytest.raises(jaxalign.config.ConfigError, match="is not a readable config"):
+        jaxalign.load_run(broken)
 
 
 def test_load_run_gives_log_probs_decodes_and_alignments(run_dir, data_file):

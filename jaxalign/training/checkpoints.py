@@ -13,6 +13,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint directory that exists but cannot be restored."""
 
 
+def _reason(err: Exception) -> str:
+    """The first line of an orbax / TensorStore error, without the spec dump it may append."""
+    text = str(err).split("See full TensorStore details")[0].strip() or type(err).__name__
+    return text.splitlines()[0].rstrip(" .:")
+
+
 class Checkpoints:
     def __init__(self, directory: Path, *, max_to_keep: int, create: bool = True):
         """Keeps the newest `max_to_keep` checkpoints (trainer.keep_checkpoints). create=False: only
@@ -50,7 +56,7 @@ class Checkpoints:
             out = self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as err:  # orbax raises many types; one message names the directory
             raise CheckpointError(
-                f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}"
+                f"cannot restore checkpoint step {step} from {self.manager.directory}: {_reason(err)}"
             ) from None
         return out["state"], out["meta"], {k: np.asarray(v) for k, v in out["extras"].items()}
 
@@ -74,7 +80,7 @@ class Checkpoints:
             out = self.manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as err:
             raise CheckpointError(
-                f"cannot restore checkpoint step {step} from {self.manager.directory}: {err}"
+                f"cannot restore checkpoint step {step} from {self.manager.directory}: {_reason(err)}"
             ) from None
         return out["state"], out["meta"]
 
@@ -84,7 +90,9 @@ class Checkpoints:
         try:
             return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as err:
-            raise CheckpointError(f"cannot read checkpoint step {step} from {self.manager.directory}: {err}") from None
+            raise CheckpointError(
+                f"cannot read checkpoint step {step} from {self.manager.directory}: {_reason(err)}"
+            ) from None
 
     def close(self) -> None:
         self.manager.close()

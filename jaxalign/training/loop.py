@@ -5,6 +5,7 @@ alignment schedules is the setup object's business (`jaxalign.setups`); the loop
 run record (console, metrics, progress, environment) is `jaxalign.training.record`.
 """
 
+import contextlib
 import math
 import tempfile
 import time
@@ -20,10 +21,11 @@ from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
 from jaxalign.optim import lr_multiplier
 from jaxalign.setups import make_setup
-from jaxalign.training.checkpoints import CheckpointError, Checkpoints
+from jaxalign.training.checkpoints import Checkpoints
 from jaxalign.training.evaluation import alignment_figures, evaluate_split
 from jaxalign.training.parallel import DataParallel
 from jaxalign.training.record import MetricsWriter, Progress, console, write_environment
+from jaxalign.training.run_dir import check_resume, hold
 from jaxalign.training.step import init_train_state, make_eval_fn, make_train_step
 
 
@@ -44,11 +46,15 @@ class Trainer:
     checkpoints (restoring the latest), and the metrics writer.
     """
 
-    def __init__(self, config: Config, run_dir):
+    def __init__(self, config: Config, run_dir, record: dict[str, str] | None = None):
+        """record: more files of the run record ({path in the run dir: text}, e.g. Hydra's
+        `.hydra/overrides.yaml`), written with the config when the run starts at step 0."""
         self.config, self.run_dir = config, Path(run_dir)
         self.first = jax.process_index() == 0  # with several processes, the first one writes the run record
         trainer = config.trainer
-        self.make_run_dir()
+        self.checkpoints = Checkpoints(self.run_dir / "checkpoints", max_to_keep=trainer.keep_checkpoints)
+        self.resume_changes = check_resume(config, self.run_dir, self.checkpoints.latest_step())
+        self.make_run_dir(fresh=self.checkpoints.latest_step() is None, record=record or {})
 
         self.splits = load_splits(config.data)
         self.setup = make_setup(config, self.splits.train.num_classes)
@@ -79,24 +85,28 @@ class Trainer:
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
         self.valid_lengths = self.splits.valid.frame_lengths() if len(self.splits.valid) else np.zeros(0, np.int64)
 
-        self.checkpoints = Checkpoints(self.run_dir / "checkpoints", max_to_keep=trainer.keep_checkpoints)
         self.start = self.restore()
         self.state = self.parallel.replicate(self.state)
 
         if self.first:
             write_environment(self.run_dir / "environment.json", self.parallel.shape)
         self.writer = MetricsWriter(self.run_dir, resumed_from=self.start or None)
-        self.writer.write(self.start, "timing", event="start", resumed_from=self.start)
+        changed = {k: new for k, (_, new) in self.resume_changes.items()}  # bookkeeping keys a resume changed
+        self.writer.write(
+            self.start, "timing", event="start", resumed_from=self.start, **({"changed": changed} if changed else {})
+        )
         for message in self.setup.warnings(trainer.steps):
             console(f"WARNING: {message}")
             self.writer.write(self.start, "warning", message=message)
 
-    def make_run_dir(self) -> None:
-        """The run dir and, from Python (Hydra writes it for CLI runs), its config record; with
-        several processes the first one writes the run record."""
+    def make_run_dir(self, fresh: bool, record: dict[str, str]) -> None:
+        """The run dir; when the run starts at step 0, its record: the config (`.hydra/config.yaml`)
+        and `record`'s files. With several processes the first one writes."""
         (self.run_dir / "figures").mkdir(parents=True, exist_ok=True)
-        if self.first and not (self.run_dir / ".hydra" / "config.yaml").exists():
+        if self.first and fresh:
             save_config(self.config, self.run_dir / ".hydra" / "config.yaml")
+            for name, text in record.items():
+                (self.run_dir / name).write_text(text)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -115,9 +125,7 @@ class Trainer:
         """Loads the latest checkpoint if there is one; returns the step to start from."""
         if self.checkpoints.latest_step() is None:
             if self.config.trainer.resume:
-                raise CheckpointError(
-                    f"trainer.resume=true but there is no checkpoint under {self.run_dir / 'checkpoints'}; pass the run's directory as hydra.run.dir"
-                )
+                console(f"trainer.resume=true, but there is no checkpoint under {self.run_dir}: starting at step 0")
             return 0
         self.state, meta, saved = self.checkpoints.restore(self.state, self.extras())
         self.train_batches.state = IteratorState(**meta["iterator"])
@@ -285,6 +293,8 @@ class Trainer:
         console("\n".join(lines))
 
 
-def train(config: Config, run_dir) -> dict:
-    """Runs one experiment into `run_dir`; returns the final test metrics."""
-    return Trainer(config, run_dir).run()
+def train(config: Config, run_dir, record: dict[str, str] | None = None) -> dict:
+    """Runs one experiment into `run_dir` (holding its lock: `jaxalign.training.run_dir`); returns
+    the final test metrics. `record` as in `Trainer`."""
+    with hold(run_dir) if jax.process_index() == 0 else contextlib.nullcontext():
+        return Trainer(config, run_dir, record).run()

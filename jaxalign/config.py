@@ -152,7 +152,9 @@ class TrainerConfig:
     keep_checkpoints: int = (
         2  # newest checkpoints kept on disk; more let experiments/figures.py show the alignment settle
     )
-    resume: bool = False  # continue from the run dir's latest checkpoint
+    resume: bool = (
+        False  # true: continue from the run dir's latest checkpoint (step 0 if none); false: refuse a dir with one
+    )
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
     progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
     log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)

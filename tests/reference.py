@@ -67,3 +67,54 @@ def brute_forward(log_probs, logit_paddings, labels, label_paddings):
                 occupancy[np.arange(len(rows)), labels[b][rows]] += np.exp(score - total)
         out.append((float(total), occupancy))
     return out
+
+
+def optional_paths(num_frames: int, optional: list[bool]):
+    """Every row sequence of length T through a grid with optional rows: start in row 0 (or row 1
+    when row 0 is optional), each step +0, +1 or +2 over an optional row, end in the last row (or
+    the one before it when the last is optional). Enumerated by depth-first search."""
+    num_rows = len(optional)
+    if num_rows < 1 or num_frames < 1:
+        return
+    ends = {num_rows - 1} | ({num_rows - 2} if optional[-1] and num_rows >= 2 else set())
+    starts = [0] + ([1] if optional[0] and num_rows >= 2 else [])
+
+    def extend(rows):
+        if len(rows) == num_frames:
+            if rows[-1] in ends:
+                yield list(rows)
+            return
+        row = rows[-1]
+        for step in (0, 1, 2):
+            nxt = row + step
+            if nxt >= num_rows or (step == 2 and not optional[row + 1]):
+                continue
+            yield from extend([*rows, nxt])
+
+    for start in starts:
+        yield from extend([start])
+
+
+def score_or_neg_inf(log_probs_TxC, labels_L, rows) -> float:
+    """`path_score` with NaN and +inf log-probs counted as -inf (the kernels' convention)."""
+    values = np.array([log_probs_TxC[t, labels_L[r]] for t, r in enumerate(rows)], np.float64)
+    values[np.isnan(values) | (values == np.inf)] = -np.inf
+    return float(values.sum())
+
+
+def brute_optional(log_probs, logit_paddings, labels, label_paddings, optional_rows):
+    """Per example (best score, optimal row sequences, log-sum over paths, (T, C) occupancy) over
+    the grid with optional rows; score -inf and no paths where none fits."""
+    out = []
+    for b, (t_b, l_b) in enumerate(zip(lengths(logit_paddings), lengths(label_paddings))):
+        paths = list(optional_paths(int(t_b), [bool(o) for o in optional_rows[b][:l_b]]))
+        scores = [score_or_neg_inf(log_probs[b], labels[b], rows) for rows in paths]
+        best = max(scores, default=-np.inf)
+        winners = [rows for rows, s in zip(paths, scores) if abs(s - best) <= 1e-9 or s == best]
+        total = np.logaddexp.reduce(scores) if paths else -np.inf
+        occupancy = np.zeros(log_probs.shape[1:])
+        if np.isfinite(total):
+            for rows, score in zip(paths, scores):
+                occupancy[np.arange(len(rows)), labels[b][rows]] += np.exp(score - total)
+        out.append((best, winners, float(total), occupancy, bool(paths)))
+    return out

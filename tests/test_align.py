@@ -335,3 +335,65 @@ def test_positive_infinity_scores_minus_infinity_under_jit_never_nan():
     score = jax.jit(jaxalign.forward_score)(everywhere_inf, logit_pad, labels, label_pad)
     ali = jax.jit(viterbi_align)(everywhere_inf, logit_pad, labels, label_pad)
     assert np.all(np.asarray(score) == -np.inf) and np.all(np.asarray(ali.score) == -np.inf)
+
+
+def optional_batch(seed, pattern):
+    """random_batch (padding, repeats, L=1, L=T, T=1, L=0, L>T) with optional rows: random, all, none,
+    or runs of adjacent optional rows; NaN and -inf sprinkled on some seeds."""
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, rows=5)
+    log_probs = np.array(log_probs)
+    rng = np.random.default_rng(seed + 1000)
+    optional = {
+        "random": rng.integers(0, 2, size=labels.shape),
+        "all": np.ones(labels.shape, int),
+        "adjacent": np.tile([0, 1, 1, 0, 1], (labels.shape[0], 1)),
+        "none": np.zeros(labels.shape, int),
+    }[pattern].astype(np.float32)
+    if seed % 3 == 0:
+        log_probs[0, 2, :] = -np.inf
+        log_probs[4, 1, 0] = np.nan
+    return log_probs, logit_pad, labels, label_pad, optional
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed):
+    from tests.reference import brute_optional
+
+    batch = optional_batch(seed, pattern)
+    ali = viterbi_align(*batch, packed=packed)
+    frames = lengths(batch[1])
+    for b, (best, winners, _, _, any_path) in enumerate(brute_optional(*batch)):
+        assert bool(ali.feasible[b]) == any_path
+        np.testing.assert_allclose(ali.score[b], best, rtol=1e-5)
+        if any_path:
+            assert np.asarray(ali.positions[b, : frames[b]]).tolist() in winners
+            assert np.all(np.asarray(ali.positions[b, frames[b] :]) == -1)
+        else:
+            assert np.all(np.asarray(ali.positions[b]) == -1)
+    if pattern == "none":  # no optional row: the plain grid's result
+        plain = viterbi_align(*batch[:4])
+        np.testing.assert_array_equal(ali.positions, plain.positions)
+        np.testing.assert_array_equal(ali.score, plain.score)
+
+
+def test_optional_rows_are_refused_where_there_is_no_kernel_for_them():
+    log_probs, logit_pad, labels, label_pad, optional = optional_batch(0, "random")
+    for fn in (jaxalign.viterbi_align_pallas, jaxalign.forward_score_pallas):
+        with pytest.raises(NotImplementedError, match="optional rows"):
+            fn(log_probs, logit_pad, labels, label_pad, optional)
+    with pytest.raises(ValueError, match="optional_rows: example 0 has values other than 0 and 1"):
+        viterbi_align(log_probs, logit_pad, labels, label_pad, np.full(labels.shape, 0.5, np.float32))
+    with pytest.raises(ValueError, match="shapes"):
+        viterbi_align(log_probs, logit_pad, labels, label_pad, optional[:, :2])
+
+
+def test_check_batch_counts_the_frames_a_grid_with_optional_rows_needs():
+    # rows "a sil b": 2 frames suffice when the silence is optional, 3 otherwise
+    labels, label_pad, logit_pad = np.array([[0, 1, 2]]), np.zeros((1, 3)), np.array([[0.0, 0.0]])
+    jaxalign.check_batch(logit_pad, labels, label_pad, num_classes=3, optional_rows=np.array([[0, 1, 0]]))
+    with pytest.raises(ValueError, match="has a target of 3 symbols but only 2 frames"):
+        jaxalign.check_batch(logit_pad, labels, label_pad, num_classes=3)
+    with pytest.raises(ValueError, match=r"needs 2 frames \(its optional rows skipped\) but has only 1"):
+        jaxalign.check_batch(logit_pad[:, :1], labels, label_pad, num_classes=3, optional_rows=np.array([[0, 1, 0]]))

@@ -165,3 +165,25 @@ def test_trace_time_errors_name_the_argument(change, error, name):
     change(args)
     with pytest.raises(error, match=name):
         forward_score(**args)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
+def test_forward_score_with_optional_rows_matches_brute_force_value_and_gradient(seed, pattern):
+    from tests.reference import brute_optional
+    from tests.test_align import optional_batch
+
+    batch = optional_batch(seed, pattern)
+    log_probs, rest = jnp.asarray(batch[0]), batch[1:]
+
+    def total(lp):
+        score_B = jax.jit(forward_score)(lp, *rest)
+        return jnp.sum(jnp.where(jnp.isfinite(score_B), score_B, 0.0)), score_B
+
+    (_, score), grad = jax.value_and_grad(total, has_aux=True)(log_probs)
+    assert not np.isnan(np.asarray(grad)).any() and not np.isnan(np.asarray(score)).any()
+    for b, (_, _, expected, occupancy, _) in enumerate(brute_optional(*batch)):
+        np.testing.assert_allclose(score[b], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(grad[b], occupancy, atol=2e-5)
+    if pattern == "none":  # no optional row: the plain grid's score
+        np.testing.assert_allclose(score, forward_score(*batch[:4]), rtol=1e-6)

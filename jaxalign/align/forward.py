@@ -16,7 +16,18 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, row_scores, scan_unroll, valid_mask
+from jaxalign.align.types import (
+    check_aligner_inputs,
+    check_optional_rows,
+    end_rows,
+    is_feasible,
+    is_feasible_with,
+    lengths,
+    row_scores,
+    scan_unroll,
+    skip_ok,
+    valid_mask,
+)
 from jaxalign.align.validate import checked_when_eager
 
 _NEG_INF = -jnp.inf
@@ -24,7 +35,9 @@ _NEG_INF = -jnp.inf
 
 @checked_when_eager
 @functools.partial(jax.jit, static_argnames=("unroll",))
-def forward_score(log_probs, logit_paddings, labels, label_paddings, *, unroll: int | None = None) -> jax.Array:
+def forward_score(
+    log_probs, logit_paddings, labels, label_paddings, optional_rows=None, *, unroll: int | None = None
+) -> jax.Array:
     """Log of the summed probability of all monotone paths through each sequence's grid.
 
     Args:
@@ -32,6 +45,8 @@ def forward_score(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
       logit_paddings: (B, T) bool/float, 1 = padded frame; valid frames come first.
       labels: (B, L) int target symbols in order; a repeated symbol gets its own row.
       label_paddings: (B, L) bool/float, 1 = padded row; valid rows come first.
+      optional_rows: (B, L), 1 = the path may skip this row, as in `viterbi_align`; None: every row
+        is visited (the plain grid, bit for bit).
       unroll: frames per iteration of the scan loops, a speed knob that leaves the score unchanged
         (the gradient up to the last bit); None: 1 on CPU, 16 on GPU/TPU (`scan_unroll`).
 
@@ -48,8 +63,12 @@ def forward_score(log_probs, logit_paddings, labels, label_paddings, *, unroll: 
       whose score is -inf, and never NaN.
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    check_optional_rows(optional_rows, labels)
     if labels.shape[1] == 0 or log_probs.shape[1] == 0:
         return jnp.full((log_probs.shape[0],), _NEG_INF, jnp.float32)
+    if optional_rows is not None:
+        args = (log_probs, logit_paddings, labels, label_paddings, jnp.asarray(optional_rows).astype(jnp.float32))
+        return _forward_score_optional(scan_unroll(unroll), *args)
     return _forward_score(scan_unroll(unroll), log_probs, logit_paddings, labels, label_paddings)
 
 
@@ -136,3 +155,91 @@ def _forward_score_bwd(unroll, residuals, score_bar_B):
 
 
 _forward_score.defvjp(_forward_score_fwd, _forward_score_bwd)
+
+
+# -- optional rows: a third source per cell, the skip from row l-2 over an optional row l-1 --------
+
+
+def _skipped(alpha_BxL, enter, skip_BxL):
+    """alpha shifted down two rows where row l may skip row l-1 (row -1 is the virtual row above)."""
+    batch = alpha_BxL.shape[0]
+    above_BxL = jnp.concatenate(
+        [jnp.full((batch, 1), _NEG_INF), jnp.full((batch, 1), enter, jnp.float32), alpha_BxL[:, :-2]], axis=1
+    )[:, : alpha_BxL.shape[1]]
+    return jnp.where(skip_BxL, above_BxL, _NEG_INF)
+
+
+def _optional_alphas(unroll, log_probs, logit_paddings, labels, label_paddings, optional_rows, keep):
+    """`_alphas` with optional rows; also returns the alphas at each sequence's last frame."""
+    labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, log_probs.shape[2] - 1)
+    row_ok_BxL = valid_mask(label_paddings)
+    skip_BxL = skip_ok(optional_rows, row_ok_BxL)
+
+    def step(alpha_BxL, inputs):
+        live_B, enter, log_probs_BxC = inputs
+        reach_BxL = jnp.logaddexp(_reach(alpha_BxL, enter), _skipped(alpha_BxL, enter, skip_BxL))
+        new_BxL = reach_BxL + row_scores(log_probs_BxC, labels_BxL, row_ok_BxL)
+        return jnp.where(live_B[:, None], new_BxL, alpha_BxL), alpha_BxL if keep else None
+
+    alpha_BxL = jnp.full(labels_BxL.shape, _NEG_INF, jnp.float32)
+    inputs = (valid_mask(logit_paddings).T, _enter(log_probs.shape[1]), jnp.swapaxes(log_probs, 0, 1))
+    last_BxL, alpha_TxBxL = jax.lax.scan(step, alpha_BxL, inputs, unroll=unroll)
+    last_B, before_ok_B = end_rows(label_paddings, optional_rows)
+    at_last_B = jnp.take_along_axis(last_BxL, last_B[:, None], axis=1)[:, 0]
+    before_B = jnp.take_along_axis(last_BxL, jnp.maximum(last_B - 1, 0)[:, None], axis=1)[:, 0]
+    score_B = jnp.logaddexp(at_last_B, jnp.where(before_ok_B, before_B, _NEG_INF))
+    score_B = jnp.where(is_feasible_with(lengths(logit_paddings), label_paddings, optional_rows), score_B, _NEG_INF)
+    return score_B, alpha_TxBxL, last_BxL
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _forward_score_optional(unroll, log_probs, logit_paddings, labels, label_paddings, optional_rows):
+    return _optional_alphas(unroll, log_probs, logit_paddings, labels, label_paddings, optional_rows, keep=False)[0]
+
+
+def _forward_score_optional_fwd(unroll, log_probs, logit_paddings, labels, label_paddings, optional_rows):
+    score_B, alpha_TxBxL, last_BxL = _optional_alphas(
+        unroll, log_probs, logit_paddings, labels, label_paddings, optional_rows, keep=True
+    )
+    return score_B, (alpha_TxBxL, last_BxL, score_B, log_probs, logit_paddings, labels, label_paddings, optional_rows)
+
+
+def _forward_score_optional_bwd(unroll, residuals, score_bar_B):
+    """The occupancy recursion of `_forward_score_bwd` with three sources per cell (stay, the row
+    above, the skip), whose shares are exp(alpha_source - logsumexp of the three); it starts from
+    the end rows' shares of the score."""
+    alpha_TxBxL, last_BxL, score_B, log_probs, logit_paddings, labels, label_paddings, optional_rows = residuals
+    num_frames, _, num_rows = alpha_TxBxL.shape
+    skip_BxL = skip_ok(optional_rows, valid_mask(label_paddings))
+    last_B, before_ok_B = end_rows(label_paddings, optional_rows)
+    rows_BxL = jnp.arange(num_rows)[None, :]
+    end_BxL = (rows_BxL == last_B[:, None]) | ((rows_BxL == last_B[:, None] - 1) & before_ok_B[:, None])
+    finite_B = jnp.isfinite(score_B)
+    end_BxL = jnp.where(
+        end_BxL & finite_B[:, None], jnp.exp(last_BxL - jnp.where(finite_B, score_B, 0.0)[:, None]), 0.0
+    )
+
+    def share(source_BxL, total_BxL):
+        return jnp.where(jnp.isfinite(source_BxL), jnp.exp(source_BxL - total_BxL), 0.0)
+
+    def step(gamma_BxL, inputs):
+        live_B, enter, alpha_BxL = inputs
+        moved_BxL, skipped_BxL = _moved(alpha_BxL, enter), _skipped(alpha_BxL, enter, skip_BxL)
+        total_BxL = jnp.logaddexp(jnp.logaddexp(alpha_BxL, moved_BxL), skipped_BxL)
+        stay_BxL = gamma_BxL * share(alpha_BxL, total_BxL)
+        move_BxL = gamma_BxL * share(moved_BxL, total_BxL)
+        skip_BxL_ = gamma_BxL * share(skipped_BxL, total_BxL)
+        prev_BxL = stay_BxL + jnp.pad(move_BxL[:, 1:], ((0, 0), (0, 1))) + jnp.pad(skip_BxL_[:, 2:], ((0, 0), (0, 2)))
+        live_Bx1 = live_B[:, None]
+        return jnp.where(live_Bx1, prev_BxL, gamma_BxL), jnp.where(live_Bx1, gamma_BxL, 0.0)
+
+    inputs = (valid_mask(logit_paddings).T, _enter(num_frames), alpha_TxBxL)
+    _, gamma_TxBxL = jax.lax.scan(step, end_BxL.astype(jnp.float32), inputs, reverse=True, unroll=unroll)
+    labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, log_probs.shape[2] - 1)
+    onehot_BxLxC = jax.nn.one_hot(labels_BxL, log_probs.shape[2], dtype=jnp.float32)
+    grad_BxTxC = jnp.einsum("tbl,blc->btc", gamma_TxBxL, onehot_BxLxC, precision=jax.lax.Precision.HIGHEST)
+    grad_BxTxC = grad_BxTxC * score_bar_B[:, None, None]
+    return grad_BxTxC.astype(log_probs.dtype), None, None, None, None
+
+
+_forward_score_optional.defvjp(_forward_score_optional_fwd, _forward_score_optional_bwd)

@@ -128,7 +128,7 @@ _score.defvjp(_score_fwd, _score_bwd)
 @checked_when_eager
 @functools.partial(jax.jit, static_argnames=("interpret",))
 def forward_score_pallas(
-    log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None
+    log_probs, logit_paddings, labels, label_paddings, optional_rows=None, *, interpret: bool | None = None
 ) -> jax.Array:
     """`forward_score` as Pallas kernels; arguments, result and gradient as there.
 
@@ -136,6 +136,10 @@ def forward_score_pallas(
     Memory: the residual is one (B, T, W) float32 table, W = max(32, the rows padded to a power of two).
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    if optional_rows is not None:
+        raise NotImplementedError(
+            "forward_score_pallas has no kernel for optional rows yet: use the scan (forward_score, align.kernel=scan)"
+        )
     if labels.shape[1] == 0 or log_probs.shape[1] == 0:
         return jnp.full((log_probs.shape[0],), NEG_INF, jnp.float32)
     return _score(grid.use_interpreter(interpret), log_probs, logit_paddings, labels, label_paddings)

@@ -32,7 +32,8 @@ def _is_bool_or_float(x) -> bool:
 def check_array(name: str, x, rank: int, kind: str) -> None:
     """Raises a TypeError/ValueError naming `name` when `x` has the wrong rank or dtype kind.
 
-    kind: "float" (log-probs), "int" (labels, durations, symbols) or "padding" (bool or float).
+    kind: "float" (log-probs), "int" (labels, durations, symbols), "padding" (bool or float) or
+    "flag" (bool, int or float: 1 = on).
     """
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"{name} must be an array, got {type(x).__name__}")
@@ -42,9 +43,15 @@ def check_array(name: str, x, rank: int, kind: str) -> None:
         "float": _is_float,
         "int": lambda a: jnp.issubdtype(a.dtype, jnp.integer),
         "padding": _is_bool_or_float,
+        "flag": lambda a: _is_bool_or_float(a) or jnp.issubdtype(a.dtype, jnp.integer),
     }[kind](x)
     if not ok:
-        want = {"float": "a floating dtype", "int": "an integer dtype", "padding": "bool or float"}[kind]
+        want = {
+            "float": "a floating dtype",
+            "int": "an integer dtype",
+            "padding": "bool or float",
+            "flag": "bool, int or float",
+        }[kind]
         raise TypeError(f"{name} must have {want}, got {x.dtype}")
 
 
@@ -72,6 +79,64 @@ def check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings) -> N
     )
     check_same({"log_probs": log_probs.shape[1], "logit_paddings": logit_paddings.shape[1]}, "frame counts")
     check_same({"labels": labels.shape[1], "label_paddings": label_paddings.shape[1]}, "label lengths")
+
+
+def check_optional_rows(optional_rows, labels) -> None:
+    """Trace-time check of `optional_rows`: (B, L) like `labels`, bool or numbers (1 = optional)."""
+    if optional_rows is None:
+        return
+    check_array("optional_rows", optional_rows, 2, "flag")
+    check_same({"labels": tuple(labels.shape), "optional_rows": tuple(optional_rows.shape)}, "shapes")
+
+
+def skip_ok(optional_BxL, row_ok_BxL) -> jax.Array:
+    """(B, L) bool: row l may be entered from row l-2 by skipping row l-1 (optional, l >= 1; row 0
+    counts from a virtual row above the grid, so row 1 can start a path when row 0 is optional)."""
+    optional_BxL = (optional_BxL > 0) & row_ok_BxL
+    return jnp.pad(optional_BxL[:, :-1], ((0, 0), (1, 0))) & row_ok_BxL
+
+
+def min_frames(label_paddings, optional_rows) -> jax.Array:
+    """(B, L) int32: the fewest frames a path needs to reach each row (1 for row 0, and for row 1
+    when row 0 is optional), where each frame stays, moves down one row or skips one optional row.
+    Works on NumPy arrays too (host-side feasibility)."""
+    row_ok_BxL = valid_mask(jnp.asarray(label_paddings))
+    skip_BxL = skip_ok(jnp.asarray(optional_rows), row_ok_BxL)
+
+    def row(previous, skip_B):
+        before_last, last = previous  # frames to reach rows l-2 and l-1
+        here = jnp.minimum(last + 1, jnp.where(skip_B, before_last + 1, jnp.iinfo(jnp.int32).max // 2))
+        return (last, here), here
+
+    start = jnp.zeros(row_ok_BxL.shape[:1], jnp.int32)  # the virtual row above the grid, at "frame -1"
+    far = jnp.full_like(start, jnp.iinfo(jnp.int32).max // 2)
+    _, frames_LxB = jax.lax.scan(row, (far, start), skip_BxL.T)
+    return frames_LxB.T
+
+
+def end_rows(label_paddings, optional_rows) -> tuple[jax.Array, jax.Array]:
+    """((B,) last row, (B,) bool: the row before it may end the path too, the last being optional)."""
+    label_len_B = lengths(label_paddings)
+    last_B = jnp.maximum(label_len_B - 1, 0)
+    optional_last_B = jnp.take_along_axis(jnp.asarray(optional_rows) > 0, last_B[:, None], axis=1)[:, 0]
+    return last_B, optional_last_B & (label_len_B >= 2)
+
+
+def frames_needed(label_paddings, optional_rows) -> jax.Array:
+    """(B,) int32 frames of each grid's shortest path: L_b, or with optional rows `min_frames` at
+    the rows the path may end in."""
+    if optional_rows is None:
+        return lengths(jnp.asarray(label_paddings))
+    frames_BxL = min_frames(label_paddings, optional_rows)
+    last_B, before_ok_B = end_rows(label_paddings, optional_rows)
+    at_last_B = jnp.take_along_axis(frames_BxL, last_B[:, None], axis=1)[:, 0]
+    before_B = jnp.take_along_axis(frames_BxL, jnp.maximum(last_B - 1, 0)[:, None], axis=1)[:, 0]
+    return jnp.where(before_ok_B, jnp.minimum(at_last_B, before_B), at_last_B)
+
+
+def is_feasible_with(frame_len_B, label_paddings, optional_rows) -> jax.Array:
+    """(B,) bool: a path through the grid (with optional rows, or None) fits the frames."""
+    return (lengths(jnp.asarray(label_paddings)) >= 1) & (frames_needed(label_paddings, optional_rows) <= frame_len_B)
 
 
 def lengths(paddings: jax.Array) -> jax.Array:

@@ -2,12 +2,13 @@
 batches, and the eager checks of the public grid functions (`checked_when_eager`)."""
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxalign.align.types import check_aligner_inputs
+from jaxalign.align.types import check_aligner_inputs, check_optional_rows, frames_needed, is_feasible_with
 
 
 def _first_bad(bad_B: np.ndarray) -> int | None:
@@ -43,6 +44,7 @@ def check_batch(
     features=None,
     logit_lengths=None,
     label_lengths=None,
+    optional_rows=None,
 ) -> None:
     """Rejects a batch with a ValueError naming the first bad example.
 
@@ -52,9 +54,12 @@ def check_batch(
       log_probs: optional (B, T, C); NaN/Inf on valid frames is rejected (-inf is a valid log-prob).
       features: optional (B, T, F); NaN/Inf on valid frames is rejected.
       logit_lengths, label_lengths: optional (B,) lengths that must agree with the paddings.
+      optional_rows: optional (B, L), 1 = a row the path may skip (see `viterbi_align`); the target
+        then needs only the frames of its shortest path.
 
-    Checks: paddings are 0/1 and right-padded, ids in range, 1 <= L_b <= T_b, finite values,
-    lengths consistent with paddings.
+    Checks: paddings are 0/1 and right-padded, ids in range, 1 <= L_b, the grid fits the frames
+    (L_b <= T_b, or with optional rows the shortest path's rows), finite values, lengths consistent
+    with paddings.
     """
     frame_len = _padding_lengths("logit_paddings", logit_paddings)
     label_len = _padding_lengths("label_paddings", label_paddings)
@@ -88,9 +93,19 @@ def check_batch(
     b = _first_bad(label_len == 0)
     if b is not None:
         raise ValueError(f"labels: example {b} has an empty target")
-    b = _first_bad(label_len > frame_len)
-    if b is not None:
-        raise ValueError(f"labels: example {b} has a target of {label_len[b]} symbols but only {frame_len[b]} frames")
+    if optional_rows is None:
+        b = _first_bad(label_len > frame_len)
+        if b is not None:
+            raise ValueError(
+                f"labels: example {b} has a target of {label_len[b]} symbols but only {frame_len[b]} frames"
+            )
+    else:
+        b = _first_bad(~np.asarray(is_feasible_with(frame_len, label_paddings, optional_rows)))
+        if b is not None:
+            need = int(frames_needed(label_paddings, optional_rows)[b])
+            raise ValueError(
+                f"labels: example {b} needs {need} frames (its optional rows skipped) but has only {frame_len[b]}"
+            )
 
     valid_frames = np.arange(np.shape(logit_paddings)[1])[None, :] < frame_len[:, None]
     for name, values, allow_neg_inf in (("log_probs", log_probs, True), ("features", features, False)):
@@ -107,13 +122,19 @@ def check_batch(
             raise ValueError(f"{name}: example {b} frame {t} has a NaN or infinite value")
 
 
-def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings) -> None:
+def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings, optional_rows=None) -> None:
     """The value checks of the grid functions' concrete arguments (see `checked_when_eager`):
     paddings 0/1 and right-padded, label ids in [0, C) on valid rows (C = log_probs' classes), no
     +inf log-prob on a valid frame. Infeasible targets (L_b = 0 or L_b > T_b) and NaN or -inf
     log-probs are allowed: the functions define their results. Raises ValueError naming the
     argument and the first bad example."""
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)  # ranks, dtypes, sizes
+    check_optional_rows(optional_rows, labels)
+    if optional_rows is not None:
+        values = np.asarray(optional_rows).astype(np.float64)
+        b = _first_bad(~np.all((values == 0) | (values == 1), axis=1))
+        if b is not None:
+            raise ValueError(f"optional_rows: example {b} has values other than 0 and 1")
     frame_len = _padding_lengths("logit_paddings", logit_paddings)
     label_len = _padding_lengths("label_paddings", label_paddings)
     labels = np.asarray(labels)
@@ -143,12 +164,16 @@ def checked_when_eager(jitted):
     `check_grid_arguments` and raises one ValueError naming the problem; inside a trace it adds
     nothing, so jitted code pays for no check."""
 
+    signature = inspect.signature(jitted)
+
     @functools.wraps(jitted)
-    def call(log_probs, logit_paddings, labels, label_paddings, **options):
-        arrays = (log_probs, logit_paddings, labels, label_paddings)
-        if not any(isinstance(a, jax.core.Tracer) for a in arrays):
-            check_grid_arguments(*arrays)
-        return jitted(*arrays, **options)
+    def call(*args, **options):
+        given = signature.bind(*args, **options).arguments
+        names = ("log_probs", "logit_paddings", "labels", "label_paddings", "optional_rows")
+        arrays = {name: given.get(name) for name in names}
+        if not any(isinstance(a, jax.core.Tracer) for a in arrays.values()):
+            check_grid_arguments(**arrays)
+        return jitted(*args, **options)
 
     call.lower, call.trace, call._cache_size = jitted.lower, jitted.trace, jitted._cache_size
     return call

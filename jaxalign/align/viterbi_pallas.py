@@ -72,7 +72,7 @@ def _viterbi_kernel(
 @checked_when_eager
 @functools.partial(jax.jit, static_argnames=("interpret",))
 def viterbi_align_pallas(
-    log_probs, logit_paddings, labels, label_paddings, *, interpret: bool | None = None
+    log_probs, logit_paddings, labels, label_paddings, optional_rows=None, *, interpret: bool | None = None
 ) -> Alignment:
     """`viterbi_align` as one Pallas kernel; arguments and result as there (the same result).
 
@@ -80,6 +80,10 @@ def viterbi_align_pallas(
     Memory: a (B, T, W) int8 backpointer table, W = max(32, the rows padded to a power of two).
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    if optional_rows is not None:
+        raise NotImplementedError(
+            "viterbi_align_pallas has no kernel for optional rows yet: use the scan (viterbi_align, align.kernel=scan)"
+        )
     batch, num_frames, num_classes = log_probs.shape
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)

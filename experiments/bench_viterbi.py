@@ -1,5 +1,6 @@
 """Viterbi over the target-ordered grid: jaxalign vs NumPy, numba, librosa, dynamax, a CUDA kernel,
-a PyTorch loop and torchaudio's CTC forced_align, side by side.
+a PyTorch loop and torchaudio's CTC forced_align, side by side; then CTC forced alignment itself,
+`jaxalign.ctc_forced_align` against torchaudio's `forced_align` per sequence on the CPU.
 
     python experiments/bench_viterbi.py                # 2-core CPU defaults, writes experiments/results/
     python experiments/bench_viterbi.py --cpu-devices 2   # adds the batch sharded over 2 host devices
@@ -43,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxalign import viterbi_align
+from jaxalign import ctc_forced_align, viterbi_align
 from jaxalign.align import viterbi_align_pallas
 from jaxalign.align.types import scan_unroll
 
@@ -508,6 +509,52 @@ def versions():
     return found
 
 
+def compare_ctc(batch, frames, rows, classes, repeats, max_seconds=10.0):
+    """CTC forced alignment: `jaxalign.ctc_forced_align` (the batch in one jitted call) against
+    torchaudio's `forced_align` called once per sequence on the CPU (how it is used), on random
+    emissions with the blank as class 0 and `rows` labels (repeats allowed) per sequence."""
+    rng = np.random.default_rng(1)
+    log_probs = np.asarray(jax.nn.log_softmax(rng.normal(size=(batch, frames, classes)).astype(np.float32) * 2))
+    labels = rng.integers(1, classes, size=(batch, rows)).astype(np.int32)
+    args = [jnp.asarray(log_probs), jnp.zeros((batch, frames)), jnp.asarray(labels), jnp.zeros((batch, rows))]
+    align = jax.jit(functools.partial(ctc_forced_align, blank_id=0))  # as jitted code calls it: unchecked
+    seconds, done, out = timed(lambda: align(*args).tokens.block_until_ready(), repeats, max_seconds)
+    tokens = np.asarray(out)
+    results = {
+        "jaxalign_ctc": {
+            "seconds": seconds,
+            "repeats": done,
+            "device": jax.default_backend(),
+            "note": "batched, jitted",
+        }
+    }
+    try:
+        import torch
+        import torchaudio
+        from torchaudio.functional import forced_align
+    except (ImportError, OSError) as err:
+        results["torchaudio_ctc"] = {"skipped": f"torchaudio is not usable here: {err}"}
+        return results
+    torch.set_num_threads(os.cpu_count() or 1)
+    emissions = [torch.from_numpy(log_probs[b : b + 1].copy()) for b in range(batch)]
+    targets = [torch.from_numpy(labels[b : b + 1].copy()) for b in range(batch)]
+
+    def run():
+        return [forced_align(e, t, blank=0)[0] for e, t in zip(emissions, targets)]
+
+    seconds, done, out = timed(run, repeats, max_seconds)
+    theirs = torch.cat(out).numpy()
+    results["torchaudio_ctc"] = {
+        "seconds": seconds,
+        "repeats": done,
+        "device": "cpu",
+        "note": f"forced_align once per sequence, torch {torch.__version__}, torchaudio {torchaudio.__version__}",
+        "same_tokens": bool(np.array_equal(theirs, tokens)),
+        "ratio_vs_jaxalign": seconds / results["jaxalign_ctc"]["seconds"],
+    }
+    return results
+
+
 CPU_PEERS = "jaxalign_unroll1,numpy_loop,numba_loop,librosa,dynamax"
 GPU_PEERS = "jaxalign_pallas,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop"
 
@@ -572,6 +619,16 @@ def main(argv=None):
     peak = peak_memory_bytes(64, 2000, 200, args.classes)
     print(describe_memory(peak, 64, 2000, 200, args.classes))
 
+    ctc = compare_ctc(args.batch, args.frames, args.rows, args.classes, args.repeats, args.max_seconds)
+    print(f"\nCTC forced alignment, B={args.batch} T={args.frames} U={args.rows} C={args.classes} (blank 0):")
+    print(f"{'impl':<16} {'device':>6} {'median ms':>10} {'peer/jaxalign':>13} {'same tokens':>11}  note")
+    for name, r in ctc.items():
+        if "seconds" not in r:
+            print(f"{name:<16} {'-':>6} {'-':>10} {'-':>13} {'-':>11}  {r['skipped']}")
+            continue
+        ratio, same = r.get("ratio_vs_jaxalign", 1.0), r.get("same_tokens", "-")
+        print(f"{name:<16} {r['device']:>6} {r['seconds'] * 1e3:>10.2f} {ratio:>13.2f} {str(same):>11}  {r['note']}")
+
     sweep = []
     if not args.no_sweep:
         print(f"\nlinear cost (jaxalign vs numba_loop, B={args.batch}, C={args.classes}):")
@@ -614,6 +671,7 @@ def main(argv=None):
         "memory_packed": memory_packed,
         "peak_memory_B64_T2000_L200": peak,
         "sweep": sweep,
+        "ctc_forced_align": ctc,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2, default=float))

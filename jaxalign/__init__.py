@@ -2,8 +2,10 @@
 
 from jaxalign.align import (
     Alignment,
+    CtcAlignment,
     check_batch,
     compress,
+    ctc_forced_align,
     expand,
     forward_score,
     forward_score_pallas,
@@ -28,8 +30,10 @@ def __getattr__(name):
 
 __all__ = [
     "Alignment",
+    "CtcAlignment",
     "check_batch",
     "compress",
+    "ctc_forced_align",
     "expand",
     "forward_score",
     "forward_score_pallas",

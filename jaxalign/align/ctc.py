@@ -1,0 +1,74 @@
+"""CTC forced alignment as a grid with optional rows: batched and jitted, where
+`torchaudio.functional.forced_align` takes one sequence at a time.
+
+CTC's topology for labels l_1 .. l_U is the grid of 2U + 1 rows `blank l_1 blank l_2 ... l_U blank`
+whose blank rows are optional, except a blank between two equal labels (without it the path could
+not tell "a a" from "a"). The best CTC path is then `viterbi_align` over that grid.
+"""
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxalign.align.types import check_aligner_inputs, valid_mask
+from jaxalign.align.validate import checked_when_eager
+from jaxalign.align.viterbi import viterbi_align
+
+
+class CtcAlignment(NamedTuple):
+    """The best CTC path of each sequence (a pytree).
+
+    tokens:      (B, T) int32 per frame, the label id or `blank_id` the path emits; -1 on padded frames
+                 and on infeasible sequences (what torchaudio's `forced_align` returns, batched).
+    label_index: (B, T) int32 per frame, the index in `labels` of the label emitted; -1 on blank frames,
+                 padding and infeasible sequences.
+    score:       (B,) float32 sum of log_probs along the path; -inf where infeasible.
+    feasible:    (B,) bool: 1 <= U_b and U_b plus the blanks needed between repeats <= T_b.
+    """
+
+    tokens: jax.Array
+    label_index: jax.Array
+    score: jax.Array
+    feasible: jax.Array
+
+
+def ctc_grid(labels, label_paddings, blank_id: int):
+    """(B, U) labels -> CTC's grid: (B, 2U+1) rows `blank l_1 blank ... l_U blank`, their paddings
+    and optional_rows (every blank, except one between two equal labels)."""
+    batch, num_labels = labels.shape
+    valid_BxU = valid_mask(label_paddings)
+    labels_BxU = labels.astype(jnp.int32)
+    rows_BxR = jnp.full((batch, 2 * num_labels + 1), blank_id, jnp.int32).at[:, 1::2].set(labels_BxU)
+    num_rows_B = 2 * jnp.sum(valid_BxU, axis=1) + 1
+    row_pad_BxR = (jnp.arange(2 * num_labels + 1)[None, :] >= num_rows_B[:, None]).astype(jnp.float32)
+    repeat_BxU1 = (labels_BxU[:, 1:] == labels_BxU[:, :-1]) & valid_BxU[:, 1:]  # blank between l_i, l_i+1
+    mandatory_BxR = jnp.zeros((batch, 2 * num_labels + 1), bool).at[:, 2:-1:2].set(repeat_BxU1)
+    is_blank_BxR = (jnp.arange(2 * num_labels + 1) % 2 == 0)[None, :]
+    optional_BxR = (is_blank_BxR & ~mandatory_BxR & (row_pad_BxR == 0)).astype(jnp.float32)
+    return rows_BxR, row_pad_BxR, optional_BxR
+
+
+@checked_when_eager
+@functools.partial(jax.jit, static_argnames=("blank_id",))
+def ctc_forced_align(log_probs, logit_paddings, labels, label_paddings, *, blank_id: int = 0) -> CtcAlignment:
+    """The best path of each sequence through CTC's topology (`ctc_grid`).
+
+    Args:
+      log_probs: (B, T, C) per-frame log-probabilities, the blank among the C classes.
+      logit_paddings: (B, T), 1 = padded frame; labels (B, U) int label ids (not the blank);
+      label_paddings: (B, U), 1 = padded; as in `viterbi_align`, and checked as there when called
+      outside `jax.jit`.
+      blank_id: the blank's class.
+    """
+    check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
+    rows_BxR, row_pad_BxR, optional_BxR = ctc_grid(labels, label_paddings, blank_id)
+    ali = viterbi_align(log_probs, logit_paddings, rows_BxR, row_pad_BxR, optional_BxR)
+    on_label_BxT = (ali.positions >= 0) & (ali.positions % 2 == 1)
+    return CtcAlignment(
+        tokens=ali.symbols,
+        label_index=jnp.where(on_label_BxT, ali.positions // 2, -1).astype(jnp.int32),
+        score=ali.score,
+        feasible=ali.feasible,
+    )

@@ -22,7 +22,7 @@ from jaxalign.errors import ConfigError
 from jaxalign.models import KINDS
 from jaxalign.models.rnn import COMPUTE_DTYPES
 from jaxalign.optim import LR_SCHEDULES, OPTIMIZERS
-from jaxalign.setups import INITS, KERNELS, METHODS, SCHEDULES, SETUPS, WEIGHTINGS
+from jaxalign.setups import INITS, KERNELS, METHODS, SCHEDULES, SETUPS, TOPOLOGIES, WEIGHTINGS
 
 
 def _one_of(key: str, value, allowed) -> None:
@@ -96,6 +96,9 @@ class AlignConfig:
     init: str = "uniform"  # initial alignment for the warm-up: uniform | ctc_warmup | full_sum_warmup
     warmup_steps: int = 300  # steps trained on the initial alignment before the first realignment
     method: str = "viterbi"  # viterbi (ordered grid) | masked (the notes' method 1)
+    topology: str = (
+        "grid"  # grid (every row visited) | ctc (per_step on CTC's grid: optional blanks, hard-EM's twin of CTC)
+    )
     kernel: str = "scan"  # scan (XLA scans, every backend) | pallas (Viterbi and full-sum as Pallas kernels: GPUs; interpreted elsewhere)
     states_per_symbol: int = (
         2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
@@ -112,6 +115,7 @@ class AlignConfig:
         _one_of("align.init", self.init, INITS)
         _one_of("align.method", self.method, METHODS)
         _one_of("align.kernel", self.kernel, KERNELS)
+        _one_of("align.topology", self.topology, TOPOLOGIES)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
         _at_least("align.prior_scale", self.prior_scale, 0.0)

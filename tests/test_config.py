@@ -107,9 +107,9 @@ def sweep_jobs(experiment, extra=()):
 @pytest.mark.parametrize(
     "experiment, extra, jobs",
     [
-        ("sweep_schedules", [], 30),
-        ("sweep_schedules", ["data=spoken_words"], 30),
-        ("sweep_schedules", ["+debug=tiny", "data.num_train=128"], 30),
+        ("sweep_schedules", [], 36),
+        ("sweep_schedules", ["data=spoken_words"], 36),
+        ("sweep_schedules", ["+debug=tiny", "data.num_train=128"], 36),
         ("sweep_speech", [], 18),
         ("sweep_weighting", [], 12),
         ("sweep_weighting", ["+debug=tiny", "data.num_train=256"], 12),
@@ -130,7 +130,7 @@ def test_every_job_of_a_shipped_sweep_composes(experiment, extra, jobs):
             for job in expanded
         ]
     for config in configs:
-        seen.add((config.align.schedule, config.align.init, config.align.aligner_context, config.align.states_per_symbol, config.setup.weighting,
+        seen.add((config.align.schedule, config.align.init, config.align.topology, config.align.aligner_context, config.align.states_per_symbol, config.setup.weighting,
                   config.model.bidirectional, config.data.name, config.seed))  # fmt: skip
         if "+debug=tiny" in extra:
             assert config.trainer.steps <= 100

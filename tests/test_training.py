@@ -324,3 +324,66 @@ def test_the_pallas_kernels_train_like_the_scans(schedule):
     else:
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8), scan_grads, pallas_grads)
         np.testing.assert_allclose(pallas_losses, scan_losses, rtol=1e-5)
+
+
+def test_per_step_on_ctc_s_topology_trains_on_the_best_ctc_path():
+    """align.topology=ctc: the frame targets are the tokens of the best path through CTC's grid of
+    the sub-state rows (blanks included), found on the stop-gradient log-probs."""
+    from jaxalign import ctc_forced_align
+
+    config = tiny_config(align={"topology": "ctc", "init": "ctc_warmup", "warmup_steps": 0, "aligner_context": -1})
+    setup, _, _, _, batcher = setup_step(config)
+    assert setup.blank_id == setup.num_outputs - 1
+    batch = batcher.next_batch()
+    log_probs = random_log_probs(batch, setup)
+    labels, label_pad = setup.grid(batch)
+    path = ctc_forced_align(log_probs, batch["logit_paddings"], labels, label_pad, blank_id=setup.blank_id)
+    assert np.any(np.asarray(path.tokens) == setup.blank_id)  # the check below sees blank targets
+    valid = ((batch["logit_paddings"] == 0) & path.feasible[:, None]).astype(jnp.float32)
+    total, count = frame_cross_entropy(log_probs, path.tokens, valid)
+    loss = setup.divergence(log_probs, log_probs, batch, jnp.int32(0))[0]
+    np.testing.assert_allclose(loss, total / count, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "align, message",
+    [
+        ({"topology": "ctc", "schedule": "per_epoch"}, "align.topology=ctc .* needs align.schedule=per_step"),
+        (
+            {"topology": "ctc", "kernel": "pallas"},
+            "align.topology=ctc needs align.method=viterbi and align.kernel=scan",
+        ),
+        ({"topology": "ctc", "method": "masked"}, "align.topology=ctc needs align.method=viterbi"),
+    ],
+)
+def test_ctc_topology_refuses_what_it_cannot_train(align, message):
+    from jaxalign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(align=align)
+    with pytest.raises(ConfigError, match="CTC needs setup=order_sync"):
+        tiny_config(setup="time_sync", align={"topology": "ctc"})
+
+
+def test_a_ctc_trained_net_reports_the_ctc_path_s_own_alignment(tmp_path):
+    """Beside the Viterbi path over its symbol posteriors (blank left out), a CTC net's own best path
+    through CTC's grid, with each blank frame given to the label before it, is scored as ctc_*."""
+    from jaxalign import ctc_forced_align, load_run
+    from jaxalign.align.ctc import label_rows
+    from jaxalign.decoding import AlignmentScores
+
+    config = tiny_config(align={"schedule": "ctc", "states_per_symbol": 1})
+    final = train(config, tmp_path)
+    test = load_splits(config.data).test
+    run = load_run(tmp_path)
+    scores = AlignmentScores()
+    for log_probs, labels, truth in zip(run.log_probs(test.features), test.labels, test.alignments):
+        path = ctc_forced_align(log_probs[None], np.zeros((1, len(log_probs))), labels[None], np.zeros((1, len(labels))),
+                                blank_id=run.setup.blank_id)  # fmt: skip
+        index = np.maximum.accumulate(np.asarray(path.label_index[0]))  # blanks: the label before them
+        scores.add(np.maximum(index, 0), truth)
+    expected = scores.result()
+    for name in ("alignment_accuracy", "boundary_error", "boundaries_within_2"):
+        assert final[f"ctc_{name}"] == pytest.approx(expected[name], abs=1e-6), name
+    assert "alignment_accuracy" in final  # the Viterbi path over the symbol posteriors, as before
+    assert label_rows(jnp.array([[0, 1, 2, 2, 3, 4, -1]])).tolist() == [[0, 0, 0, 0, 1, 1, -1]]

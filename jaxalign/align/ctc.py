@@ -50,6 +50,13 @@ def ctc_grid(labels, label_paddings, blank_id: int):
     return rows_BxR, row_pad_BxR, optional_BxR
 
 
+def label_rows(positions_BxT):
+    """Rows of CTC's grid (`ctc_grid`) -> the label each frame belongs to: its own on a label row,
+    on a blank the label before it (the first label before any); -1 where positions are -1. So a
+    label's segment runs from its first frame to the next label's, as in a forced aligner's output."""
+    return jnp.where(positions_BxT >= 0, jnp.maximum((positions_BxT - 1) // 2, 0), -1).astype(jnp.int32)
+
+
 @checked_when_eager
 @functools.partial(jax.jit, static_argnames=("blank_id",))
 def ctc_forced_align(log_probs, logit_paddings, labels, label_paddings, *, blank_id: int = 0) -> CtcAlignment:

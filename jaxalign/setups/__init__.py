@@ -14,7 +14,7 @@ from jaxalign.setups.divergences import (
 )
 from jaxalign.setups.many_to_one import ManyToOne
 from jaxalign.setups.one_to_one import OneToOne
-from jaxalign.setups.order_sync import KERNELS, METHODS, GridKernels, OrderSync
+from jaxalign.setups.order_sync import KERNELS, METHODS, TOPOLOGIES, GridKernels, OrderSync
 from jaxalign.setups.schedules import INITS, SCHEDULES
 from jaxalign.setups.time_sync import TimeSync
 
@@ -34,6 +34,7 @@ __all__ = [
     "INITS",
     "SCHEDULES",
     "SETUPS",
+    "TOPOLOGIES",
     "Setup",
     "ctc_divergence",
     "frame_cross_entropy",

@@ -25,9 +25,10 @@ def merge_repeats(seq) -> list[int]:
 
 def check_no_ctc(setup_name: str, align) -> None:
     """Only order_sync trains with CTC (the head gets a blank column)."""
-    if SCHEDULES[align.schedule].uses_ctc or INITS[align.init].uses_ctc:
+    if SCHEDULES[align.schedule].uses_ctc or INITS[align.init].uses_ctc or align.topology != "grid":
         raise ConfigError(
-            f"align.schedule={align.schedule} and align.init={align.init}: CTC needs setup=order_sync, not {setup_name}"
+            f"align.schedule={align.schedule}, align.init={align.init} and align.topology={align.topology}: "
+            f"CTC needs setup=order_sync, not {setup_name}"
         )
 
 

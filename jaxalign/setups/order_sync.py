@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxalign.align import forward_score, forward_score_pallas, masked_align, viterbi_align, viterbi_align_pallas
+from jaxalign.align.ctc import ctc_grid, label_rows
 from jaxalign.align.pallas_grid import use_interpreter
 from jaxalign.align.types import lengths
 from jaxalign.errors import ConfigError
@@ -34,6 +35,10 @@ KERNELS = {
     "scan": GridKernels(viterbi_align, forward_score),  # XLA scans, every backend
     "pallas": GridKernels(viterbi_align_pallas, forward_score_pallas),  # Pallas kernels: GPUs; interpreted elsewhere
 }
+TOPOLOGIES = (
+    "grid",  # the notes' target-ordered grid: every row visited
+    "ctc",  # CTC's: optional blank rows between the rows (mandatory between repeats); the head gets a blank
+)
 # align.method -> the path search that finds the training targets, given the kernels.
 METHODS = {
     "viterbi": lambda kernels: kernels.viterbi,  # the best monotone path through the grid
@@ -61,12 +66,24 @@ class OrderSync(Setup):
         self.init_name, self.schedule_name = align.init, align.schedule
         local = align.aligner_context >= 0 and self.schedule.local_aligner and self.init.local_aligner
         self.aligner_context = align.aligner_context if local else None  # frames each side the local aligner sees
-        uses_ctc = self.schedule.uses_ctc or (self.init.uses_ctc and self.warmup_steps > 0)
+        self.topology = align.topology
+        # How outputs decode: on CTC's grid as CTC does (best path, prefix beam search), else the schedule's way.
+        self.decoder = SCHEDULES["ctc"].from_config(config) if self.topology == "ctc" else self.schedule
+        uses_ctc = self.schedule.uses_ctc or (self.init.uses_ctc and self.warmup_steps > 0) or self.topology == "ctc"
         self.blank_id = num_classes * self.states_per_symbol if uses_ctc else None  # the head's CTC blank column
 
     @classmethod
     def check_config(cls, config) -> None:
         SCHEDULES[config.align.schedule].check_config(config.align)
+        if config.align.topology == "ctc" and not SCHEDULES[config.align.schedule].local_aligner:
+            raise ConfigError(
+                f"align.topology=ctc trains on the best path through CTC's grid in each step: it needs "
+                f"align.schedule=per_step, not {config.align.schedule} (align.schedule=ctc sums over CTC's paths instead)"
+            )
+        if config.align.topology == "ctc" and (config.align.method != "viterbi" or config.align.kernel != "scan"):
+            raise ConfigError(
+                "align.topology=ctc needs align.method=viterbi and align.kernel=scan (the kernels with optional rows)"
+            )
         if config.align.kernel == "pallas" and config.align.method != "viterbi":
             raise ConfigError(
                 f"align.kernel=pallas has kernels for align.method=viterbi and the full-sum score, not for "
@@ -142,19 +159,32 @@ class OrderSync(Setup):
                 jnp.sum(valid_BxT), 1
             )
             log_probs_BxTxC = log_probs_BxTxC - self.prior_scale * jnp.log(jnp.maximum(mean_C, 1e-8))
+        if self.topology == "ctc":
+            rows, row_pad, optional = ctc_grid(labels, label_pad, self.blank_id)
+            return self.path_search(log_probs_BxTxC, batch["logit_paddings"], rows, row_pad, optional)
         return self.path_search(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+
+    def path_targets(self, ali):
+        """An `align` result -> (grid row of each frame (B, T) for the alignment accuracy, frame
+        target (B, T) or None to read the targets off the rows). On CTC's grid the target is the
+        path's token (a label or the blank) and a blank frame counts for the label before it."""
+        if self.topology == "ctc":
+            return label_rows(ali.positions), ali.symbols
+        return ali.positions, None
 
     def valid_frames(self, batch):
         """(B, T) bool: real frames of real (weight > 0) examples."""
         return (batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)
 
-    def frame_loss(self, log_probs_BxTxC, batch, positions_BxT, feasible_B, aligner_log_probs=None):
-        """Frame cross-entropy on the grid rows `positions` (-1 = no target), mean over frames; with
-        a local aligner, plus its own cross-entropy on the same targets."""
-        labels_BxL, _ = self.grid(batch)
-        symbols_BxT = jnp.where(
-            positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1
-        )
+    def frame_loss(self, log_probs_BxTxC, batch, positions_BxT, feasible_B, aligner_log_probs=None, symbols_BxT=None):
+        """Frame cross-entropy on the grid rows `positions` (-1 = no target), or on `symbols_BxT`
+        where given (the head's outputs, e.g. a CTC path's blanks), mean over frames; with a local
+        aligner, plus its own cross-entropy on the same targets."""
+        if symbols_BxT is None:
+            labels_BxL, _ = self.grid(batch)
+            symbols_BxT = jnp.where(
+                positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1
+            )
         valid_BxT = self.valid_frames(batch)
         weights_BxT = (valid_BxT & feasible_B[:, None]).astype(jnp.float32)
         total, count = frame_cross_entropy(log_probs_BxTxC, symbols_BxT, weights_BxT)
@@ -217,14 +247,19 @@ class OrderSync(Setup):
         symbol_logits = logits_BxTxC[..., : self.num_classes * k]
         log_probs = jax.nn.log_softmax(logits_BxTxC, axis=-1)
         out = {"log_probs": log_probs, "frame_symbols": jnp.argmax(symbol_logits, axis=-1) // k}
-        out.update(self.schedule.decode_labels(self, log_probs, pad))
+        out.update(self.decoder.decode_labels(self, log_probs, pad))
         labels, label_pad = self.grid(batch)
         ali = self.viterbi(jax.nn.log_softmax(symbol_logits, axis=-1), pad, labels, label_pad)
         out["positions"] = jnp.where(ali.positions >= 0, ali.positions // k, -1)
+        if self.blank_id is not None:  # a CTC head: its own best path too, through CTC's grid with the blank
+            rows, row_pad, optional = ctc_grid(labels, label_pad, self.blank_id)
+            path = viterbi_align(log_probs, pad, rows, row_pad, optional)  # = ctc_forced_align, with its rows
+            rows_BxT = label_rows(path.positions)
+            out["ctc_positions"] = jnp.where(rows_BxT >= 0, rows_BxT // k, -1)
         return out
 
     def beam_decode(self, log_probs_TxC, beam_width):
-        return self.schedule.beam_decode(self, log_probs_TxC, beam_width)
+        return self.decoder.beam_decode(self, log_probs_TxC, beam_width)
 
     def class_probabilities(self, log_probs_TxC, vocab):
         """Sub-states summed per symbol; the CTC blank, where there is one, as a last row."""

@@ -70,7 +70,8 @@ class PerStep(Schedule):
         if aligner_log_probs is not None:
             scores = aligner_log_probs + self.aligner_mix * log_probs_BxTxC
         ali = setup.align(jax.lax.stop_gradient(scores), batch)
-        return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
+        rows_BxT, symbols_BxT = setup.path_targets(ali)
+        return setup.frame_loss(log_probs_BxTxC, batch, rows_BxT, ali.feasible, aligner_log_probs, symbols_BxT)
 
 
 class PerEpoch(Schedule):

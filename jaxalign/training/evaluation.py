@@ -20,7 +20,7 @@ def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup,
     """
     hyps, refs, greedy_hyps, beam_hyps = [], [], [], []
     frame_correct = frame_total = 0
-    scores = AlignmentScores()
+    scores = {}  # output key -> AlignmentScores: "positions" (the setup's forced alignment), e.g. "ctc_positions"
     forced = [None] * len(data)
     for i, out in per_example(evaluate, batcher, to_host=to_host):
         hyps.append(setup.hypothesis(out))
@@ -33,7 +33,8 @@ def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup,
         if setup.aligns:
             forced[i] = out["positions"].astype(np.int32)
             if data.alignments is not None:
-                scores.add(forced[i], data.alignments[i])
+                for key in (k for k in out if k.endswith("positions")):
+                    scores.setdefault(key, AlignmentScores()).add(out[key], data.alignments[i])
         if beam_width > 1:
             beam = setup.beam_decode(out["log_probs"], beam_width)
             if beam is not None:
@@ -41,8 +42,11 @@ def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup,
     metrics = {"label_error_rate": label_error_rate(hyps, refs), **setup.summary_metrics(hyps, refs)}
     if frame_total:
         metrics["frame_accuracy"] = frame_correct / frame_total
-    if setup.aligns and data.alignments is not None:
-        metrics.update(scores.result())
+    for (
+        key,
+        found,
+    ) in scores.items():  # "positions" -> alignment_accuracy, ...; "ctc_positions" -> ctc_alignment_accuracy, ...
+        metrics.update({key.removesuffix("positions") + name: value for name, value in found.result().items()})
     if greedy_hyps:
         metrics["label_error_rate_greedy"] = label_error_rate(greedy_hyps, refs)
     if beam_hyps:

@@ -22,6 +22,13 @@ from jaxalign.training.evaluation import alignment_figures
 from jaxalign.training.outputs import per_example
 from jaxalign.training.step import init_train_state, make_eval_fn
 
+# Sequences longer than this (frames), or whose grid has more cells, are long recordings: the net
+# runs over them in overlapping windows, and their forced alignment is banded (`jaxalign.align.long`).
+LONG_FRAMES = 30_000  # 5 minutes at 10 ms
+LONG_GRID_CELLS = 50_000_000  # 50 MB of one-byte backpointers
+CHUNK_FRAMES = 3_000  # the windows the net runs over for a long recording (30 s at 10 ms) ...
+CHUNK_OVERLAP = 300  # ... with this much context on each side
+
 
 class RunError(ValueError):
     """A run directory, or input for it, that cannot be used; the message names what is wrong."""
@@ -58,20 +65,83 @@ class Run:
         self._check_features(features)
         given = labels is not None
         labels = self._checked_labels(labels, len(features)) if given else [np.zeros(1, np.int32)] * len(features)
-        feasible = self.setup.feasible(np.array([len(x) for x in features]), np.array([len(y) for y in labels]))
-        # Infeasible targets go through as a 1-symbol stand-in (the batcher rejects L > T); their path is -1.
-        batched = [y if ok else y[:1] for y, ok in zip(labels, feasible)]
-        data = SequenceData(features, batched, None, self.vocab)
-        trainer = self.config.trainer
-        batcher = Batcher(data, trainer.batch_size, num_buckets=trainer.num_buckets)
+        frames = np.array([len(x) for x in features])
+        feasible = self.setup.feasible(frames, np.array([len(y) for y in labels]))
+        rows = np.array([len(y) for y in labels]) * self.setup.states_per_symbol
+        long = (frames > LONG_FRAMES) | (frames * rows > LONG_GRID_CELLS)
         results: list[dict] = [{} for _ in features]
-        for i, out in per_example(functools.partial(self.evaluate, self.params), batcher):
+        short = np.flatnonzero(~long)
+        # Infeasible targets go through as a 1-symbol stand-in (the batcher rejects L > T); their path is -1.
+        batched = [labels[i] if feasible[i] else labels[i][:1] for i in short]
+        for j, out in self._per_example([features[i] for i in short], batched):
+            i = int(short[j])
             results[i] = {"log_probs": out["log_probs"], "hypothesis": self.setup.hypothesis(out)}
             if given and "positions" in out:
                 results[i]["positions"] = (
                     out["positions"].astype(np.int32) if feasible[i] else np.full(len(features[i]), -1, np.int32)
                 )
+        for i in np.flatnonzero(long):
+            results[i] = self._long_outputs(int(i), features[i], labels[i] if given and feasible[i] else None)
+            if given and "positions" not in results[i] and self.setup.aligns:
+                results[i]["positions"] = np.full(len(features[i]), -1, np.int32)
         return results
+
+    def _per_example(self, features, labels):
+        """`per_example` of the run's eval function over sequences, in the run's length buckets."""
+        if not features:
+            return iter(())
+        trainer = self.config.trainer
+        batcher = Batcher(
+            SequenceData(features, labels, None, self.vocab), trainer.batch_size, num_buckets=trainer.num_buckets
+        )
+        return per_example(functools.partial(self.evaluate, self.params), batcher)
+
+    def chunked_log_probs(self, features_TxF, chunk: int = CHUNK_FRAMES, overlap: int = CHUNK_OVERLAP) -> np.ndarray:
+        """(T, C') log-probs of one long sequence, the net run over windows of `chunk` frames plus
+        `overlap` frames of context each side, each window's middle kept (a bidirectional net's
+        context is what the overlap preserves; `experiments/bench_long.py` measures the difference
+        from one pass over the whole input)."""
+        starts = range(0, len(features_TxF), chunk)
+        windows = [(max(0, s - overlap), min(len(features_TxF), s + chunk + overlap)) for s in starts]
+        pieces = [features_TxF[a:b] for a, b in windows]
+        out = [None] * len(pieces)
+        for j, example in self._per_example(pieces, [np.zeros(1, np.int32)] * len(pieces)):
+            out[j] = example["log_probs"]
+        return np.concatenate([lp[s - a : s - a + chunk] for lp, s, (a, _) in zip(out, starts, windows)])
+
+    def _long_outputs(self, index: int, features_TxF, labels_U) -> dict:
+        """`outputs` of one long sequence: chunked log-probs, the per-frame argmax with repeats
+        merged as its hypothesis, and with labels a banded forced alignment (`jaxalign.align.long`)."""
+        from jaxalign.align.long import long_viterbi
+        from jaxalign.setups.divergences import substate_labels
+        from jaxalign.training.record import console
+
+        log_probs = self.chunked_log_probs(features_TxF)
+        k, classes = self.setup.states_per_symbol, self.num_classes
+        symbol_lp = log_probs[:, : classes * k]
+        frame_symbols = symbol_lp.argmax(axis=1) // k
+        result = {
+            "log_probs": log_probs,
+            "hypothesis": [int(s) for j, s in enumerate(frame_symbols) if j == 0 or s != frame_symbols[j - 1]],
+        }
+        if labels_U is None or not self.setup.aligns:
+            return result
+        rows = np.asarray(substate_labels(labels_U[None], np.zeros((1, len(labels_U))), k)[0][0])
+        console(
+            f"sequence {index}: {len(features_TxF)} frames x {len(rows)} grid rows, aligned in a band around a "
+            "first pass (a long recording)"
+        )
+        renormalised = symbol_lp - np.logaddexp.reduce(
+            symbol_lp, axis=1, keepdims=True
+        )  # the blank left out, as in decode
+        found = long_viterbi(renormalised, rows, labels_U, k)
+        if found.touched_edge:
+            console(
+                f"WARNING: sequence {index}: the path touched its band's edge at {found.width} rows; parts may be misaligned"
+            )
+        result["positions"] = (found.positions // k).astype(np.int32)
+        result["band_width"] = found.width
+        return result
 
     def log_probs(self, features) -> list[np.ndarray]:
         """Per sequence (T_i, C') float32 log-probabilities of the head's outputs."""

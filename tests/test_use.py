@@ -200,6 +200,30 @@ def test_align_cli_refuses_a_frame_shift_that_is_not_a_finite_positive_number(sh
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
+def test_a_long_recording_is_aligned_in_a_band_as_the_full_grid_would(run_dir, monkeypatch, capsys):
+    """Above the long-recording thresholds the net runs in overlapping windows and the alignment is
+    banded (thresholds lowered here so a few test sequences end to end count as long): the path is
+    the full grid's best path over the same log-probs."""
+    from jaxalign import inference
+    from jaxalign.setups.divergences import substate_labels
+
+    run = jaxalign.load_run(run_dir)
+    test = load_splits(run.config.data).test
+    features = np.concatenate(test.features[:6])
+    labels = np.concatenate(test.labels[:6])
+    monkeypatch.setattr(inference, "LONG_FRAMES", len(features) - 1)
+    monkeypatch.setattr(inference, "CHUNK_FRAMES", 40)
+    monkeypatch.setattr(inference, "CHUNK_OVERLAP", 20)
+    (positions,) = run.align([features], [labels])
+    assert "aligned in a band around a first pass" in capsys.readouterr().err
+    k, classes = run.setup.states_per_symbol, run.num_classes
+    symbol_lp = run.chunked_log_probs(features)[:, : classes * k]
+    symbol_lp = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
+    rows, row_pad = substate_labels(labels[None], np.zeros((1, len(labels))), k)
+    full = jaxalign.viterbi_align(symbol_lp[None], np.zeros((1, len(features))), np.asarray(rows), np.asarray(row_pad))
+    np.testing.assert_array_equal(positions, np.asarray(full.positions[0]) // k)
+
+
 def test_the_python_api_refuses_what_it_would_answer_wrongly(run_dir, data_file, tmp_path):
     run = jaxalign.load_run(run_dir, step="6")  # a step given as text, e.g. from a command line
     assert run.step == 6

@@ -1,0 +1,59 @@
+"""Long recordings: the banded Viterbi against the full grid's, the band's edge check, and the
+chunked net against one pass."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxalign import viterbi_align
+from jaxalign.align.long import band_starts, banded_viterbi, long_viterbi
+
+
+def peaked(seed, frames, rows, classes, noise=1.0):
+    """Log-probs whose best path follows a random true segmentation of `rows` labels, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, size=rows).astype(np.int32)
+    cuts = np.sort(rng.choice(np.arange(1, frames), size=rows - 1, replace=False))
+    truth = np.searchsorted(cuts, np.arange(frames), side="right")
+    logits = noise * rng.normal(size=(frames, classes)) + 4.0 * np.eye(classes)[labels[truth]]
+    return np.asarray(jax.nn.log_softmax(logits, axis=-1), np.float32), labels, truth
+
+
+def full(log_probs, labels):
+    ali = viterbi_align(log_probs[None], np.zeros((1, len(log_probs))), labels[None], np.zeros((1, len(labels))))
+    return np.asarray(ali.positions[0]), float(ali.score[0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_band_as_wide_as_the_grid_is_the_full_viterbi(seed):
+    log_probs, labels, _ = peaked(seed, 300, 40, 6, noise=3.0)
+    positions, score = banded_viterbi(jnp.asarray(log_probs), jnp.asarray(labels), jnp.zeros(300, jnp.int32), width=40)
+    expected, expected_score = full(log_probs, labels)
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_allclose(score, expected_score, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_band_around_the_true_path_finds_the_full_grid_s_path(seed):
+    log_probs, labels, truth = peaked(seed, 2000, 200, 8, noise=1.0)
+    expected, expected_score = full(log_probs, labels)
+    starts = band_starts(truth, 200, 64)
+    assert starts[0] == 0 and starts[-1] == 200 - 64 and np.all(np.diff(starts) >= 0)
+    positions, score = banded_viterbi(jnp.asarray(log_probs), jnp.asarray(labels), jnp.asarray(starts), width=64)
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_allclose(score, expected_score, rtol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_long_viterbi_equals_the_full_grid_and_widens_a_band_that_cut_the_path(k):
+    log_probs, symbols, _ = peaked(0, 3000, 100, 8, noise=1.5)
+    # k sub-state rows per symbol: the classes are (symbol, sub-state) pairs, each sub-state as likely.
+    sub_lp = np.repeat(log_probs, k, axis=1) - np.log(k)
+    rows = (symbols[:, None] * k + np.arange(k)).reshape(-1).astype(np.int32)
+    expected, _ = full(sub_lp, rows)
+    found = long_viterbi(sub_lp, rows, symbols, k, width=8 * k, margin=2)
+    np.testing.assert_array_equal(found.positions, expected)
+    assert found.width >= 8 * k and not found.touched_edge
+    capped = long_viterbi(sub_lp, rows, symbols, k, width=4, max_width=4, margin=2)  # too narrow, not allowed to widen
+    assert capped.width == 4 and (capped.touched_edge or np.array_equal(capped.positions, expected))

@@ -134,7 +134,9 @@ def main(argv=None) -> int:
             flush=True,
         )
 
-    print("\n| minutes | frames | grid rows | long: wall s | long: peak GiB | long: align | pieces: wall s | pieces: align | difference |")
+    print(
+        "\n| minutes | frames | grid rows | long: wall s | long: peak GiB | long: align | pieces: wall s | pieces: align | difference |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         gib = (r["long"]["peak_rss_bytes"] or 0) / 2**30
@@ -150,7 +152,12 @@ def main(argv=None) -> int:
             f"pass over {chunk['frames']} frames: max |dp| {chunk['max_abs_prob_diff']:.2e}, mean {chunk['mean_abs_prob_diff']:.2e}, "
             f"argmax changed on {chunk['argmax_changed']:.3%} of frames"
         )
-    record = {"run_dir": Path(args.run_dir).name, "cpu_count": os.cpu_count(), "platform": platform.platform(), "rows": rows}
+    record = {
+        "run_dir": Path(args.run_dir).name,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}")

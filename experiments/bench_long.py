@@ -12,6 +12,12 @@ with its peak memory (the child's maximum resident set):
 - `pieces`: the same utterances as separate sequences, aligned one by one as usual.
 The alignment accuracy of the two is compared (target: within 1 point). Separately, on the first
 length, the chunked net's log-probs are compared with one pass of the net over the whole input.
+
+`--parts aligner` (in one process) separates the aligner from the net: the pieces' own log-probs,
+put end to end, aligned as one long sequence by `jaxalign.align.long.long_viterbi`, against the
+pieces aligned one by one (`Run.align`). That difference is the long-recording method's own; the
+end-to-end one adds what the net does with a stream it never saw in training (the built-in spoken
+words are isolated words, each with its own silences).
 """
 
 import argparse
@@ -85,13 +91,52 @@ def chunking_effect(run, features) -> dict:
     }
 
 
+def aligner_only(run, test, pieces, truth) -> dict:
+    """The long-recording aligner on the pieces' own log-probs, against the pieces one by one."""
+    from jaxalign.align.long import long_viterbi
+    from jaxalign.decoding import AlignmentScores
+    from jaxalign.setups.divergences import substate_labels
+
+    features, labels = [test.features[j] for j in pieces], [test.labels[j] for j in pieces]
+    offsets = np.cumsum([0] + [len(y) for y in labels[:-1]])
+    one_by_one = np.concatenate([p + o for p, o in zip(run.align(features, labels), offsets)])
+    k, classes = run.setup.states_per_symbol, run.num_classes
+    log_probs = np.concatenate(run.log_probs(features))[:, : classes * k]
+    log_probs -= np.logaddexp.reduce(log_probs, axis=1, keepdims=True)
+    symbols = np.concatenate(labels)
+    rows = np.asarray(substate_labels(symbols[None], np.zeros((1, len(symbols))), k)[0][0])
+    start = time.perf_counter()
+    found = long_viterbi(log_probs, rows, symbols, k)
+    seconds = time.perf_counter() - start
+    scores = {}
+    for name, positions in (("long", found.positions // k), ("pieces", one_by_one)):
+        found_scores = AlignmentScores()
+        found_scores.add(positions, truth)
+        scores[name] = found_scores.result()
+    return {
+        "seconds_align_only": seconds,
+        "band_width": found.width,
+        "touched_edge": found.touched_edge,
+        "long": scores["long"],
+        "pieces": scores["pieces"],
+        "same_path_frames": float(np.mean(found.positions // k == one_by_one)),
+        "accuracy_difference_points": 100
+        * (scores["long"]["alignment_accuracy"] - scores["pieces"]["alignment_accuracy"]),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--minutes", default="10,30,60")
     parser.add_argument("--frame-shift", type=float, default=0.01, help="seconds per frame of the run's features")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_long.json")
+    parser.add_argument(
+        "--parts", default="cli", choices=("cli", "aligner"), help="jaxalign-align end to end, or the aligner alone"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="default: experiments/results/bench_long[_aligner].json")
     args = parser.parse_args(argv)
+    results = Path(__file__).parent / "results"
+    args.out = args.out or results / ("bench_long.json" if args.parts == "cli" else "bench_long_aligner.json")
 
     import jaxalign
     from jaxalign.data import write_arrays
@@ -102,6 +147,18 @@ def main(argv=None) -> int:
     rows, work = [], Path(tempfile.mkdtemp(prefix="bench_long_"))
     for n, minutes in enumerate(int(m) for m in args.minutes.split(",")):
         features, labels, truth, pieces = recording(test, int(minutes * 60 / args.frame_shift))
+        if args.parts == "aligner":
+            row = {"minutes": minutes, "frames": len(features), "grid_rows": len(labels) * run.setup.states_per_symbol}
+            row.update(aligner_only(run, test, pieces, truth))
+            rows.append(row)
+            print(
+                f"{minutes:>3} min, {len(features)} frames x {row['grid_rows']} rows: long_viterbi {row['seconds_align_only']:.0f} s "
+                f"(band {row['band_width']}, edge touched: {row['touched_edge']}), alignment "
+                f"{row['long']['alignment_accuracy']:.2%} vs pieces {row['pieces']['alignment_accuracy']:.2%} "
+                f"({row['accuracy_difference_points']:+.2f} points; the same row on {row['same_path_frames']:.2%} of frames)",
+                flush=True,
+            )
+            continue
         one = write_arrays(work / f"long_{minutes}.npz", [features], [labels], alignments=[truth], vocab=test.vocab)
         many = write_arrays(
             work / f"pieces_{minutes}.npz",
@@ -134,6 +191,11 @@ def main(argv=None) -> int:
             flush=True,
         )
 
+    if args.parts == "aligner":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"run_dir": Path(args.run_dir).name, "rows": rows}, indent=1) + "\n")
+        print(f"wrote {args.out}")
+        return 0
     print(
         "\n| minutes | frames | grid rows | long: wall s | long: peak GiB | long: align | pieces: wall s | pieces: align | difference |"
     )

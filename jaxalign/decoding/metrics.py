@@ -4,14 +4,16 @@ import numpy as np
 
 
 def edit_distance(hyp, ref) -> int:
-    """Levenshtein distance between two label sequences."""
-    hyp, ref = list(hyp), list(ref)
-    row = list(range(len(ref) + 1))
+    """Levenshtein distance between two label sequences: the row-by-row DP, each row in NumPy (the
+    insertion chain along a row is a running minimum: new[j] = j + min over i <= j of (a[i] - i))."""
+    hyp, ref = np.asarray(list(hyp)), np.asarray(list(ref))
+    columns = np.arange(len(ref) + 1)
+    row = columns.copy()
     for i, h in enumerate(hyp, 1):
-        prev, row[0] = row[0], i
-        for j, r in enumerate(ref, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (h != r))
-    return row[-1]
+        substitute = row[:-1] + (ref != h)
+        best = np.concatenate([[i], np.minimum(row[1:] + 1, substitute)])
+        row = np.minimum.accumulate(best - columns) + columns
+    return int(row[-1])
 
 
 def label_error_rate(hyps, refs) -> float:

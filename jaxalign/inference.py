@@ -78,8 +78,13 @@ class Run:
         return results
 
     def log_probs(self, features) -> list[np.ndarray]:
-        """Per sequence (T_i, C') float32 log-probabilities of the head's outputs."""
-        return [r["log_probs"] for r in self.outputs(features)]
+        """Per sequence (T_i, C') float32 log-probabilities of the head's outputs (see `outputs`)."""
+        results = self.outputs(features)
+        if results and "log_probs" not in results[0]:
+            raise RunError(
+                f"{self.run_dir} was trained with setup={self.config.setup.name}, which has no per-frame outputs"
+            )
+        return [r["log_probs"] for r in results]
 
     def decode(self, features) -> list[list[int]]:
         """Per sequence the decoded symbol ids (the setup's decode, as in evaluation)."""

@@ -155,7 +155,11 @@ def test_round_trip_checkpoint_load_run_decode_and_align(seq2seq_run, tmp_path):
 def test_a_one_to_many_run_has_no_alignments_in_one_line(tmp_path):
     run_dir = tmp_path / "run"
     train(tiny_config("one_to_many", trainer={"steps": 2, "eval_every": 2, "checkpoint_every": 2}), run_dir)
-    assert len(load_run(run_dir).decode(load_splits(load_run(run_dir).config.data).test.features[:2])) == 2
+    run = load_run(run_dir)
+    features = load_splits(run.config.data).test.features[:2]
+    assert len(run.decode(features)) == 2
+    with pytest.raises(RunError, match="setup=one_to_many, which has no per-frame outputs"):
+        run.log_probs(features)
     write_arrays(tmp_path / "mine.npz", features=[np.zeros((5, 6), np.float32)], labels=[np.array([0, 1])])
     with pytest.raises(RunError, match="setup=one_to_many, which gives no alignments; use a setup=order_sync or"):
         align_file(run_dir, tmp_path / "mine.npz", tmp_path / "out")

@@ -223,14 +223,6 @@ class Seq2Seq(OneToMany):
         super().__init__(config, num_classes)
         self.attention = config.setup.attention
 
-    @classmethod
-    def check_config(cls, config) -> None:
-        super().check_config(config)
-        if config.setup.attention not in ATTENTIONS:
-            raise ConfigError(
-                f"setup.attention={config.setup.attention!r} is not allowed; choose one of {list(ATTENTIONS)}"
-            )
-
     def feasible(self, frame_lengths, label_lengths):
         return Setup.feasible(self, frame_lengths, label_lengths)
 

@@ -51,8 +51,9 @@ def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup,
 
 
 def alignment_figures(evaluate, data: SequenceData, batcher: Batcher, setup: Setup, stem, examples=None, *, to_host):
-    """`Setup.plot_example` (by default `plot_alignment`) of each of `examples` (default `pick_examples`: the shortest, median and
-    longest target) into `<stem>_<i>.png`; returns the paths (none where the setup draws none). `evaluate` as in `evaluate_split`."""
+    """`Setup.plot_example` (by default `plot_alignment`) of each of `examples` (default
+    `pick_examples`: the shortest, median and longest target) into `<stem>_<i>.png`; returns the
+    paths (none where the setup draws none). `evaluate` as in `evaluate_split`."""
     examples = pick_examples(data) if examples is None else examples
     stem = Path(stem)
     paths = []

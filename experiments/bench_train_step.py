@@ -6,7 +6,9 @@ Sizes: `digits` (the default experiment: digit strips, B=32, T=64, F=8, 2 sub-st
 2-layer bidirectional GRU of 128) and `speech` (synthetic, B=32, T=200, F=40, C=40, L=30, 2x256).
 jaxalign steps (`jaxalign.training.make_train_step`, Adam, clip 1.0): `fixed` (a stored alignment,
 as per_epoch reads it), `per_step` (Viterbi on the stop-gradient log-probs inside the step) and
-`ctc` (optax.ctc_loss with a blank output). PyTorch peers, same shapes, batch and optimizer:
+`ctc` (optax.ctc_loss with a blank output), and `seq2seq` / `seq2seq_location` (setup=seq2seq: the
+same bi-GRU as the encoder, a GRU decoder over the L + 1 output positions with content / location
+attention, teacher-forced cross-entropy). PyTorch peers, same shapes, batch and optimizer:
 `torch_fixed` (frame cross-entropy on the same stored alignment) and `torch_ctc` (torch ctc_loss),
 torch.nn.GRU over packed sequences, on JAX's device: on a GPU cuDNN's GRU, on the CPU as many
 threads as XLA's CPU client uses.
@@ -111,9 +113,16 @@ def make_batches(size: Size, count: int = 4):
 
 
 def bench_config(
-    size: Size, schedule: str, aligner_context: int = -1, model_kwargs: dict | None = None, kernel: str = "scan"
+    size: Size,
+    schedule: str,
+    aligner_context: int = -1,
+    model_kwargs: dict | None = None,
+    kernel: str = "scan",
+    attention: str | None = None,
 ) -> Config:
-    """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it)."""
+    """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it).
+    With `attention` (content | location): setup=seq2seq, the same bi-GRU as its encoder and the
+    shipped decoder (the schedule is then unused)."""
     model = ModelConfig(
         kind="gru", hidden=size.hidden, num_layers=size.layers, bidirectional=True, **(model_kwargs or {})
     )
@@ -125,7 +134,7 @@ def bench_config(
         kernel=kernel,
     )
     return Config(
-        setup=SetupConfig(name="order_sync"),
+        setup=SetupConfig(name="seq2seq", attention=attention) if attention else SetupConfig(name="order_sync"),
         model=model,
         data=SyntheticConfig(),
         optim=OptimConfig(learning_rate=1e-3),
@@ -135,10 +144,17 @@ def bench_config(
 
 
 def jax_variant(
-    schedule: str, size: Size, data, batches, model_kwargs: dict, aligner_context: int = -1, kernel: str = "scan"
+    schedule: str,
+    size: Size,
+    data,
+    batches,
+    model_kwargs: dict,
+    aligner_context: int = -1,
+    kernel: str = "scan",
+    attention: str | None = None,
 ):
     """(run one step and wait, {compile_s, peak_mb, temp_mb})."""
-    config = bench_config(size, schedule, aligner_context, model_kwargs, kernel)
+    config = bench_config(size, schedule, aligner_context, model_kwargs, kernel, attention)
     setup = make_setup(config, data.num_classes)
     graphdef, optimizer, state = init_train_state(config, setup, data.feature_dim)
     key = jax.random.key(0)
@@ -277,14 +293,19 @@ def bench_size(size_name: str, args) -> dict:
         ("per_step", "per_step", -1),
         ("per_step_local", "per_step", 3),
         ("ctc", "ctc", -1),
+        ("seq2seq", "per_step", -1),  # setup=seq2seq: this bi-GRU as the encoder, a GRU decoder with content attention
+        ("seq2seq_location", "per_step", -1),  # the same with setup.attention=location
     ]
     if args.pallas:
         variants += [("per_step_pallas", "per_step", -1), ("per_step_local_pallas", "per_step", 3)]
     failed = {}
     for name, schedule, context in variants:
         kernel = "pallas" if name.endswith("_pallas") else "scan"
+        attention = {"seq2seq": "content", "seq2seq_location": "location"}.get(name)
         try:
-            runs[name], info[name] = jax_variant(schedule, size, data, batches, model_kwargs, context, kernel)
+            runs[name], info[name] = jax_variant(
+                schedule, size, data, batches, model_kwargs, context, kernel, attention
+            )
         except Exception as err:  # noqa: BLE001 - a Pallas kernel that does not build must not cost the other rows
             if kernel == "scan":
                 raise

@@ -1,7 +1,8 @@
 """`jaxalign-align RUN_DIR DATA.npz --out DIR [--format npz,ctm,textgrid] [--frame-shift 0.01] [--evaluate]`
 
 Force-aligns every sequence of a bring-your-own `.npz` file (labels required; see README) with a
-trained order_sync run, its config and latest checkpoint, and writes one alignment per sequence:
+trained order_sync or seq2seq run (seq2seq: the path through the attention of the decode forced
+onto the given labels), its config and latest checkpoint, and writes one alignment per sequence:
 `DIR/alignments.npz`, `DIR/alignments.ctm`, `DIR/textgrids/seq_00000.TextGrid`, ...
 A sequence whose target needs more frames than it has is skipped and named; the rest are written.
 """
@@ -65,7 +66,7 @@ def align_file(
     name = load_config(Path(run_dir) / ".hydra" / "config.yaml").setup.name
     if not SETUPS[name].aligns:  # before restoring: its checkpoint holds another head
         raise RunError(
-            f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync run"
+            f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync or setup=seq2seq run"
         )
     if not (math.isfinite(frame_shift) and frame_shift > 0):
         raise RunError(f"--frame-shift must be a finite number of seconds > 0, got {frame_shift}")
@@ -162,7 +163,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="jaxalign-align",
         description="Force-align every sequence of a bring-your-own .npz file (labels required) with a trained "
-        "setup=order_sync run (its config and latest checkpoint); write one alignment per sequence.",
+        "setup=order_sync or setup=seq2seq run (its config and latest checkpoint); write one alignment per sequence.",
     )
     parser.add_argument("run_dir", help="a jaxalign-train run directory (.hydra/config.yaml and checkpoints/)")
     parser.add_argument(

@@ -15,6 +15,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from jaxalign.data.digit_strips import DigitStripsSpec
+from jaxalign.data.load import TARGET_ORDERS
 from jaxalign.data.spoken_words import SpokenWordsSpec
 from jaxalign.data.synthetic import SyntheticSpec
 from jaxalign.data.timit import TimitSpec
@@ -22,7 +23,7 @@ from jaxalign.errors import ConfigError
 from jaxalign.models import KINDS
 from jaxalign.models.rnn import COMPUTE_DTYPES
 from jaxalign.optim import LR_SCHEDULES, OPTIMIZERS
-from jaxalign.setups import INITS, KERNELS, METHODS, SCHEDULES, SETUPS, TOPOLOGIES, WEIGHTINGS
+from jaxalign.setups import ATTENTIONS, INITS, KERNELS, METHODS, SCHEDULES, SETUPS, TOPOLOGIES, WEIGHTINGS
 
 
 def _one_of(key: str, value, allowed) -> None:
@@ -42,13 +43,19 @@ def _finite(key: str, value) -> None:
 
 @dataclasses.dataclass
 class SetupConfig:
-    name: str = MISSING  # one_to_one | time_sync | many_to_one | order_sync
+    name: str = MISSING  # one_to_one | time_sync | many_to_one | order_sync | seq2seq | one_to_many
     weighting: str = "exponential"  # many_to_one only: last | uniform | linear | exponential
     decay: float = 0.2  # many_to_one exponential weighting: weight ∝ exp(-decay * frames before the end)
+    attention: str = "content"  # seq2seq: content (additive, Bahdanau) | location (plus a conv over the last weights)
+    max_output_length: int = 20  # seq2seq, one_to_many: most symbols a decode emits (then the end symbol)
+    input_frames: int = 64  # one_to_many: frames every input is resampled to before it is flattened into one vector
 
     def __post_init__(self):
         _one_of("setup.name", self.name, SETUPS)
         _one_of("setup.weighting", self.weighting, WEIGHTINGS)
+        _one_of("setup.attention", self.attention, ATTENTIONS)
+        _at_least("setup.max_output_length", self.max_output_length, 1)
+        _at_least("setup.input_frames", self.input_frames, 1)
 
 
 @dataclasses.dataclass
@@ -60,6 +67,11 @@ class ModelConfig:
     dropout: float = 0.0  # between layers, training only
     unroll: int = 0  # recurrent scan steps per loop iteration; 0: the backend's default (CPU 1, GPU 8)
     compute_dtype: str = "float32"  # float32 | bfloat16: recurrent matmul inputs (carries and gates stay float32)
+    decoder_hidden: int = 128  # seq2seq, one_to_many: units of the decoder's GRU
+    embedding_dim: int = 32  # seq2seq, one_to_many: size of the previous symbol's embedding fed to the decoder
+    attention_dim: int = 128  # seq2seq: units of the additive attention's tanh layer
+    location_filters: int = 8  # seq2seq, setup.attention=location: conv channels over the previous weights
+    location_width: int = 7  # seq2seq, setup.attention=location: conv width in frames
 
     def __post_init__(self):
         _one_of("model.kind", self.kind, KINDS)
@@ -67,6 +79,8 @@ class ModelConfig:
         _at_least("model.num_layers", self.num_layers, 1)
         _at_least("model.unroll", self.unroll, 0)
         _one_of("model.compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
+        for key in ("decoder_hidden", "embedding_dim", "attention_dim", "location_filters", "location_width"):
+            _at_least(f"model.{key}", getattr(self, key), 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
 
@@ -186,23 +200,35 @@ def _check_split_sizes(data) -> None:
 
 
 @dataclasses.dataclass
-class DigitStripsConfig(DigitStripsSpec):
+class TargetOrder:
+    """What every data config shares (each data source has labels)."""
+
+    target_order: str = "as_written"  # as_written | reversed: targets (and true alignments' rows) last symbol first
+
+    def __post_init__(self):
+        _one_of("data.target_order", self.target_order, TARGET_ORDERS)
+
+
+@dataclasses.dataclass
+class DigitStripsConfig(DigitStripsSpec, TargetOrder):
     name: str = "digit_strips"
 
     def __post_init__(self):
+        super().__post_init__()
         _check_split_sizes(self)
 
 
 @dataclasses.dataclass
-class SyntheticConfig(SyntheticSpec):
+class SyntheticConfig(SyntheticSpec, TargetOrder):
     name: str = "synthetic"
 
     def __post_init__(self):
+        super().__post_init__()
         _check_split_sizes(self)
 
 
 @dataclasses.dataclass
-class ArraysConfig:
+class ArraysConfig(TargetOrder):
     name: str = "arrays"
     path: str = MISSING
     valid_fraction: float = 0.1  # used only when the file has no `split` key
@@ -211,15 +237,16 @@ class ArraysConfig:
 
 
 @dataclasses.dataclass
-class TimitConfig(TimitSpec):
+class TimitConfig(TimitSpec, TargetOrder):
     name: str = "timit"
 
 
 @dataclasses.dataclass
-class SpokenWordsConfig(SpokenWordsSpec):
+class SpokenWordsConfig(SpokenWordsSpec, TargetOrder):
     name: str = "spoken_words"
 
     def __post_init__(self):
+        super().__post_init__()
         _check_split_sizes(self)
 
 

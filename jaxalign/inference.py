@@ -54,10 +54,12 @@ class Run:
 
     def outputs(self, features, labels=None) -> list[dict]:
         """One dict per sequence: `log_probs` (T_i, C') over the head's outputs (C' =
-        `setup.num_outputs`: sub-state rows, the CTC blank last where the run has one),
+        `setup.num_outputs`: sub-state rows, the CTC blank last where the run has one; seq2seq: the
+        log attention weights over the L_i + 1 output positions of the teacher-forced decode of
+        `labels`; one_to_many: none),
         `hypothesis` (the decoded symbol ids) and, with `labels` and an aligning setup, `positions`
         (T_i,) int32: the forced Viterbi alignment of the labels, the target row (symbol index in
-        the label sequence) of each frame; all -1 when the target needs more frames than the input
+        the label sequence) of each frame (seq2seq: the path through the attention); all -1 when the target needs more frames than the input
         has (`setup.feasible`)."""
         features = [np.asarray(x, np.float32) for x in features]
         if not features:
@@ -75,7 +77,9 @@ class Run:
         batched = [labels[i] if feasible[i] else labels[i][:1] for i in short]
         for j, out in self._per_example([features[i] for i in short], batched):
             i = int(short[j])
-            results[i] = {"log_probs": out["log_probs"], "hypothesis": self.setup.hypothesis(out)}
+            results[i] = {"hypothesis": self.setup.hypothesis(out)}
+            if "log_probs" in out:  # a setup without per-frame outputs (one_to_many) has none
+                results[i]["log_probs"] = out["log_probs"]
             if given and "positions" in out:
                 results[i]["positions"] = (
                     out["positions"].astype(np.int32) if feasible[i] else np.full(len(features[i]), -1, np.int32)
@@ -144,8 +148,13 @@ class Run:
         return result
 
     def log_probs(self, features) -> list[np.ndarray]:
-        """Per sequence (T_i, C') float32 log-probabilities of the head's outputs."""
-        return [r["log_probs"] for r in self.outputs(features)]
+        """Per sequence (T_i, C') float32 log-probabilities of the head's outputs (see `outputs`)."""
+        results = self.outputs(features)
+        if results and "log_probs" not in results[0]:
+            raise RunError(
+                f"{self.run_dir} was trained with setup={self.config.setup.name}, which has no per-frame outputs"
+            )
+        return [r["log_probs"] for r in results]
 
     def decode(self, features) -> list[list[int]]:
         """Per sequence the decoded symbol ids (the setup's decode, as in evaluation)."""
@@ -153,7 +162,7 @@ class Run:
 
     def align(self, features, labels) -> list[np.ndarray]:
         """Per sequence (T_i,) int32 forced alignment: the row of `labels[i]` each frame is on (-1
-        everywhere where the target is too long for the input). Only for aligning setups (order_sync)."""
+        everywhere where the target is too long for the input). Only for aligning setups (order_sync, seq2seq)."""
         self.require_alignments()
         if labels is None:
             raise RunError("Run.align needs the labels to align: align(features, labels)")
@@ -162,7 +171,7 @@ class Run:
     def require_alignments(self) -> None:
         if not self.setup.aligns:
             raise RunError(
-                f"{self.run_dir} was trained with setup={self.config.setup.name}, which gives no alignments; use a setup=order_sync run"
+                f"{self.run_dir} was trained with setup={self.config.setup.name}, which gives no alignments; use a setup=order_sync or setup=seq2seq run"
             )
 
     def _check_features(self, features) -> None:

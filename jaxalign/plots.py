@@ -1,5 +1,6 @@
-"""The notes' picture: the probability table of a sequence with its Viterbi path drawn over it, sized
-for one paper column (3.5 in wide, 300 dpi, 7 pt text)."""
+"""The notes' picture: the probability table of a sequence with its Viterbi path drawn over it, and a
+seq2seq run's attention matrix with the path through it, sized for one paper column (3.5 in wide,
+300 dpi, 7 pt text)."""
 
 from pathlib import Path
 
@@ -98,5 +99,36 @@ def plot_alignment(
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI, metadata={"Software": None})  # no version stamp: same inputs, same bytes
+        plt.close(fig)
+    return path
+
+
+def plot_attention(path, attention_TxL, row_names: list[str], *, title: str = "", positions=None, truth=None) -> Path:
+    """Saves the attention matrix of one sequence into `path`, in the style of `plot_alignment`'s
+    grid panel: one row per output position (`row_names`, the target symbols in decoding order),
+    one column per frame, the weight each output step puts on each frame (T, L); over it the best
+    monotone path through the matrix `positions` (T,) and the true segmentation `truth` (T,)."""
+    attention_LxT = np.asarray(attention_TxL).T
+    with plt.rc_context(STYLE):
+        fig, axis = plt.subplots(figsize=(COLUMN_WIDTH_IN, 1.8), constrained_layout=True)
+        image = axis.imshow(
+            attention_LxT, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1, interpolation="nearest"
+        )
+        if positions is not None:
+            _path(axis, positions, color="tab:orange", lw=1.2, label="path through the attention")
+        if truth is not None:
+            _path(axis, truth, color="tab:blue", ls="--", lw=1.0, label="true segmentation")
+        rows = _thin(list(range(len(row_names))), len(row_names))
+        axis.set_yticks(rows, [row_names[r] for r in rows])
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
+        axis.set_xlabel("frame")
+        axis.set_ylabel("output position")
+        axis.set_title(_shorten(title))
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(loc="upper right", framealpha=0.8, handlelength=1.5, borderpad=0.3)
+        fig.colorbar(image, ax=axis, label="attention weight", fraction=0.05, pad=0.02)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI, metadata={"Software": None})
         plt.close(fig)
     return path

@@ -24,7 +24,14 @@ TINY = {
     "trainer.checkpoint_every": 6, "trainer.progress": False,
     "align.warmup_steps": 4,
 }  # fmt: skip
-SETUP_MODEL = {"one_to_one": "mlp", "time_sync": "bigru", "many_to_one": "gru", "order_sync": "gru"}
+SETUP_MODEL = {
+    "one_to_one": "mlp",
+    "time_sync": "bigru",
+    "many_to_one": "gru",
+    "order_sync": "gru",
+    "seq2seq": "gru",
+    "one_to_many": "mlp",
+}
 
 
 def compose_config(overrides: dict | None = None) -> Config:

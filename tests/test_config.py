@@ -50,7 +50,7 @@ def test_every_group_option_composes(group):
         assert set(group_options(group)) == set(MODELS)
     for option in group_options(group):
         overrides = [f"{group}={option}"] + REQUIRED.get(option, [])
-        if group == "setup" and option == "one_to_one":
+        if group == "setup" and option in ("one_to_one", "one_to_many"):
             overrides.append("model=mlp")
         if group == "model" and option == "mlp":
             overrides.append("setup=one_to_one")
@@ -116,6 +116,8 @@ def sweep_jobs(experiment, extra=()):
         ("sweep_bidirectional", [], 6),
         ("sweep_bidirectional", ["data=spoken_words"], 6),
         ("sweep_bidirectional", ["+debug=tiny", "data.num_train=128"], 6),
+        ("sweep_setups", [], 30),
+        ("sweep_setups", ["+debug=tiny", "data.num_train=128"], 30),
     ],
 )
 def test_every_job_of_a_shipped_sweep_composes(experiment, extra, jobs):
@@ -131,7 +133,8 @@ def test_every_job_of_a_shipped_sweep_composes(experiment, extra, jobs):
         ]
     for config in configs:
         seen.add((config.align.schedule, config.align.init, config.align.topology, config.align.aligner_context, config.align.states_per_symbol, config.setup.weighting,
-                  config.model.bidirectional, config.data.name, config.seed))  # fmt: skip
+                  config.model.bidirectional, config.data.name, config.seed, config.setup.name, config.setup.attention,
+                  config.data.target_order))  # fmt: skip
         if "+debug=tiny" in extra:
             assert config.trainer.steps <= 100
     assert len(seen) == jobs  # no two jobs run the same config

@@ -2,8 +2,10 @@
 
 import dataclasses
 
+import numpy as np
+
 from jaxalign.data.arrays import load_arrays
-from jaxalign.data.dataset import DataSplits
+from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.digit_strips import DigitStripsSpec, load_digit_strips
 from jaxalign.data.spoken_words import SpokenWordsSpec, load_spoken_words
 from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
@@ -14,8 +16,31 @@ def _spec(cls, cfg):
     return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
+TARGET_ORDERS = ("as_written", "reversed")  # data.target_order
+
+
+def reverse_targets(data: SequenceData) -> SequenceData:
+    """Each target last symbol first; a true alignment's row r of an L-symbol target becomes L-1-r,
+    so it still names the frame's symbol within the (reversed) target."""
+    labels = [y[::-1].copy() for y in data.labels]
+    alignments = None
+    if data.alignments is not None:
+        alignments = [
+            np.where(a >= 0, len(y) - 1 - a, a).astype(np.int32) for a, y in zip(data.alignments, data.labels)
+        ]
+    return SequenceData(data.features, labels, alignments, data.vocab)
+
+
 def load_splits(data_cfg) -> DataSplits:
-    """data_cfg: one of the `data=` configs (its `name` picks the loader)."""
+    """data_cfg: one of the `data=` configs (its `name` picks the loader; `target_order`, where
+    given, `reversed`: every split's targets in reverse order)."""
+    splits = _load(data_cfg)
+    if getattr(data_cfg, "target_order", "as_written") == "reversed":
+        splits = DataSplits(*(reverse_targets(d) for d in (splits.train, splits.valid, splits.test)))
+    return splits
+
+
+def _load(data_cfg) -> DataSplits:
     name = data_cfg.name
     if name == "digit_strips":
         return load_digit_strips(_spec(DigitStripsSpec, data_cfg))

@@ -16,9 +16,10 @@ from jaxalign.setups.many_to_one import ManyToOne
 from jaxalign.setups.one_to_one import OneToOne
 from jaxalign.setups.order_sync import KERNELS, METHODS, TOPOLOGIES, GridKernels, OrderSync
 from jaxalign.setups.schedules import INITS, SCHEDULES
+from jaxalign.setups.seq2seq import ATTENTIONS, OneToMany, Seq2Seq
 from jaxalign.setups.time_sync import TimeSync
 
-SETUPS = {cls.name: cls for cls in (OneToOne, TimeSync, ManyToOne, OrderSync)}
+SETUPS = {cls.name: cls for cls in (OneToOne, TimeSync, ManyToOne, OrderSync, Seq2Seq, OneToMany)}
 
 
 def make_setup(config, num_classes: int) -> Setup:
@@ -27,6 +28,7 @@ def make_setup(config, num_classes: int) -> Setup:
 
 
 __all__ = [
+    "ATTENTIONS",
     "KERNELS",
     "METHODS",
     "WEIGHTINGS",

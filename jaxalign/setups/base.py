@@ -109,6 +109,12 @@ class Setup:
     def divergence(self, log_probs_BxTxC, logits_BxTxC, batch, step) -> tuple[jax.Array, dict]:
         raise NotImplementedError
 
+    def predict(self, model, batch) -> dict:
+        """The jitted evaluation outputs of `model` on a batch (`make_eval_fn`): by default `decode`
+        of its logits; a setup whose model decodes step by step (seq2seq) overrides it."""
+        logits = model(batch["features"], batch["logit_paddings"]).astype(jnp.float32)
+        return self.decode(logits, batch)
+
     def decode(self, logits_BxTxC, batch) -> dict:
         """Jitted evaluation outputs: `log_probs`, `frame_symbols` (B, T) and decoded `labels` /
         `label_paddings` (B, T), plus setup-specific keys (e.g. `positions`)."""
@@ -136,6 +142,23 @@ class Setup:
     def summary_metrics(self, hyps: list, refs: list) -> dict:
         """Metrics beyond the label error rate, from all hypotheses and references of a split."""
         return {}
+
+    def plot_example(self, path, out, data, example: int, title: str):
+        """Draws the figure of one example from its outputs (`per_example`) into `path` and returns
+        it (None: this setup draws none). By default `plot_alignment` of `class_probabilities`."""
+        from jaxalign.plots import plot_alignment
+
+        table, row_names = self.class_probabilities(out["log_probs"], data.vocab)
+        return plot_alignment(
+            path,
+            table,
+            row_names,
+            data.labels[example],
+            num_classes=data.num_classes,
+            title=title,
+            positions=out.get("positions"),
+            truth=None if data.alignments is None else data.alignments[example],
+        )
 
     def class_probabilities(self, log_probs_TxC: np.ndarray, vocab: list[str]) -> tuple[np.ndarray, list[str]]:
         """One example's head outputs as (T, R) probabilities of the classes, in vocab order, and

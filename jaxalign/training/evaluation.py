@@ -8,7 +8,7 @@ import numpy as np
 
 from jaxalign.data import Batcher, SequenceData
 from jaxalign.decoding import AlignmentScores, label_error_rate
-from jaxalign.plots import pick_examples, plot_alignment
+from jaxalign.plots import pick_examples
 from jaxalign.setups import Setup
 from jaxalign.training.outputs import per_example
 
@@ -35,7 +35,7 @@ def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup,
             if data.alignments is not None:
                 for key in (k for k in out if k.endswith("positions")):
                     scores.setdefault(key, AlignmentScores()).add(out[key], data.alignments[i])
-        if beam_width > 1:
+        if beam_width > 1 and "log_probs" in out:
             beam = setup.beam_decode(out["log_probs"], beam_width)
             if beam is not None:
                 beam_hyps.append(beam)
@@ -55,24 +55,16 @@ def evaluate_split(evaluate, data: SequenceData, batcher: Batcher, setup: Setup,
 
 
 def alignment_figures(evaluate, data: SequenceData, batcher: Batcher, setup: Setup, stem, examples=None, *, to_host):
-    """`plot_alignment` of each of `examples` (default `pick_examples`: the shortest, median and
-    longest target) into `<stem>_<i>.png`; returns the paths. `evaluate` as in `evaluate_split`."""
+    """`Setup.plot_example` (by default `plot_alignment`) of each of `examples` (default
+    `pick_examples`: the shortest, median and longest target) into `<stem>_<i>.png`; returns the
+    paths (none where the setup draws none). `evaluate` as in `evaluate_split`."""
     examples = pick_examples(data) if examples is None else examples
     stem = Path(stem)
     paths = []
     for n, example in enumerate(examples):
         (_, out), *_ = per_example(evaluate, batcher, [example], to_host=to_host)
-        table, row_names = setup.class_probabilities(out["log_probs"], data.vocab)
-        paths.append(
-            plot_alignment(
-                stem.parent / f"{stem.name}_{n}.png",
-                table,
-                row_names,
-                data.labels[example],
-                num_classes=data.num_classes,
-                title=f"example {example}: {' '.join(data.vocab[c] for c in data.labels[example])}",
-                positions=out.get("positions"),
-                truth=None if data.alignments is None else data.alignments[example],
-            )
-        )
+        title = f"example {example}: {' '.join(data.vocab[c] for c in data.labels[example])}"
+        path = setup.plot_example(stem.parent / f"{stem.name}_{n}.png", out, data, example, title)
+        if path is not None:
+            paths.append(path)
     return paths

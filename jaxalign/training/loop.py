@@ -226,7 +226,7 @@ class Trainer:
             scratch.cleanup()
         for i, path in enumerate(paths):
             self.writer.add_figure(f"alignment_test_{i}", path, step)
-        return self.run_dir / "figures" / "alignment_test_*.png"
+        return self.run_dir / "figures" / "alignment_test_*.png" if paths else None
 
     # -- the run -----------------------------------------------------------------------------
 

@@ -9,6 +9,10 @@ import numpy as np
 
 from jaxalign.data import Batcher
 
+# Outputs per decoded symbol, not per frame: never cut to the example's frames, even where their
+# length happens to equal the batch's padded T (a seq2seq decode of max_output_length + 1 symbols).
+SEQUENCE_KEYS = frozenset({"labels", "label_paddings", "greedy_labels", "greedy_label_paddings"})
+
 
 def per_example(
     fn: Callable[[dict], dict], batcher: Batcher, index=None, *, to_host=jax.device_get
@@ -18,7 +22,8 @@ def per_example(
 
     fn: batch -> dict of (B, ...) arrays (e.g. the jitted `make_eval_fn` with its params bound).
     Filler rows (weight 0) are skipped. Arrays with a frame axis, (B, T, ...) for the batch's padded
-    T, come back cut to the example's own T_i frames; other arrays give the example's row.
+    T, come back cut to the example's own T_i frames; other arrays, and those of `SEQUENCE_KEYS`,
+    give the example's whole row.
     to_host: device outputs -> host arrays (`jax.device_get`; with several processes, a gather).
     """
     for batch in batcher.eval_batches(index):
@@ -31,7 +36,9 @@ def per_example(
                 int(batch["index"][row]),
                 {
                     key: np.asarray(
-                        value[row, :n] if np.ndim(value) >= 2 and value.shape[1] == padded_frames else value[row]
+                        value[row, :n]
+                        if np.ndim(value) >= 2 and value.shape[1] == padded_frames and key not in SEQUENCE_KEYS
+                        else value[row]
                     )
                     for key, value in out.items()
                 },

@@ -65,9 +65,10 @@ def make_train_step(graphdef, optimizer, setup: Setup, lr_schedule):
 
 
 def make_eval_fn(graphdef, setup: Setup):
-    """The jitted `evaluate(params, batch) -> dict` of decoded outputs (keys: `Setup.decode`)."""
+    """The jitted `evaluate(params, batch) -> dict` of decoded outputs: `Setup.predict` of the model
+    (by default `Setup.decode` of its logits)."""
 
     def evaluate(params, batch):
-        return setup.decode(forward(graphdef, params, batch), batch)
+        return setup.predict(nnx.merge(graphdef, params), batch)
 
     return jax.jit(evaluate)

@@ -146,12 +146,16 @@ def _forward_score_bwd(unroll, residuals, score_bar_B):
 
     inputs = (valid_mask(logit_paddings).T, _enter(num_frames), alpha_TxBxL)
     _, gamma_TxBxL = jax.lax.scan(step, end_BxL.astype(jnp.float32), inputs, reverse=True, unroll=unroll)
+    return _occupancy_gradient(gamma_TxBxL, labels, log_probs, score_bar_B), None, None, None
+
+
+def _occupancy_gradient(gamma_TxBxL, labels, log_probs, score_bar_B):
+    """Row occupancies (T, B, L) -> the (B, T, C) gradient: each row's occupancy onto its class."""
     labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, log_probs.shape[2] - 1)
     onehot_BxLxC = jax.nn.one_hot(labels_BxL, log_probs.shape[2], dtype=jnp.float32)
     # HIGHEST: a GPU's default float32 matmul rounds to TF32 (10-bit mantissa).
     grad_BxTxC = jnp.einsum("tbl,blc->btc", gamma_TxBxL, onehot_BxLxC, precision=jax.lax.Precision.HIGHEST)
-    grad_BxTxC = grad_BxTxC * score_bar_B[:, None, None]
-    return grad_BxTxC.astype(log_probs.dtype), None, None, None
+    return (grad_BxTxC * score_bar_B[:, None, None]).astype(log_probs.dtype)
 
 
 _forward_score.defvjp(_forward_score_fwd, _forward_score_bwd)
@@ -235,11 +239,7 @@ def _forward_score_optional_bwd(unroll, residuals, score_bar_B):
 
     inputs = (valid_mask(logit_paddings).T, _enter(num_frames), alpha_TxBxL)
     _, gamma_TxBxL = jax.lax.scan(step, end_BxL.astype(jnp.float32), inputs, reverse=True, unroll=unroll)
-    labels_BxL = jnp.clip(labels.astype(jnp.int32), 0, log_probs.shape[2] - 1)
-    onehot_BxLxC = jax.nn.one_hot(labels_BxL, log_probs.shape[2], dtype=jnp.float32)
-    grad_BxTxC = jnp.einsum("tbl,blc->btc", gamma_TxBxL, onehot_BxLxC, precision=jax.lax.Precision.HIGHEST)
-    grad_BxTxC = grad_BxTxC * score_bar_B[:, None, None]
-    return grad_BxTxC.astype(log_probs.dtype), None, None, None, None
+    return _occupancy_gradient(gamma_TxBxL, labels, log_probs, score_bar_B), None, None, None, None
 
 
 _forward_score_optional.defvjp(_forward_score_optional_fwd, _forward_score_optional_bwd)

@@ -53,6 +53,22 @@ def _path(axis, rows, **style) -> None:
     axis.plot(np.arange(len(rows) + 1) - 0.5, np.append(rows, rows[-1]), drawstyle="steps-post", **style)
 
 
+def _grid_panel(axis, row_names, positions, truth, *, path_label: str, ylabel: str) -> None:
+    """Over a drawn grid (one row per name, one column per frame): the path `positions` (T,), the
+    true segmentation `truth` (T,) where given, thinned row names, frame ticks and the legend."""
+    if positions is not None:
+        _path(axis, positions, color="tab:orange", lw=1.2, label=path_label)
+    if truth is not None:
+        _path(axis, truth, color="tab:blue", ls="--", lw=1.0, label="true segmentation")
+    rows = _thin(list(range(len(row_names))), len(row_names))
+    axis.set_yticks(rows, [row_names[r] for r in rows])
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
+    axis.set_xlabel("frame")
+    axis.set_ylabel(ylabel)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(loc="upper right", framealpha=0.8, handlelength=1.5, borderpad=0.3)
+
+
 def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -84,17 +100,7 @@ def plot_alignment(
 
         grid = table_TxR[:, labels].T  # (L, T): the target-ordered grid
         bottom.imshow(grid, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
-        if positions is not None:
-            _path(bottom, positions, color="tab:orange", lw=1.2, label="Viterbi path")
-        if truth is not None:
-            _path(bottom, truth, color="tab:blue", ls="--", lw=1.0, label="true segmentation")
-        rows = _thin(list(range(len(labels))), len(labels))
-        bottom.set_yticks(rows, [target_names[r] for r in rows])
-        bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
-        bottom.set_xlabel("frame")
-        bottom.set_ylabel("target row")
-        if bottom.get_legend_handles_labels()[0]:
-            bottom.legend(loc="upper right", framealpha=0.8, handlelength=1.5, borderpad=0.3)
+        _grid_panel(bottom, target_names, positions, truth, path_label="Viterbi path", ylabel="target row")
         fig.colorbar(image, ax=[top, bottom], label="probability", fraction=0.05, pad=0.02)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,18 +120,10 @@ def plot_attention(path, attention_TxL, row_names: list[str], *, title: str = ""
         image = axis.imshow(
             attention_LxT, aspect="auto", origin="upper", cmap="Greys", vmin=0, vmax=1, interpolation="nearest"
         )
-        if positions is not None:
-            _path(axis, positions, color="tab:orange", lw=1.2, label="path through the attention")
-        if truth is not None:
-            _path(axis, truth, color="tab:blue", ls="--", lw=1.0, label="true segmentation")
-        rows = _thin(list(range(len(row_names))), len(row_names))
-        axis.set_yticks(rows, [row_names[r] for r in rows])
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=6, integer=True))
-        axis.set_xlabel("frame")
-        axis.set_ylabel("output position")
+        _grid_panel(
+            axis, row_names, positions, truth, path_label="path through the attention", ylabel="output position"
+        )
         axis.set_title(_shorten(title))
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(loc="upper right", framealpha=0.8, handlelength=1.5, borderpad=0.3)
         fig.colorbar(image, ax=axis, label="attention weight", fraction=0.05, pad=0.02)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

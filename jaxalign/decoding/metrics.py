@@ -73,3 +73,36 @@ def churn(old: list[np.ndarray], new: list[np.ndarray]) -> float:
     """Fraction of frames whose aligned row changed between two alignments of the same sequences."""
     changed = sum(int(np.sum(a != b)) for a, b in zip(old, new))
     return changed / max(sum(len(a) for a in new), 1)
+
+
+_SLACK = 1e-9  # seconds: a boundary exactly at the tolerance is within it despite float rounding
+
+
+def boundary_agreement(predicted, truth, tolerance: float = 0.020) -> dict:
+    """Boundary accuracy of interval alignments in seconds (e.g. TextGrid tiers) against the true ones.
+
+    predicted, truth: one list per recording of (begin, end, label) intervals with non-empty labels, in
+    time order. A recording is compared when its label sequences are equal: each interval's begin and
+    end are boundaries (a boundary two intervals share counts twice), paired in order, error |p - t|.
+    Returns `boundaries` compared, `within_tolerance` (share with error <= tolerance), `mean_error_ms`,
+    `median_error_ms` (None when no boundary is compared), `recordings` compared and `label_mismatches`
+    (recordings skipped because their label sequences differ)."""
+    if len(predicted) != len(truth):
+        raise ValueError(f"boundary_agreement: {len(predicted)} predicted recordings, {len(truth)} true ones")
+    errors, compared = [], 0
+    for pred, true in zip(predicted, truth):
+        if [str(label) for *_, label in pred] != [str(label) for *_, label in true]:
+            continue
+        compared += 1
+        times = [np.asarray([(b, e) for b, e, _ in ivs], float).reshape(-1) for ivs in (pred, true)]
+        errors.append(np.abs(times[0] - times[1]))
+    errors = np.concatenate(errors) if errors else np.zeros(0)
+    some = len(errors) > 0
+    return {
+        "boundaries": len(errors),
+        "within_tolerance": float(np.mean(errors <= tolerance + _SLACK)) if some else None,
+        "mean_error_ms": float(np.mean(errors) * 1000) if some else None,
+        "median_error_ms": float(np.median(errors) * 1000) if some else None,
+        "recordings": compared,
+        "label_mismatches": len(truth) - compared,
+    }

@@ -1,0 +1,254 @@
+"""A synthetic forced-alignment corpus in the Montreal Forced Aligner layout, with the true intervals.
+
+`write_espeak_corpus(OUT)` speaks short word sequences with espeak-ng and writes
+- `OUT/corpus/SPEAKER/UTTID.wav` (16-bit PCM) and `UTTID.lab` (the words, lower case, one line),
+- `OUT/dictionary.txt`: MFA's `word<TAB>ph ph ph` lines, sorted by word,
+- `OUT/truth/SPEAKER/UTTID.TextGrid` (tiers `words` and `phones`) and `OUT/truth.csv`
+  (`recording,tier,begin,end,label`, seconds, non-empty intervals only): where every word and phone
+  really is, by construction.
+Conventions:
+- Speakers are en-us voice variants (`en-us`, `en-us+m3`, `en-us+f2`, ...): a variant changes the voice
+  (formants, pitch range, breathiness), not espeak's pronunciation rules, so one dictionary serves every
+  speaker. A speaker's folder is its voice with `+` written `_` (`en-us_m3`), utterances `en-us_m3_0007`.
+- Every word is synthesised on its own, at the utterance's rate and pitch, and trimmed to its own speech:
+  from its first non-pause phoneme event to the start of its closing pause event. espeak adds a lead-in
+  (9-15 ms, 46 ms with the closure of an initial stop) and a closing pause; they are digital silence
+  except with the breathy variants (f2, f4), whose breath noise, some 20 dB below the speech, runs through
+  them and past the last event, so those voices' words start and stop abruptly here. The utterance is
+  the words in a row, with a silence gap drawn between two words with `pause_probability` (else they
+  abut), silence padding at both ends and white noise at `snr_db` (relative to the words' power) over the
+  whole file. One call per word gives every word an exact span and leaves the pauses to the corpus rather
+  than to espeak's phrasing (the binding reports phoneme events only); the .lab files carry no pause marks.
+- Phones are espeak's mnemonics through `spoken_words.phone_name` (stress marks dropped). A phone interval
+  is an event's span (`spoken_words.segments`: an event marks where its phoneme starts, the word's last
+  phone runs to where its audio was trimmed); zero-length events are dropped, so a phone espeak folds
+  into its neighbour (the `l` of "all", "film", "already": 56 of the 951 built-in words) has no interval and is not in the dictionary
+  either. A word interval runs from its first phone's start to its last phone's end. Silence (padding,
+  gaps) is an empty interval. A word's pronunciation is its phones as synthesised; if they differ between
+  syntheses, every distinct one gets a line, the most frequent first.
+- Deterministic given `seed`, except for the little state espeak-ng carries from call to call (see
+  `spoken_words`), which can move a word's last boundary by a few samples.
+"""
+
+import collections
+import csv
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jaxalign.data.espeak import EspeakError, get_espeak
+from jaxalign.data.spoken_words import SILENCE, SpokenWordsSpec, phone_name, read_words, segments
+
+VOICES = (
+    "en-us",
+    "en-us+m3",
+    "en-us+f2",
+    "en-us+m1",
+    "en-us+f4",
+    "en-us+m2",
+    "en-us+f1",
+    "en-us+m4",
+    "en-us+f3",
+    "en-us+m5",
+    "en-us+f5",
+    "en-us+m6",
+    "en-us+m7",
+)
+RATES = (130, 250)  # words per minute, drawn uniformly per utterance
+PITCHES = (30, 70)  # base pitch 0..100, drawn uniformly per utterance
+PAD_MS = (50.0, 200.0)  # silence before the first and after the last word, drawn uniformly
+TIERS = ("words", "phones")
+
+
+class EspeakCorpusError(ValueError):
+    """A setting that cannot work, a voice or word espeak-ng cannot speak, or an output folder in use."""
+
+
+def speaker_name(voice: str) -> str:
+    """The speaker's folder: the voice with `+` written `_` (`en-us+m3` -> `en-us_m3`)."""
+    return voice.replace("+", "_")
+
+
+def speak_word(word: str, rate: int, pitch: int) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """One word with the current voice, trimmed to its speech: (int16 audio at espeak's rate, phones as
+    (start, end, name) samples into that audio, in order, no pauses, nothing of zero length)."""
+    pcm, events = get_espeak().synth(word, rate=rate, pitch=pitch)
+    names = [phone_name(m) for _, m in events]
+    spoken = [i for i, name in enumerate(names) if name != SILENCE]
+    if not spoken:
+        raise EspeakCorpusError(f"espeak-ng produced no phonemes for the word {word!r}")
+    first, last = spoken[0], spoken[-1]
+    closing = next((i for i in range(last + 1, len(events)) if names[i] == SILENCE), None)
+    begin = events[first][0]
+    end = events[closing][0] if closing is not None else len(pcm)
+    starts, phones = segments([(s - begin, m) for s, m in events[first : last + 1]], end - begin)
+    bounds = list(starts) + [end - begin]
+    spans = [(int(a), int(b), p) for a, b, p in zip(bounds, bounds[1:], phones) if p != SILENCE]
+    if not spans:
+        raise EspeakCorpusError(f"espeak-ng produced no audio for the word {word!r}")
+    return pcm[begin:end], spans
+
+
+def _word_list(words) -> list[str]:
+    if words is None or isinstance(words, (str, Path)):
+        return sorted({w.lower() for w in read_words(SpokenWordsSpec(word_list=str(words or "")))})
+    out = sorted({str(w).strip().lower() for w in words if str(w).strip()})
+    if not out or any(len(w.split()) != 1 for w in out):
+        raise EspeakCorpusError(f"words: need at least one word, each without spaces, got {list(words)[:5]}")
+    return out
+
+
+def _check(speakers, utterances_per_speaker, min_words, max_words, pause_probability, min_pause_ms, max_pause_ms):
+    if not 1 <= speakers <= len(VOICES):
+        raise EspeakCorpusError(f"speakers must be in [1, {len(VOICES)}] (the en-us voices), got {speakers}")
+    if utterances_per_speaker < 1 or not 1 <= min_words <= max_words:
+        raise EspeakCorpusError(
+            f"need utterances_per_speaker >= 1 and 1 <= min_words <= max_words, got "
+            f"{utterances_per_speaker}, {min_words}, {max_words}"
+        )
+    if not 0 <= pause_probability <= 1 or not 0 <= min_pause_ms <= max_pause_ms:
+        raise EspeakCorpusError(
+            f"need 0 <= pause_probability <= 1 and 0 <= min_pause_ms <= max_pause_ms, got "
+            f"{pause_probability}, {min_pause_ms}, {max_pause_ms}"
+        )
+
+
+def _intervals(tier: list[tuple[int, int, str]], rate: int, duration: float) -> list[tuple[float, float, str]]:
+    return [(a / rate, min(b / rate, duration), label) for a, b, label in tier]
+
+
+def write_textgrid(path: Path, tiers: dict[str, list[tuple[float, float, str]]], duration: float) -> None:
+    """Interval tiers from 0 to `duration` seconds; the gaps between the given intervals are empty ones."""
+    from praatio import textgrid
+
+    grid = textgrid.Textgrid()
+    for name, entries in tiers.items():
+        grid.addTier(textgrid.IntervalTier(name, entries, 0.0, duration))
+    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+
+
+def write_espeak_corpus(
+    out_dir,
+    *,
+    speakers: int = 5,
+    utterances_per_speaker: int = 40,
+    min_words: int = 1,
+    max_words: int = 4,
+    pause_probability: float = 0.5,
+    min_pause_ms: float = 100,
+    max_pause_ms: float = 400,
+    snr_db: float = 20.0,
+    sample_rate: int = 22050,
+    seed: int = 0,
+    words=None,
+    overwrite: bool = False,
+) -> dict:
+    """Writes the corpus (see the module docstring) under `out_dir` and returns a summary.
+
+    words: the word list (a list, or a text file with one word a line); None: `spoken_words.BUILTIN_WORDS`.
+    overwrite: replace `OUT/corpus`, `OUT/truth`, `dictionary.txt` and `truth.csv` if they exist
+    (otherwise a non-empty `corpus/` or `truth/` is an error).
+    Returns counts (`recordings`, `words`, `dictionary_words`, `pronunciations`, `phones`), `seconds` of
+    audio, `elapsed_seconds`, `speakers` (folder names), `voices`, `sample_rate` and the paths written.
+    """
+    import soundfile
+    import soxr
+
+    tic = time.perf_counter()
+    _check(speakers, utterances_per_speaker, min_words, max_words, pause_probability, min_pause_ms, max_pause_ms)
+    vocabulary = _word_list(words)
+    out = Path(out_dir)
+    paths = {
+        "corpus": out / "corpus",
+        "truth": out / "truth",
+        "dictionary": out / "dictionary.txt",
+        "truth_csv": out / "truth.csv",
+    }
+    for key in ("corpus", "truth"):
+        if paths[key].is_dir() and any(paths[key].iterdir()):
+            if not overwrite:
+                raise EspeakCorpusError(f"{paths[key]} is not empty (pass overwrite=True / --overwrite to replace it)")
+            shutil.rmtree(paths[key])
+    espeak = get_espeak()
+    voices = list(VOICES[:speakers])
+    try:
+        for voice in voices:
+            espeak.set_voice(voice)
+    except EspeakError as err:
+        raise EspeakCorpusError(str(err)) from None
+    source = espeak.sample_rate
+    pronunciations = collections.defaultdict(collections.Counter)
+    rows, seconds, tokens, phone_count = [], 0.0, 0, 0
+    for s, voice in enumerate(voices):
+        speaker = speaker_name(voice)
+        for folder in (paths["corpus"], paths["truth"]):
+            (folder / speaker).mkdir(parents=True, exist_ok=True)
+        espeak.set_voice(voice)
+        for u in range(utterances_per_speaker):
+            rng = np.random.default_rng([seed, s, u])
+            said = [
+                vocabulary[int(i)] for i in rng.integers(len(vocabulary), size=rng.integers(min_words, max_words + 1))
+            ]
+            rate, pitch = int(rng.integers(RATES[0], RATES[1] + 1)), int(rng.integers(PITCHES[0], PITCHES[1] + 1))
+            pieces, spoken, word_tier, phone_tier = [], [], [], []
+            position = int(source * rng.uniform(*PAD_MS) / 1000)
+            pieces.append(np.zeros(position, np.float32))
+            for k, word in enumerate(said):
+                if k and rng.random() < pause_probability:
+                    gap = int(source * rng.uniform(min_pause_ms, max_pause_ms) / 1000)
+                    pieces.append(np.zeros(gap, np.float32))
+                    position += gap
+                pcm, spans = speak_word(word, rate, pitch)
+                pronunciations[word][" ".join(p for _, _, p in spans)] += 1
+                phone_tier += [(position + a, position + b, p) for a, b, p in spans]
+                word_tier.append((position + spans[0][0], position + spans[-1][1], word))
+                spoken.append(pcm.astype(np.float32) / 32768.0)
+                pieces.append(spoken[-1])
+                position += len(pcm)
+            pieces.append(np.zeros(int(source * rng.uniform(*PAD_MS) / 1000), np.float32))
+            clean = np.concatenate(pieces)
+            if sample_rate != source:
+                clean = soxr.resample(clean, source, sample_rate).astype(np.float32)
+            power = float(np.mean(np.concatenate(spoken) ** 2))
+            noise = rng.normal(0.0, math.sqrt(power / 10 ** (snr_db / 10)), len(clean))
+            audio = np.clip(clean + noise, -1.0, 32767 / 32768).astype(np.float32)
+            duration = len(audio) / sample_rate
+            uttid = f"{speaker}_{u:04d}"
+            soundfile.write(paths["corpus"] / speaker / f"{uttid}.wav", audio, sample_rate, subtype="PCM_16")
+            (paths["corpus"] / speaker / f"{uttid}.lab").write_text(" ".join(said) + "\n", encoding="utf-8")
+            tiers = {
+                "words": _intervals(word_tier, source, duration),
+                "phones": _intervals(phone_tier, source, duration),
+            }
+            write_textgrid(paths["truth"] / speaker / f"{uttid}.TextGrid", tiers, duration)
+            rows += [(f"{speaker}/{uttid}", name, a, b, label) for name, tier in tiers.items() for a, b, label in tier]
+            seconds += duration
+            tokens += len(said)
+            phone_count += len(phone_tier)
+    lines = [
+        f"{word}\t{pron}"
+        for word in sorted(pronunciations)
+        for pron, _ in sorted(pronunciations[word].items(), key=lambda item: (-item[1], item[0]))
+    ]
+    paths["dictionary"].write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    with open(paths["truth_csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["recording", "tier", "begin", "end", "label"])
+        writer.writerows((rec, tier, f"{a:.4f}", f"{b:.4f}", label) for rec, tier, a, b, label in rows)
+    return {
+        "recordings": len(voices) * utterances_per_speaker,
+        "words": tokens,
+        "phones": phone_count,
+        "dictionary_words": len(pronunciations),
+        "pronunciations": len(lines),
+        "seconds": round(seconds, 3),
+        "elapsed_seconds": round(time.perf_counter() - tic, 3),
+        "speakers": [speaker_name(v) for v in voices],
+        "voices": voices,
+        "sample_rate": sample_rate,
+        "espeak_ng": espeak.version,
+        **{key: str(path) for key, path in paths.items()},
+    }

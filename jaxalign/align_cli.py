@@ -1,6 +1,8 @@
 """`jaxalign-align RUN_DIR DATA.npz --out DIR [--format npz,ctm,textgrid] [--frame-shift 0.01] [--evaluate]`
+and `jaxalign-align RUN_DIR CORPUS_DIR --out DIR [--dictionary FILE]`.
 
-Force-aligns every sequence of a bring-your-own `.npz` file (labels required; see README) with a
+A corpus folder (audio with word transcripts, as for `data=corpus`) is aligned by a data=corpus run
+into TextGrids with word and phone tiers (`jaxalign.corpus_align`). Otherwise the command force-aligns every sequence of a bring-your-own `.npz` file (labels required; see README) with a
 trained order_sync or seq2seq run (seq2seq: the path through the attention of the decode forced
 onto the given labels), its config and latest checkpoint, and writes one alignment per sequence:
 `DIR/alignments.npz`, `DIR/alignments.ctm`, `DIR/textgrids/seq_00000.TextGrid`, ...
@@ -93,7 +95,7 @@ def align_file(
     say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; {len(data)} sequences from {data_path}")
 
     k = run.setup.states_per_symbol
-    feasible = run.setup.feasible(data.frame_lengths(), data.label_lengths())
+    feasible = run.feasible(data.frame_lengths(), data.labels)
     keep, skipped = [int(i) for i in np.flatnonzero(feasible)], [int(i) for i in np.flatnonzero(~feasible)]
     for i in skipped:
         x, y = data.features[i], data.labels[i]
@@ -149,6 +151,35 @@ def align_file(
     return report
 
 
+def align_corpus_dir(run_dir, corpus_dir, out_dir, *, dictionary=None, step=None, overwrite=False) -> dict:
+    """`jaxalign-align RUN CORPUS_DIR --out DIR`: TextGrids, alignments.csv and unaligned.csv (see
+    `jaxalign.corpus_align`); earlier outputs in DIR are replaced only with `overwrite`."""
+    from jaxalign.corpus_align import OUTPUTS as CORPUS_OUTPUTS
+    from jaxalign.corpus_align import align_corpus
+    from jaxalign.inference import RunError, load_run
+
+    out_dir = Path(out_dir)
+    if out_dir.resolve() == Path(corpus_dir).resolve() or Path(corpus_dir).resolve() in out_dir.resolve().parents:
+        raise RunError(f"--out {out_dir} is inside the corpus {corpus_dir}: its TextGrids would be read as transcripts")
+    prepare_out(out_dir, overwrite)
+    run = load_run(run_dir, step=step)
+    run.require_alignments()
+    say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; aligning the corpus {corpus_dir}")
+    if out_dir.is_dir():
+        for name in CORPUS_OUTPUTS:
+            (out_dir / name).unlink(missing_ok=True)
+        for old in out_dir.rglob("*.TextGrid"):
+            old.unlink()
+    report = align_corpus(run, corpus_dir, out_dir, dictionary=dictionary, say=say)
+    say(
+        f"aligned {report['aligned']} of {report['recordings']} recordings ({report['audio_seconds']:.1f} s of audio) "
+        f"in {report['seconds']:.1f} s, {report['real_time_factor']:.0f}x real time -> {out_dir}/ "
+        f"(SPEAKER/NAME.TextGrid, alignments.csv"
+        + (f"; {report['unaligned']} unaligned, listed in unaligned.csv)" if report["unaligned"] else ")")
+    )
+    return report
+
+
 def parse_formats(text: str) -> tuple[str, ...]:
     formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
@@ -167,7 +198,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("run_dir", help="a jaxalign-train run directory (.hydra/config.yaml and checkpoints/)")
     parser.add_argument(
-        "data", help="the .npz file (features, feature_lengths, labels, label_lengths; optional alignments, vocab)"
+        "data",
+        help="the .npz file (features, feature_lengths, labels, label_lengths; optional alignments, vocab), or a "
+        "corpus folder (SPEAKER/NAME.wav with NAME.lab, .txt or .TextGrid) for a data=corpus run",
     )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
@@ -185,6 +218,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="print alignment accuracy, boundary error and label error rate against the file's true alignments",
     )
     parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    parser.add_argument(
+        "--dictionary",
+        default=None,
+        help="corpus folders: the pronunciation dictionary (default: RUN_DIR/dictionary.txt)",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -206,7 +244,14 @@ def main(argv=None) -> None:
     from jaxalign.training.checkpoints import CheckpointError
 
     configure_jax()
+    from jaxalign.data.corpus import CorpusError
+
     try:
+        if Path(args.data).is_dir():
+            align_corpus_dir(
+                args.run_dir, args.data, args.out, dictionary=args.dictionary, step=args.step, overwrite=args.overwrite
+            )
+            return
         align_file(
             args.run_dir,
             args.data,
@@ -217,7 +262,7 @@ def main(argv=None) -> None:
             step=args.step,
             overwrite=args.overwrite,
         )
-    except (RunError, ConfigError, DataFileError, CheckpointError, FileNotFoundError) as err:
+    except (RunError, ConfigError, DataFileError, CheckpointError, CorpusError, FileNotFoundError) as err:
         if os.environ.get("JAXALIGN_FULL_ERROR") == "1":
             raise
         say(f"error: {err}")

@@ -14,6 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from jaxalign.data.corpus import OOV_POLICIES, CorpusSpec
 from jaxalign.data.digit_strips import DigitStripsSpec
 from jaxalign.data.load import TARGET_ORDERS
 from jaxalign.data.spoken_words import SpokenWordsSpec
@@ -250,12 +251,24 @@ class SpokenWordsConfig(SpokenWordsSpec, TargetOrder):
         _check_split_sizes(self)
 
 
+@dataclasses.dataclass
+class CorpusConfig(CorpusSpec, TargetOrder):
+    name: str = "corpus"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _one_of("data.oov", self.oov, OOV_POLICIES)
+        if self.target_order != "as_written":
+            raise ConfigError("data=corpus aligns transcripts as written: data.target_order=reversed does not apply")
+
+
 DATA_CONFIGS = {
     "digit_strips": DigitStripsConfig,
     "synthetic": SyntheticConfig,
     "arrays": ArraysConfig,
     "timit": TimitConfig,
     "spoken_words": SpokenWordsConfig,
+    "corpus": CorpusConfig,
 }
 
 

@@ -52,6 +52,19 @@ class Run:
     def num_classes(self) -> int:
         return len(self.vocab)
 
+    @property
+    def optional_symbol(self) -> int | None:
+        """The class whose target rows the path may skip (a corpus run's silence), or None."""
+        return getattr(self.setup, "optional_symbol", None)
+
+    def feasible(self, frame_lengths, labels) -> np.ndarray:
+        """(N,) bool: each target's grid fits its input (`setup.feasible`; optional rows left out)."""
+        label_lengths = np.array([len(y) for y in labels])
+        if self.optional_symbol is None:
+            return np.asarray(self.setup.feasible(np.asarray(frame_lengths), label_lengths))
+        skippable = np.array([int(np.sum(np.asarray(y) == self.optional_symbol)) for y in labels])
+        return np.asarray(self.setup.feasible(np.asarray(frame_lengths), label_lengths, skippable))
+
     def outputs(self, features, labels=None) -> list[dict]:
         """One dict per sequence: `log_probs` (T_i, C') over the head's outputs (C' =
         `setup.num_outputs`: sub-state rows, the CTC blank last where the run has one; seq2seq: the
@@ -68,7 +81,7 @@ class Run:
         given = labels is not None
         labels = self._checked_labels(labels, len(features)) if given else [np.zeros(1, np.int32)] * len(features)
         frames = np.array([len(x) for x in features])
-        feasible = self.setup.feasible(frames, np.array([len(y) for y in labels]))
+        feasible = self.feasible(frames, labels)
         rows = np.array([len(y) for y in labels]) * self.setup.states_per_symbol
         long = (frames > LONG_FRAMES) | (frames * rows > LONG_GRID_CELLS)
         results: list[dict] = [{} for _ in features]
@@ -96,7 +109,9 @@ class Run:
             return iter(())
         trainer = self.config.trainer
         batcher = Batcher(
-            SequenceData(features, labels, None, self.vocab), trainer.batch_size, num_buckets=trainer.num_buckets
+            SequenceData(features, labels, None, self.vocab, self.optional_symbol),
+            trainer.batch_size,
+            num_buckets=trainer.num_buckets,
         )
         return per_example(functools.partial(self.evaluate, self.params), batcher)
 
@@ -228,7 +243,7 @@ def load_run(run_dir, step: int | None = None) -> Run:
             raise CheckpointError(f"no checkpoint under {run_dir / 'checkpoints'}")
         meta = checkpoints.restore_meta(step)
         info = meta["data"]
-        setup = make_setup(config, info["num_classes"])
+        setup = make_setup(config, info["num_classes"], info.get("optional_symbol"))
         graphdef, _, template = init_train_state(config, setup, info["feature_dim"])
         state, meta = checkpoints.restore_state(template, step)
     finally:

@@ -74,7 +74,7 @@ def random_log_probs(batch, setup, seed=1):
 
 
 def expected_frame_loss(log_probs, batch, setup, positions):
-    labels, _ = setup.grid(batch)
+    labels = setup.grid(batch).rows
     symbols = jnp.where(positions >= 0, jnp.take_along_axis(labels, jnp.maximum(positions, 0), axis=1), -1)
     total, count = frame_cross_entropy(log_probs, symbols, jnp.ones(symbols.shape))
     return total / count
@@ -85,7 +85,7 @@ def test_per_step_trains_on_the_flat_start_during_warmup_then_on_the_viterbi_pat
     batch = batcher.next_batch()
     log_probs = random_log_probs(batch, setup)
     loss = jax.jit(lambda lp, step: setup.divergence(lp, lp, batch, step)[0])
-    labels, label_pad = setup.grid(batch)
+    labels, label_pad = setup.grid(batch)[:2]
     flat = uniform_align(batch["logit_paddings"], label_pad)
     best = viterbi_align(log_probs, batch["logit_paddings"], labels, label_pad)
     np.testing.assert_allclose(
@@ -102,7 +102,7 @@ def test_gradient_flows_through_the_model_only_not_through_the_alignment():
     batch = batcher.next_batch()
     log_probs = random_log_probs(batch, setup)
     grad = jax.grad(lambda lp: setup.divergence(lp, lp, batch, jnp.int32(0))[0])(log_probs)
-    labels, label_pad = setup.grid(batch)
+    labels, label_pad = setup.grid(batch)[:2]
     best = viterbi_align(log_probs, batch["logit_paddings"], labels, label_pad)
     expected = -jax.nn.one_hot(best.symbols, setup.num_outputs) / jnp.sum(best.symbols >= 0)
     np.testing.assert_allclose(grad, expected, atol=1e-7)
@@ -112,7 +112,7 @@ def test_full_sum_loss_is_the_forward_score_per_frame_and_its_gradient_the_occup
     setup, _, _, _, batcher = setup_step(tiny_config(align={"schedule": "full_sum", "warmup_steps": 0}))
     batch = batcher.next_batch()
     log_probs = random_log_probs(batch, setup)
-    labels, label_pad = setup.grid(batch)
+    labels, label_pad = setup.grid(batch)[:2]
     frames = jnp.sum(batch["logit_paddings"] == 0)
     loss, grad = jax.value_and_grad(lambda lp: setup.divergence(lp, lp, batch, jnp.int32(0))[0])(log_probs)
     np.testing.assert_allclose(
@@ -256,7 +256,7 @@ def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores(
     log_probs = random_log_probs(batch, setup)
     valid = np.asarray((batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0))
     prior = np.asarray(jnp.exp(log_probs))[valid].mean(axis=0)
-    labels, label_pad = setup.grid(batch)
+    labels, label_pad = setup.grid(batch)[:2]
     expected = viterbi_align(log_probs - 0.7 * jnp.log(prior), batch["logit_paddings"], labels, label_pad)
     np.testing.assert_array_equal(setup.align(log_probs, batch).positions, expected.positions)
     loss = setup.divergence(log_probs, log_probs, batch, jnp.int32(0))[0]
@@ -273,7 +273,7 @@ def test_a_local_aligner_supplies_the_targets_and_learns_from_them(mix):
     assert setup.aligner_context == 2
     batch = batcher.next_batch()
     log_probs, aligner_log_probs = random_log_probs(batch, setup, seed=1), random_log_probs(batch, setup, seed=2)
-    labels, label_pad = setup.grid(batch)
+    labels, label_pad = setup.grid(batch)[:2]
     path = viterbi_align(aligner_log_probs + mix * log_probs, batch["logit_paddings"], labels, label_pad).positions
     if mix > 0:  # the mix changes the path on these random scores, so the check below can tell
         assert np.any(path != viterbi_align(aligner_log_probs, batch["logit_paddings"], labels, label_pad).positions)
@@ -336,7 +336,7 @@ def test_per_step_on_ctc_s_topology_trains_on_the_best_ctc_path():
     assert setup.blank_id == setup.num_outputs - 1
     batch = batcher.next_batch()
     log_probs = random_log_probs(batch, setup)
-    labels, label_pad = setup.grid(batch)
+    labels, label_pad = setup.grid(batch)[:2]
     path = ctc_forced_align(log_probs, batch["logit_paddings"], labels, label_pad, blank_id=setup.blank_id)
     assert np.any(np.asarray(path.tokens) == setup.blank_id)  # the check below sees blank targets
     valid = ((batch["logit_paddings"] == 0) & path.feasible[:, None]).astype(jnp.float32)

@@ -119,11 +119,13 @@ class Batcher:
             if self.data.alignments is not None:
                 out["alignments"][row, : len(x)] = self.data.alignments[i]
                 out["frame_labels"][row, : len(x)] = y[self.data.alignments[i]]
+        optional = self.data.optional_symbol
         check_batch(
             out["logit_paddings"],
             np.where(out["label_paddings"] > 0, 0, out["labels"]),
             out["label_paddings"],
             num_classes=self.data.num_classes,
             features=out["features"],
+            optional_rows=None if optional is None else (out["labels"] == optional).astype(np.float32),
         )
         return out

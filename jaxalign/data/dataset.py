@@ -13,12 +13,15 @@ class SequenceData:
     labels:     list of (L_i,) int32 target symbols in order, ids in [0, len(vocab)).
     alignments: list of (T_i,) int32 true target row of each frame, or None when unknown.
     vocab:      class names, len = number of classes C.
+    optional_symbol: a class whose rows in a target the path may skip (a corpus' silence between
+                words: `jaxalign.data.corpus`), or None.
     """
 
     features: list[np.ndarray]
     labels: list[np.ndarray]
     alignments: list[np.ndarray] | None
     vocab: list[str]
+    optional_symbol: int | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -50,6 +53,7 @@ class SequenceData:
             labels=[self.labels[i] for i in index],
             alignments=None if self.alignments is None else [self.alignments[i] for i in index],
             vocab=self.vocab,
+            optional_symbol=self.optional_symbol,
         )
 
 
@@ -58,6 +62,7 @@ class DataSplits:
     train: SequenceData
     valid: SequenceData
     test: SequenceData
+    record: dict[str, str] = dataclasses.field(default_factory=dict)  # files for the run dir: {name: text}
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}

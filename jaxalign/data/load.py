@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 
 from jaxalign.data.arrays import load_arrays
+from jaxalign.data.corpus import CorpusSpec, load_corpus_splits
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.digit_strips import DigitStripsSpec, load_digit_strips
 from jaxalign.data.spoken_words import SpokenWordsSpec, load_spoken_words
@@ -28,7 +29,7 @@ def reverse_targets(data: SequenceData) -> SequenceData:
         alignments = [
             np.where(a >= 0, len(y) - 1 - a, a).astype(np.int32) for a, y in zip(data.alignments, data.labels)
         ]
-    return SequenceData(data.features, labels, alignments, data.vocab)
+    return SequenceData(data.features, labels, alignments, data.vocab, data.optional_symbol)
 
 
 def load_splits(data_cfg) -> DataSplits:
@@ -36,7 +37,7 @@ def load_splits(data_cfg) -> DataSplits:
     given, `reversed`: every split's targets in reverse order)."""
     splits = _load(data_cfg)
     if getattr(data_cfg, "target_order", "as_written") == "reversed":
-        splits = DataSplits(*(reverse_targets(d) for d in (splits.train, splits.valid, splits.test)))
+        splits = DataSplits(*(reverse_targets(d) for d in (splits.train, splits.valid, splits.test)), splits.record)
     return splits
 
 
@@ -50,6 +51,8 @@ def _load(data_cfg) -> DataSplits:
         return load_timit(_spec(TimitSpec, data_cfg))
     if name == "spoken_words":
         return load_spoken_words(_spec(SpokenWordsSpec, data_cfg))
+    if name == "corpus":
+        return load_corpus_splits(_spec(CorpusSpec, data_cfg))
     if name == "arrays":
         return load_arrays(
             data_cfg.path,

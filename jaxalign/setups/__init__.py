@@ -4,6 +4,7 @@ Outside this package no code branches on a setup, schedule or initial-alignment 
 setup means one module here, one entry in `SETUPS` and one yaml in `conf/setup/`.
 """
 
+from jaxalign.errors import ConfigError
 from jaxalign.setups.base import Setup
 from jaxalign.setups.divergences import (
     WEIGHTINGS,
@@ -22,9 +23,17 @@ from jaxalign.setups.time_sync import TimeSync
 SETUPS = {cls.name: cls for cls in (OneToOne, TimeSync, ManyToOne, OrderSync, Seq2Seq, OneToMany)}
 
 
-def make_setup(config, num_classes: int) -> Setup:
-    """The setup object for a checked `Config` and a data set of `num_classes` symbols."""
-    return SETUPS[config.setup.name](config, num_classes)
+def make_setup(config, num_classes: int, optional_symbol: int | None = None) -> Setup:
+    """The setup object for a checked `Config` and a data set of `num_classes` symbols, whose targets
+    may have an optional symbol (`SequenceData.optional_symbol`: only order_sync skips rows)."""
+    if optional_symbol is None:
+        return SETUPS[config.setup.name](config, num_classes)
+    if config.setup.name != OrderSync.name:
+        raise ConfigError(
+            f"setup={config.setup.name}: this data set's targets have optional pauses between words "
+            "(data.silence), which only setup=order_sync aligns"
+        )
+    return OrderSync(config, num_classes, optional_symbol)
 
 
 __all__ = [

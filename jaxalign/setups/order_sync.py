@@ -4,6 +4,10 @@ initial alignment chosen in `align` (strategies in `jaxalign.setups.schedules`).
 
 With `align.states_per_symbol` = k each symbol s owns k ordered sub-state rows s*k .. s*k+k-1 of
 the head, so "3 3" decodes apart from "3"; a CTC blank, when used, is the last column C*k.
+
+A data set may name an *optional symbol* (`SequenceData.optional_symbol`: a corpus' silence, which
+its targets put between words): its rows are one row each (sub-state 0), and the path may skip them,
+so the Viterbi decides where the pauses are (`substate_grid`).
 """
 
 from collections.abc import Callable
@@ -16,11 +20,11 @@ import numpy as np
 from jaxalign.align import forward_score, forward_score_pallas, masked_align, viterbi_align, viterbi_align_pallas
 from jaxalign.align.ctc import ctc_grid, label_rows
 from jaxalign.align.pallas_grid import use_interpreter
-from jaxalign.align.types import lengths
+from jaxalign.align.types import is_feasible, lengths, valid_mask
 from jaxalign.errors import ConfigError
 from jaxalign.models.local import LocalAligner, WithLocalAligner
 from jaxalign.setups.base import Setup
-from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy, substate_labels
+from jaxalign.setups.divergences import Grid, ctc_divergence, frame_cross_entropy, substate_grid
 from jaxalign.setups.schedules import INITS, SCHEDULES
 
 
@@ -50,9 +54,10 @@ class OrderSync(Setup):
     name = "order_sync"
     aligns = True
 
-    def __init__(self, config, num_classes: int):
+    def __init__(self, config, num_classes: int, optional_symbol: int | None = None):
         super().__init__(config, num_classes)
         align = config.align
+        self.optional_symbol = optional_symbol  # the symbol whose target rows the path may skip, or None
         self.schedule = SCHEDULES[align.schedule].from_config(config)
         self.init = INITS[align.init]()
         self.kernel = align.kernel
@@ -71,6 +76,18 @@ class OrderSync(Setup):
         self.decoder = SCHEDULES["ctc"].from_config(config) if self.topology == "ctc" else self.schedule
         uses_ctc = self.schedule.uses_ctc or (self.init.uses_ctc and self.warmup_steps > 0) or self.topology == "ctc"
         self.blank_id = num_classes * self.states_per_symbol if uses_ctc else None  # the head's CTC blank column
+        if optional_symbol is not None:
+            self.check_optional(align)
+
+    def check_optional(self, align) -> None:
+        """Optional rows run on the scan kernels' Viterbi and full sum; CTC's own grid, optax's CTC and
+        the Pallas kernels have no optional rows of this kind."""
+        if self.blank_id is not None or align.kernel != "scan" or align.method != "viterbi":
+            raise ConfigError(
+                "this data set's targets have optional pauses (data.silence): they need align.method=viterbi, "
+                f"align.kernel=scan and no CTC (got align.schedule={align.schedule}, align.init={align.init}, "
+                f"align.topology={align.topology}, align.method={align.method}, align.kernel={align.kernel})"
+            )
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -144,15 +161,37 @@ class OrderSync(Setup):
 
         return AlignmentStore(batcher, self, graphdef)
 
-    def grid(self, batch):
-        """(labels (B, L*k), label_paddings (B, L*k)): the rows of the target-ordered grid."""
-        return substate_labels(batch["labels"], batch["label_paddings"], self.states_per_symbol)
+    def grid(self, batch) -> Grid:
+        """The rows of the batch's target-ordered grid (`substate_grid`)."""
+        return substate_grid(batch["labels"], batch["label_paddings"], self.states_per_symbol, self.optional_symbol)
+
+    def feasible(self, frame_lengths, label_lengths, skippable=None):
+        """(N,) bool, NumPy or JAX alike: the grid's shortest path fits the input. skippable: (N,)
+        optional rows of each target (`skippable`), which the shortest path leaves out."""
+        if skippable is None or self.optional_symbol is None:
+            return super().feasible(frame_lengths, label_lengths)
+        return is_feasible(frame_lengths, (label_lengths - skippable) * self.states_per_symbol)
+
+    def skippable(self, labels_BxL, label_paddings_BxL):
+        """(B,) number of optional-symbol rows of each target (0 without an optional symbol)."""
+        valid = valid_mask(label_paddings_BxL)
+        return jnp.sum(valid & (labels_BxL == (-2 if self.optional_symbol is None else self.optional_symbol)), axis=1)
+
+    def batch_feasible(self, batch):
+        """(B,) bool `feasible` of a batch's targets."""
+        labels, pads = batch["labels"], batch["label_paddings"]
+        return self.feasible(lengths(batch["logit_paddings"]), lengths(pads), self.skippable(labels, pads))
+
+    def grid_labels(self, batch, positions_BxT):
+        """Grid rows (B, T) -> the index in the target of each frame's symbol; -1 stays -1."""
+        label_of = self.grid(batch).label_of
+        return jnp.where(positions_BxT >= 0, jnp.take_along_axis(label_of, jnp.maximum(positions_BxT, 0), axis=1), -1)
 
     def align(self, log_probs_BxTxC, batch):
         """The `Alignment` of the batch's grid that realignment trains on. With align.prior_scale = s > 0
         the path search scores log p(c|x) - s log p(c), the batch's mean posterior standing in for the
         prior p(c) (the hybrid HMM's scaled likelihood), so frequent classes do not swallow frames."""
-        labels, label_pad = self.grid(batch)
+        grid = self.grid(batch)
         if self.prior_scale > 0:
             valid_BxT = self.valid_frames(batch)
             mean_C = jnp.sum(jnp.where(valid_BxT[..., None], jnp.exp(log_probs_BxTxC), 0.0), axis=(0, 1)) / jnp.maximum(
@@ -160,9 +199,11 @@ class OrderSync(Setup):
             )
             log_probs_BxTxC = log_probs_BxTxC - self.prior_scale * jnp.log(jnp.maximum(mean_C, 1e-8))
         if self.topology == "ctc":
-            rows, row_pad, optional = ctc_grid(labels, label_pad, self.blank_id)
+            rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
             return self.path_search(log_probs_BxTxC, batch["logit_paddings"], rows, row_pad, optional)
-        return self.path_search(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+        if grid.optional is not None:
+            return self.path_search(log_probs_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings, grid.optional)
+        return self.path_search(log_probs_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings)
 
     def path_targets(self, ali):
         """An `align` result -> (grid row of each frame (B, T) for the alignment accuracy, frame
@@ -181,7 +222,7 @@ class OrderSync(Setup):
         where given (the head's outputs, e.g. a CTC path's blanks), mean over frames; with a local
         aligner, plus its own cross-entropy on the same targets."""
         if symbols_BxT is None:
-            labels_BxL, _ = self.grid(batch)
+            labels_BxL = self.grid(batch).rows
             symbols_BxT = jnp.where(
                 positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1
             )
@@ -192,7 +233,7 @@ class OrderSync(Setup):
             total += frame_cross_entropy(aligner_log_probs, symbols_BxT, weights_BxT)[0]
         truth_BxT = batch["alignments"]
         known_BxT = valid_BxT & (truth_BxT >= 0) & feasible_B[:, None]
-        hits = jnp.sum(known_BxT & (positions_BxT // self.states_per_symbol == truth_BxT))
+        hits = jnp.sum(known_BxT & (self.grid_labels(batch, positions_BxT) == truth_BxT))
         metrics = {
             "infeasible": jnp.sum(~feasible_B & (batch["weights"] > 0)),
             "train_alignment_accuracy": hits / jnp.maximum(jnp.sum(known_BxT), 1),
@@ -203,7 +244,7 @@ class OrderSync(Setup):
         """-sum of per-sequence log-likelihoods (CTC, full-sum) over real feasible sequences, divided
         by their frames: the same scale as the frame loss. The alignment accuracy does not apply
         (NaN: left out of the log)."""
-        feasible_B = self.feasible(lengths(batch["logit_paddings"]), lengths(batch["label_paddings"]))
+        feasible_B = self.batch_feasible(batch)
         use_B = feasible_B & (batch["weights"] > 0)
         frames = jnp.sum(self.valid_frames(batch) & use_B[:, None])
         total = -jnp.sum(jnp.where(use_B, log_likelihood_B * batch["weights"], 0.0))
@@ -215,8 +256,8 @@ class OrderSync(Setup):
 
     def ctc_loss(self, logits_BxTxC, batch):
         """optax CTC over the grid rows plus the blank."""
-        labels_BxL, label_pad_BxL = self.grid(batch)
-        per_seq_B = ctc_divergence(logits_BxTxC, batch["logit_paddings"], labels_BxL, label_pad_BxL, self.blank_id)
+        grid = self.grid(batch)
+        per_seq_B = ctc_divergence(logits_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings, self.blank_id)
         return self.sequence_loss(-per_seq_B, batch)
 
     def loss(self, model, batch, step, dropout_key):
@@ -248,11 +289,15 @@ class OrderSync(Setup):
         log_probs = jax.nn.log_softmax(logits_BxTxC, axis=-1)
         out = {"log_probs": log_probs, "frame_symbols": jnp.argmax(symbol_logits, axis=-1) // k}
         out.update(self.decoder.decode_labels(self, log_probs, pad))
-        labels, label_pad = self.grid(batch)
-        ali = self.viterbi(jax.nn.log_softmax(symbol_logits, axis=-1), pad, labels, label_pad)
-        out["positions"] = jnp.where(ali.positions >= 0, ali.positions // k, -1)
+        grid = self.grid(batch)
+        symbol_log_probs = jax.nn.log_softmax(symbol_logits, axis=-1)
+        if grid.optional is None:
+            ali = self.viterbi(symbol_log_probs, pad, grid.rows, grid.paddings)
+        else:
+            ali = self.viterbi(symbol_log_probs, pad, grid.rows, grid.paddings, grid.optional)
+        out["positions"] = self.grid_labels(batch, ali.positions)
         if self.blank_id is not None:  # a CTC head: its own best path too, through CTC's grid with the blank
-            rows, row_pad, optional = ctc_grid(labels, label_pad, self.blank_id)
+            rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
             path = viterbi_align(log_probs, pad, rows, row_pad, optional)  # = ctc_forced_align, with its rows
             rows_BxT = label_rows(path.positions)
             out["ctc_positions"] = jnp.where(rows_BxT >= 0, rows_BxT // k, -1)

@@ -9,7 +9,6 @@ one class here, one entry in `SCHEDULES` and, if it needs keys, its yaml.
 import jax
 
 from jaxalign.align import uniform_align
-from jaxalign.align.types import lengths
 from jaxalign.decoding import ctc_prefix_beam_search, substate_greedy_decode, substate_viterbi_decode
 from jaxalign.errors import ConfigError
 
@@ -81,8 +80,7 @@ class PerEpoch(Schedule):
     stored = True
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        feasible_B = setup.feasible(lengths(batch["logit_paddings"]), lengths(batch["label_paddings"]))
-        return setup.frame_loss(log_probs_BxTxC, batch, batch["fixed_positions"], feasible_B)
+        return setup.frame_loss(log_probs_BxTxC, batch, batch["fixed_positions"], setup.batch_feasible(batch))
 
     def realign_due(self, setup, step, epoch, epoch_start, done):
         due = epoch_start and step >= setup.warmup_steps
@@ -122,8 +120,9 @@ class FullSum(Schedule):
     ever committed to; its gradient is the frame-by-row occupancy."""
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        labels, label_pad = setup.grid(batch)
-        score_B = setup.forward_score(log_probs_BxTxC, batch["logit_paddings"], labels, label_pad)
+        grid = setup.grid(batch)
+        extra = () if grid.optional is None else (grid.optional,)
+        score_B = setup.forward_score(log_probs_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings, *extra)
         return setup.sequence_loss(score_B, batch)
 
 
@@ -154,8 +153,8 @@ class FlatStart:
     local_aligner = True
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        labels, label_pad = setup.grid(batch)
-        ali = uniform_align(batch["logit_paddings"], label_pad, labels)
+        grid = setup.grid(batch)
+        ali = uniform_align(batch["logit_paddings"], grid.paddings, grid.rows)
         return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
 
 

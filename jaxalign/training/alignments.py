@@ -21,7 +21,7 @@ class AlignmentStore:
 
         def align(params, batch):
             if params is None:  # the flat start
-                positions = uniform_align(batch["logit_paddings"], setup.grid(batch)[1]).positions
+                positions = uniform_align(batch["logit_paddings"], setup.grid(batch).paddings).positions
             else:
                 log_probs = jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1)
                 positions = setup.align(log_probs, batch).positions

@@ -57,7 +57,10 @@ class Trainer:
         self.make_run_dir(fresh=self.checkpoints.latest_step() is None, record=record or {})
 
         self.splits = load_splits(config.data)
-        self.setup = make_setup(config, self.splits.train.num_classes)
+        if self.first and self.checkpoints.latest_step() is None:
+            for name, text in self.splits.record.items():  # the data source's part of the record
+                (self.run_dir / name).write_text(text)
+        self.setup = make_setup(config, self.splits.train.num_classes, self.splits.train.optional_symbol)
         self.setup.check_data(self.splits)
 
         self.parallel = DataParallel(trainer.batch_size)
@@ -143,7 +146,12 @@ class Trainer:
         realigned = sorted(self.store.realigned) if self.store else []
         meta = {"step": step, "iterator": vars(self.train_batches.state), "realigned": realigned}
         train = self.splits.train  # what `jaxalign.load_run` needs to rebuild the model without the data
-        meta["data"] = {"feature_dim": train.feature_dim, "num_classes": train.num_classes, "vocab": list(train.vocab)}
+        meta["data"] = {
+            "feature_dim": train.feature_dim,
+            "num_classes": train.num_classes,
+            "vocab": list(train.vocab),
+            "optional_symbol": train.optional_symbol,
+        }
         self.checkpoints.save(step, self.state, meta, self.extras())
 
     # -- steps -------------------------------------------------------------------------------

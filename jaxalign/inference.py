@@ -132,7 +132,7 @@ class Run:
         """`outputs` of one long sequence: chunked log-probs, the per-frame argmax with repeats
         merged as its hypothesis, and with labels a banded forced alignment (`jaxalign.align.long`)."""
         from jaxalign.align.long import long_viterbi
-        from jaxalign.setups.divergences import substate_labels
+        from jaxalign.setups.divergences import substate_grid
         from jaxalign.training.record import console
 
         log_probs = self.chunked_log_probs(features_TxF)
@@ -145,7 +145,10 @@ class Run:
         }
         if labels_U is None or not self.setup.aligns:
             return result
-        rows = np.asarray(substate_labels(labels_U[None], np.zeros((1, len(labels_U))), k)[0][0])
+        grid = substate_grid(labels_U[None], np.zeros((1, len(labels_U))), k, self.optional_symbol)
+        used = np.asarray(grid.paddings[0]) == 0
+        rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
+        optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
         console(
             f"sequence {index}: {len(features_TxF)} frames x {len(rows)} grid rows, aligned in a band around a "
             "first pass (a long recording)"
@@ -153,12 +156,12 @@ class Run:
         renormalised = symbol_lp - np.logaddexp.reduce(
             symbol_lp, axis=1, keepdims=True
         )  # the blank left out, as in decode
-        found = long_viterbi(renormalised, rows, labels_U, k)
+        found = long_viterbi(renormalised, rows, labels_U, k, label_of_L=label_of, optional_L=optional)
         if found.touched_edge:
             console(
                 f"WARNING: sequence {index}: the path touched its band's edge at {found.width} rows; parts may be misaligned"
             )
-        result["positions"] = (found.positions // k).astype(np.int32)
+        result["positions"] = label_of[found.positions].astype(np.int32)
         result["band_width"] = found.width
         return result
 

@@ -57,3 +57,50 @@ def test_long_viterbi_equals_the_full_grid_and_widens_a_band_that_cut_the_path(k
     assert found.width >= 8 * k and not found.touched_edge
     capped = long_viterbi(sub_lp, rows, symbols, k, width=4, max_width=4, margin=2)  # too narrow, not allowed to widen
     assert capped.width == 4 and (capped.touched_edge or np.array_equal(capped.positions, expected))
+
+
+def full_optional(log_probs, labels, optional):
+    ali = viterbi_align(
+        log_probs[None], np.zeros((1, len(log_probs))), labels[None], np.zeros((1, len(labels))), optional[None]
+    )
+    return np.asarray(ali.positions[0]), float(ali.score[0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_banded_viterbi_with_optional_rows_is_the_full_viterbi_with_them(seed):
+    """Optional rows (skippable, also first and last): a full-width band, and a band around the
+    path, give viterbi_align's path and score with the same optional rows."""
+    log_probs, labels, _ = peaked(seed, 400, 60, 6, noise=3.0)
+    optional = (np.random.default_rng(seed).random(60) < 0.4).astype(np.float32)
+    optional[0], optional[-1] = seed % 2, (seed // 2) % 2
+    expected, expected_score = full_optional(log_probs, labels, optional)
+    positions, score = banded_viterbi(
+        jnp.asarray(log_probs), jnp.asarray(labels), jnp.zeros(400, jnp.int32), jnp.asarray(optional), width=60
+    )
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_allclose(score, expected_score, rtol=1e-5)
+    starts = band_starts(expected, 60, 24)
+    positions, _ = banded_viterbi(
+        jnp.asarray(log_probs), jnp.asarray(labels), jnp.asarray(starts), jnp.asarray(optional), width=24
+    )
+    np.testing.assert_array_equal(positions, expected)
+
+
+def test_long_viterbi_with_a_one_row_optional_silence_equals_the_full_grid():
+    """substate_grid's layout (k = 2, the silence one optional row) through the coarse pass and band."""
+    from jaxalign.setups.divergences import substate_grid
+
+    k, silence = 2, 0
+    rng = np.random.default_rng(5)
+    symbols = np.concatenate([[silence], *[[*rng.integers(1, 6, 3), silence] for _ in range(30)]]).astype(np.int32)
+    grid = substate_grid(jnp.asarray(symbols)[None], jnp.zeros((1, len(symbols))), k, silence)
+    ok = np.asarray(grid.paddings[0]) == 0
+    rows, optional, label_of = (np.asarray(a[0])[ok] for a in (grid.rows, grid.optional, grid.label_of))
+    # frames: each word phone's 2 sub-states in turn; the silences only every other time
+    truth = [r for r in range(len(rows)) for _ in range(0 if optional[r] and label_of[r] % 8 == 4 else 5)]
+    logits = rng.normal(0, 1.0, (len(truth), 6 * k)).astype(np.float32)
+    logits[np.arange(len(truth)), rows[truth]] += 4.0
+    log_probs = np.asarray(jax.nn.log_softmax(logits, axis=-1))
+    expected, _ = full_optional(log_probs, rows, optional)
+    found = long_viterbi(log_probs, rows, symbols, k, label_of_L=label_of, optional_L=optional, width=16, margin=2)
+    np.testing.assert_array_equal(found.positions, expected)

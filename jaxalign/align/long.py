@@ -39,15 +39,19 @@ class LongAlignment(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("width",))
-def banded_viterbi(log_probs_TxC, rows_L, band_start_T, *, width: int):
+def banded_viterbi(log_probs_TxC, rows_L, band_start_T, optional_L=None, *, width: int):
     """The grid's best path from row 0 at frame 0 to row L-1 at frame T-1 using only rows
     band_start_T[t] .. band_start_T[t] + width - 1 at frame t (band_start non-decreasing, 0 at t=0,
-    L - width at the last frame, width <= L). Returns ((T,) int32 rows, score); score -inf where the
-    band holds no path."""
+    L - width at the last frame, width <= L). optional_L: (L,) 1 = a row the path may skip, as in
+    `viterbi_align` (then it may also start in row 1 and end in row L-2 past an optional first or
+    last row), or None. Returns ((T,) int32 rows, score); score -inf where the band holds no path."""
     num_frames = log_probs_TxC.shape[0]
     num_rows = rows_L.shape[0]
     padded_rows = jnp.concatenate([rows_L.astype(jnp.int32), jnp.zeros(width, jnp.int32)])
     in_grid = jnp.arange(num_rows + width) < num_rows
+    optional = jnp.zeros(num_rows, bool) if optional_L is None else jnp.asarray(optional_L) > 0
+    # skip_ok[r]: row r may be entered from r - 2 (row r - 1 optional); padded like the rows
+    skip_ok = jnp.concatenate([jnp.zeros(1, bool), optional[:-1], jnp.zeros(width, bool)])
 
     def emit(t, start):
         band_rows = jax.lax.dynamic_slice(padded_rows, (start,), (width,))
@@ -55,30 +59,38 @@ def banded_viterbi(log_probs_TxC, rows_L, band_start_T, *, width: int):
         e = log_probs_TxC[t][band_rows].astype(jnp.float32)
         return jnp.where(ok & ~jnp.isnan(e) & (e < jnp.inf), e, _NEG_INF)
 
-    alpha0 = jnp.where(jnp.arange(width) == 0, emit(0, band_start_T[0]), _NEG_INF)
+    starts_at = (jnp.arange(width) == 0) | ((jnp.arange(width) == 1) & optional[0])
+    alpha0 = jnp.where(starts_at, emit(0, band_start_T[0]), _NEG_INF)
 
     def forward(alpha_W, t):
         shift = band_start_T[t] - band_start_T[t - 1]  # >= 0: the band moved down this many rows
-        padded = jnp.concatenate([jnp.full(1, _NEG_INF), alpha_W, jnp.full(width + 1, _NEG_INF)])
-        stay = jax.lax.dynamic_slice(padded, (jnp.minimum(shift, width) + 1,), (width,))
-        move = jax.lax.dynamic_slice(padded, (jnp.minimum(shift, width + 1),), (width,))
-        take_move = move > stay
-        return jnp.maximum(move, stay) + emit(t, band_start_T[t]), take_move.astype(jnp.uint8)
+        padded = jnp.concatenate([jnp.full(2, _NEG_INF), alpha_W, jnp.full(width + 2, _NEG_INF)])
+        stay = jax.lax.dynamic_slice(padded, (jnp.minimum(shift + 2, width + 2),), (width,))
+        move = jax.lax.dynamic_slice(padded, (jnp.minimum(shift + 1, width + 2),), (width,))
+        skip = jax.lax.dynamic_slice(padded, (jnp.minimum(shift, width + 2),), (width,))
+        skip = jnp.where(jax.lax.dynamic_slice(skip_ok, (band_start_T[t],), (width,)), skip, _NEG_INF)
+        best = jnp.maximum(stay, move)
+        backptr = jnp.where(skip > best, 2, (move > stay).astype(jnp.int32))  # ties: stay, then move
+        return jnp.maximum(best, skip) + emit(t, band_start_T[t]), backptr.astype(jnp.uint8)
 
     alpha_last, backptr_TxW = jax.lax.scan(forward, alpha0, jnp.arange(1, num_frames))
     last = num_rows - 1 - band_start_T[-1]
+    end_before = optional[-1] & (num_rows >= 2) & (alpha_last[last - 1] > alpha_last[last])
+    end_row = jnp.where(end_before, num_rows - 2, num_rows - 1)
 
     def backward(row, inputs):  # row: absolute
         t, backptr_W = inputs
         prev = row - backptr_W[row - band_start_T[t]].astype(jnp.int32)
         return prev, prev
 
-    _, rows_before = jax.lax.scan(backward, num_rows - 1, (jnp.arange(1, num_frames), backptr_TxW), reverse=True)
-    return jnp.concatenate([rows_before, jnp.array([num_rows - 1])]).astype(jnp.int32), alpha_last[last]
+    _, rows_before = jax.lax.scan(backward, end_row, (jnp.arange(1, num_frames), backptr_TxW), reverse=True)
+    path = jnp.concatenate([rows_before, end_row[None]]).astype(jnp.int32)
+    return path, alpha_last[end_row - band_start_T[-1]]
 
 
-def coarse_path(symbol_log_probs_TxS, symbols_U, pool: int) -> np.ndarray:
-    """(T,) symbol row of each frame from the Viterbi path over frames pooled `pool` at a time."""
+def coarse_path(symbol_log_probs_TxS, symbols_U, pool: int, optional_U=None) -> np.ndarray:
+    """(T,) symbol row of each frame from the Viterbi path over frames pooled `pool` at a time
+    (optional_U: (U,) symbols the path may skip, or None)."""
     num_frames = len(symbol_log_probs_TxS)
     pool = max(1, min(pool, num_frames // max(len(symbols_U), 1)))  # at least one pooled frame per symbol
     pooled_frames = num_frames // pool
@@ -89,6 +101,7 @@ def coarse_path(symbol_log_probs_TxS, symbols_U, pool: int) -> np.ndarray:
         jnp.zeros((1, pooled_frames)),
         jnp.asarray(symbols_U, jnp.int32)[None],
         jnp.zeros((1, len(symbols_U))),
+        None if optional_U is None else jnp.asarray(optional_U, jnp.float32)[None],
         packed=True,
     )
     rows = np.repeat(np.asarray(ali.positions[0]), pool)
@@ -105,20 +118,43 @@ def band_starts(centre_T: np.ndarray, num_rows: int, width: int) -> np.ndarray:
     return np.maximum.accumulate(starts).astype(np.int32)
 
 
-def long_viterbi(log_probs_TxC, rows_L, symbols_U, k: int, *, pool=4, width=512, max_width=8192, margin=8):
+def long_viterbi(
+    log_probs_TxC,
+    rows_L,
+    symbols_U,
+    k: int,
+    *,
+    label_of_L=None,
+    optional_L=None,
+    pool=4,
+    width=512,
+    max_width=8192,
+    margin=8,
+):
     """The best path of one long sequence through the grid of sub-state rows `rows_L` (L = U * k,
-    the symbols `symbols_U` each k rows), by a coarse pass and a band around it (module docstring).
+    the symbols `symbols_U` each k rows; or, with `label_of_L`, row l belongs to symbol
+    label_of_L[l], e.g. an optional silence's one row, see `substate_grid`), by a coarse pass and a
+    band around it (module docstring). optional_L: (L,) rows the path may skip, or None.
     log_probs_TxC: the head's log-probs over the sub-state classes (NumPy or JAX, T >= L)."""
     log_probs_TxC = np.asarray(log_probs_TxC, np.float32)
     num_frames, num_rows = len(log_probs_TxC), len(rows_L)
     num_symbols = log_probs_TxC.shape[1] // k
     symbol_lp = np.logaddexp.reduce(log_probs_TxC[:, : num_symbols * k].reshape(num_frames, num_symbols, k), axis=2)
-    centre = coarse_path(symbol_lp, symbols_U, pool) * k + k // 2
+    label_of_L = np.arange(num_rows) // k if label_of_L is None else np.asarray(label_of_L)
+    optional_U = None
+    if optional_L is not None:
+        optional_U = np.zeros(len(symbols_U), np.float32)
+        optional_U[label_of_L[np.asarray(optional_L) > 0]] = 1.0
+    middle_U = np.bincount(label_of_L, weights=np.arange(num_rows), minlength=len(symbols_U)) / np.maximum(
+        np.bincount(label_of_L, minlength=len(symbols_U)), 1
+    )  # the middle row of each symbol
+    centre = np.floor(middle_U[coarse_path(symbol_lp, symbols_U, pool, optional_U)] + 0.5).astype(np.int64)
     device_lp, device_rows = jnp.asarray(log_probs_TxC), jnp.asarray(rows_L, jnp.int32)
+    device_optional = None if optional_L is None else jnp.asarray(optional_L, jnp.float32)
     width = min(width, num_rows)
     while True:
         starts = band_starts(centre, num_rows, width)
-        positions, score = banded_viterbi(device_lp, device_rows, jnp.asarray(starts), width=width)
+        positions, score = banded_viterbi(device_lp, device_rows, jnp.asarray(starts), device_optional, width=width)
         positions = np.asarray(positions)
         offset = positions - starts
         low_edge = (offset < margin) & (starts > 0)

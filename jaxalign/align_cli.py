@@ -151,26 +151,44 @@ def align_file(
     return report
 
 
+def clear_corpus_outputs(out_dir: Path) -> None:
+    """Deletes an earlier corpus alignment in `out_dir`: its CSVs and the TextGrids its
+    alignments.csv names (other files, other TextGrids too, stay)."""
+    import csv
+
+    from jaxalign.corpus_align import OUTPUTS as CORPUS_OUTPUTS
+
+    listed = out_dir / "alignments.csv"
+    if listed.is_file():
+        with open(listed, newline="", encoding="utf-8") as f:
+            for recording in {row["recording"] for row in csv.DictReader(f)}:
+                (out_dir / f"{recording}.TextGrid").unlink(missing_ok=True)
+    for name in CORPUS_OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+
+
 def align_corpus_dir(run_dir, corpus_dir, out_dir, *, dictionary=None, step=None, overwrite=False) -> dict:
     """`jaxalign-align RUN CORPUS_DIR --out DIR`: TextGrids, alignments.csv and unaligned.csv (see
     `jaxalign.corpus_align`); earlier outputs in DIR are replaced only with `overwrite`."""
-    from jaxalign.corpus_align import OUTPUTS as CORPUS_OUTPUTS
     from jaxalign.corpus_align import align_corpus
     from jaxalign.inference import RunError, load_run
 
-    out_dir = Path(out_dir)
-    if out_dir.resolve() == Path(corpus_dir).resolve() or Path(corpus_dir).resolve() in out_dir.resolve().parents:
+    out_dir, corpus = Path(out_dir).resolve(), Path(corpus_dir).resolve()
+    if out_dir == corpus or corpus in out_dir.parents:
         raise RunError(f"--out {out_dir} is inside the corpus {corpus_dir}: its TextGrids would be read as transcripts")
+    if out_dir in corpus.parents:
+        raise RunError(f"--out {out_dir} holds the corpus {corpus_dir}: choose a folder beside it")
     prepare_out(out_dir, overwrite)
     run = load_run(run_dir, step=step)
     run.require_alignments()
     say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; aligning the corpus {corpus_dir}")
-    if out_dir.is_dir():
-        for name in CORPUS_OUTPUTS:
-            (out_dir / name).unlink(missing_ok=True)
-        for old in out_dir.rglob("*.TextGrid"):
-            old.unlink()
+    clear_corpus_outputs(out_dir)
     report = align_corpus(run, corpus_dir, out_dir, dictionary=dictionary, say=say)
+    if not report["aligned"]:
+        raise RunError(
+            f"none of the {report['recordings']} recordings of {corpus_dir} could be aligned; "
+            f"the reasons are in {out_dir / 'unaligned.csv'}"
+        )
     say(
         f"aligned {report['aligned']} of {report['recordings']} recordings ({report['audio_seconds']:.1f} s of audio) "
         f"in {report['seconds']:.1f} s, {report['real_time_factor']:.0f}x real time -> {out_dir}/ "

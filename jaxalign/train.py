@@ -23,11 +23,21 @@ CONFIG_PATH = "pkg://jaxalign.conf"  # the repo's conf/, shipped inside the pack
 
 def expected_errors():
     from jaxalign.data import DataFileError, TimitError
+    from jaxalign.data.corpus import CorpusError
     from jaxalign.training import TrainingDiverged
     from jaxalign.training.checkpoints import CheckpointError
     from jaxalign.training.run_dir import RunDirBusy
 
-    return (ConfigError, DataFileError, TimitError, FileNotFoundError, CheckpointError, TrainingDiverged, RunDirBusy)
+    return (
+        ConfigError,
+        DataFileError,
+        TimitError,
+        CorpusError,
+        FileNotFoundError,
+        CheckpointError,
+        TrainingDiverged,
+        RunDirBusy,
+    )
 
 
 def known_keys() -> set[str]:

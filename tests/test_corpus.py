@@ -90,11 +90,6 @@ def test_substate_grid_matches_a_brute_force_construction(k, optional):
         assert grid.rows.dtype == jnp.int32 and grid.label_of.dtype == jnp.int32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="substate_grid without an optional symbol and k=1 returns the labels themselves as rows, so a "
-    "padded label that is not -1 stays in `rows` (Grid's docstring: -1 on padding; k > 1 gives -1)",
-)
 def test_substate_grid_rows_are_minus_one_on_padding_whatever_the_padded_labels_hold():
     labels, pads = jnp.asarray([[3, 1, 0, 2]]), jnp.asarray([[0.0, 0.0, 1.0, 1.0]])
     for k in (2, 1):
@@ -280,11 +275,6 @@ def test_transcripts_lab_txt_textgrid_any_case_in_nested_and_flat_folders(source
     assert got["spk/long_tg"].recording.transcript.suffix == ".TextGrid"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_transcript requires UTF-8 before praatio parses a TextGrid, so a UTF-16 TextGrid (what Praat "
-    "saves when a label is not ASCII; praatio and MFA read it) is left out as 'not UTF-8 text'",
-)
 def test_a_utf16_textgrid_from_praat_is_read(source, tmp_path):
     root = tmp_path / "corpus"
     (root / "s").mkdir(parents=True)
@@ -331,12 +321,6 @@ def test_dictionary_probability_columns_and_several_pronunciations(source, tmp_p
         assert u.target("sil") == ["sil", "h", first, "l", "oU", "sil", "t2", "aI", "m", "sil", "h", first, "l", "oU", "sil"]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_dictionary drops every leading phone that parses as a number as if it were one of MFA's "
-    "probability columns: espeak's phones '0' and '3' (office, honest, around, arrive), which "
-    "write_espeak_corpus itself writes, lose their first phone",
-)
 def test_a_dictionary_phone_that_looks_like_a_number_is_kept(tmp_path):
     path = tmp_path / "dictionary.txt"
     path.write_text("office\t0 f I s\naround\t3 r aU n d\nhonest\t0.9\t0 n I s t\n", encoding="utf-8")
@@ -622,11 +606,6 @@ def test_out_inside_the_corpus_is_refused(trained):
     assert not list(trained["corpus"].rglob("*.TextGrid"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with --overwrite, align_corpus_dir deletes every *.TextGrid under --out: a corpus inside --out "
-    "loses its .TextGrid transcripts (and those recordings are then aligned as 'no transcript')",
-)
 def test_overwrite_keeps_textgrids_it_did_not_write(trained, tmp_path):
     data = tmp_path / "data"
     corpus = data / "corpus"
@@ -644,12 +623,6 @@ def test_overwrite_keeps_textgrids_it_did_not_write(trained, tmp_path):
         assert code == 1 and len(lines) == 1 and lines[0].startswith("jaxalign-align: error:"), lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a recording whose audio holds a NaN sample is loaded with NaN features (load_corpus checks no "
-    "finiteness), so jaxalign-align stops on 'features: sequence N has a NaN or infinite value' (an internal "
-    "index, not the recording) and writes nothing, instead of leaving that one recording unaligned",
-)
 def test_a_recording_with_a_nan_sample_is_left_out_and_the_others_aligned(trained, tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(trained["corpus"] / "en-us_m3", corpus / "en-us_m3")
@@ -704,11 +677,6 @@ def test_train_cli_refuses_time_sync_on_a_corpus_in_one_line(trained, tmp_path):
     assert last.startswith("jaxalign-train: setup=time_sync:") and "only setup=order_sync aligns" in last
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jaxalign.train.expected_errors lacks CorpusError: a bad data=corpus setting (a missing data.root, "
-    "data.oov=error meeting an OOV word) ends jaxalign-train with Hydra's traceback, not one line",
-)
 def test_train_cli_names_a_missing_corpus_folder_in_one_line(trained, tmp_path):
     proc = train_cli(tmp_path, "data=corpus", f"data.root={tmp_path / 'nowhere'}", f"data.dictionary={trained['run'] / 'dictionary.txt'}")  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

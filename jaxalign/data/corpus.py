@@ -8,9 +8,9 @@ Layout and conventions:
 - Transcripts beside the audio: `NAME.lab` or `NAME.txt` (the words on a line), else `NAME.TextGrid`
   (the texts of its first interval tier's intervals, in order). Words are compared case-folded, with
   punctuation around them removed (`don't` keeps its apostrophe).
-- The dictionary is MFA's: `WORD<TAB>PH PH ...`, one pronunciation a line; the optional numeric
-  columns of MFA's dictionaries (pronunciation and silence probabilities) between the word and the
-  phones are ignored. A word with several pronunciations is aligned with the FIRST one listed (MFA's
+- The dictionary is MFA's: `WORD<TAB>PH PH ...`, one pronunciation a line; the optional columns of
+  MFA's dictionaries (pronunciation and silence probabilities: decimals such as `0.99`, or `1`)
+  between the word and the phones are ignored. A word with several pronunciations is aligned with the FIRST one listed (MFA's
   dictionaries list the most likely first). A line without phones is named and ignored.
 - Words not in the dictionary: `data.oov=skip` leaves the recording unaligned (named on one line),
   `espeak` takes espeak-ng's phonemes for them (voice `data.espeak_voice`), `error` stops.
@@ -152,14 +152,14 @@ def normalise(text: str) -> list[str]:
 
 
 def read_transcript(path: Path) -> list[str]:
-    """The words of a `.lab`/`.txt` or `.TextGrid` transcript; ValueError with the reason if unreadable."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"transcript {path.name} is not UTF-8 text (byte {err.start})") from None
+    """The words of a `.lab`/`.txt` (UTF-8) or `.TextGrid` (UTF-8 or Praat's UTF-16) transcript;
+    ValueError with the reason if unreadable."""
     if path.suffix.lower() != ".textgrid":
-        return normalise(text)
+        raw = path.read_bytes()
+        try:
+            return normalise(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as err:
+            raise ValueError(f"transcript {path.name} is not UTF-8 text (byte {err.start})") from None
     from praatio import textgrid
 
     try:
@@ -189,7 +189,7 @@ def read_dictionary(path, silence: str) -> tuple[dict[str, list[list[str]]], lis
             continue
         fields = line.split("\t") if "\t" in line else line.split(None, 1)
         word, rest = fields[0].strip().casefold(), " ".join(fields[1:]).split()
-        while rest and _is_number(rest[0]):  # MFA's probability columns
+        while rest and _is_probability(rest[0]):  # MFA's probability columns
             rest = rest[1:]
         if not rest:
             warnings.append(f"{path.name}:{n}: {word!r} has no phones; the line is ignored")
@@ -203,7 +203,11 @@ def read_dictionary(path, silence: str) -> tuple[dict[str, list[list[str]]], lis
     return entries, warnings
 
 
-def _is_number(token: str) -> bool:
+def _is_probability(token: str) -> bool:
+    """MFA's probability columns are decimals (`0.99`, `1.0`) or `1`; a phone such as espeak's `0` or
+    `3` is not one."""
+    if token != "1" and "." not in token:
+        return False
     try:
         return math.isfinite(float(token))
     except ValueError:
@@ -257,6 +261,9 @@ def corpus_features(spec: CorpusSpec, recordings: list[Recording]) -> dict[str, 
             continue
         if not len(audio):
             failed[rec.id] = f"audio {rec.audio.name} has no samples"
+            continue
+        if not np.isfinite(audio).all():
+            failed[rec.id] = f"audio {rec.audio.name} has NaN or infinite samples"
             continue
         feats = log_mel(audio, spec)
         arrays[f"f{len(ids)}"] = feats

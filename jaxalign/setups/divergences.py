@@ -79,7 +79,7 @@ def substate_grid(labels_BxL, label_paddings_BxL, k: int, optional_symbol: int |
     if optional_symbol is None:
         rows, pad = substate_labels(labels_BxL, label_paddings_BxL, k)
         label_of = jnp.where(pad > 0, -1, jnp.arange(num_labels * k)[None, :] // k).astype(jnp.int32)
-        return Grid(rows.astype(jnp.int32), pad, None, label_of)
+        return Grid(jnp.where(pad > 0, -1, rows).astype(jnp.int32), pad, None, label_of)
     valid_BxL = jnp.arange(num_labels)[None, :] < jnp.sum(1 - label_paddings_BxL.astype(jnp.int32), axis=1)[:, None]
     single_BxL = labels_BxL == optional_symbol
     counts_BxL = jnp.where(valid_BxL, jnp.where(single_BxL, 1, k), 0)

@@ -17,10 +17,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxalign.align import forward_score, forward_score_pallas, masked_align, viterbi_align, viterbi_align_pallas
+from jaxalign.align import (
+    forward_score,
+    forward_score_pallas,
+    masked_align,
+    uniform_align,
+    viterbi_align,
+    viterbi_align_pallas,
+)
 from jaxalign.align.ctc import ctc_grid, label_rows
 from jaxalign.align.pallas_grid import use_interpreter
-from jaxalign.align.types import is_feasible, lengths, valid_mask
+from jaxalign.align.types import Alignment, is_feasible, lengths, valid_mask
 from jaxalign.errors import ConfigError
 from jaxalign.models.local import LocalAligner, WithLocalAligner
 from jaxalign.setups.base import Setup
@@ -181,6 +188,25 @@ class OrderSync(Setup):
         """(B,) bool `feasible` of a batch's targets."""
         labels, pads = batch["labels"], batch["label_paddings"]
         return self.feasible(lengths(batch["logit_paddings"]), lengths(pads), self.skippable(labels, pads))
+
+    def flat_start(self, batch) -> Alignment:
+        """The uniform initial alignment: equal shares of each sequence's frames for its grid rows.
+        With optional rows only the first and last of them take part (a recording's leading and
+        trailing pause); the pauses between words are left for the realignment to find, so the
+        silence is not first trained on the middle of words."""
+        grid = self.grid(batch)
+        if grid.optional is None:
+            return uniform_align(batch["logit_paddings"], grid.paddings, grid.rows)
+        r_R = jnp.arange(grid.rows.shape[1])
+        used_B = lengths(grid.paddings)
+        keep_BxR = (r_R[None, :] < used_B[:, None]) & (
+            (grid.optional == 0) | (r_R[None, :] == 0) | (r_R[None, :] == used_B[:, None] - 1)
+        )
+        order_BxR = jnp.argsort((~keep_BxR).astype(jnp.int32), axis=1, stable=True)  # kept rows first, in order
+        kept_pad = (r_R[None, :] >= jnp.sum(keep_BxR, axis=1)[:, None]).astype(jnp.float32)
+        ali = uniform_align(batch["logit_paddings"], kept_pad, jnp.take_along_axis(grid.rows, order_BxR, axis=1))
+        positions = jnp.take_along_axis(order_BxR, jnp.maximum(ali.positions, 0), axis=1)
+        return ali._replace(positions=jnp.where(ali.positions >= 0, positions, -1).astype(jnp.int32))
 
     def grid_labels(self, batch, positions_BxT):
         """Grid rows (B, T) -> the index in the target of each frame's symbol; -1 stays -1."""

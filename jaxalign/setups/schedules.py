@@ -8,7 +8,6 @@ one class here, one entry in `SCHEDULES` and, if it needs keys, its yaml.
 
 import jax
 
-from jaxalign.align import uniform_align
 from jaxalign.decoding import ctc_prefix_beam_search, substate_greedy_decode, substate_viterbi_decode
 from jaxalign.errors import ConfigError
 
@@ -153,8 +152,7 @@ class FlatStart:
     local_aligner = True
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        grid = setup.grid(batch)
-        ali = uniform_align(batch["logit_paddings"], grid.paddings, grid.rows)
+        ali = setup.flat_start(batch)
         return setup.frame_loss(log_probs_BxTxC, batch, ali.positions, ali.feasible, aligner_log_probs)
 
 

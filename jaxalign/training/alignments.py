@@ -8,7 +8,6 @@ schedule says when (`Schedule.realign_due`); the store keeps the marks of the re
 import jax
 import numpy as np
 
-from jaxalign.align import uniform_align
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.decoding import churn
 from jaxalign.training.outputs import per_example
@@ -21,7 +20,7 @@ class AlignmentStore:
 
         def align(params, batch):
             if params is None:  # the flat start
-                positions = uniform_align(batch["logit_paddings"], setup.grid(batch).paddings).positions
+                positions = setup.flat_start(batch).positions
             else:
                 log_probs = jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1)
                 positions = setup.align(log_probs, batch).positions

@@ -244,7 +244,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help=f"write into a non-empty --out, deleting its earlier outputs ({', '.join(OUTPUTS)}) first",
+        help=f"write into a non-empty --out, deleting its earlier outputs first ({', '.join(OUTPUTS)}; for a corpus: "
+        "alignments.csv, unaligned.csv and the TextGrids alignments.csv names)",
     )
     args = parser.parse_args(argv)
     if not (math.isfinite(args.frame_shift) and args.frame_shift > 0):

@@ -11,11 +11,14 @@ dictionary.txt); RUN_DIR a `jaxalign-train data=corpus` run. Three measurements:
    are computed inside the timed run, as for a user's first alignment.
 2. Accuracy: `corpus_report.report` of those TextGrids against the truth: the share of word and
    phone boundaries within 20 ms, and the mean error in ms.
-3. Confidence: a copy of the corpus whose transcripts are swapped for a third of the recordings
-   (each given another recording's words), aligned the same way. A recording's score is the mean
-   confidence of its words (`jaxalign.corpus_align`); the table reports the mean score of intact
-   and swapped recordings and the AUC (the chance that a random swapped recording scores below a
-   random intact one: 1.0 separates them perfectly, 0.5 not at all).
+3. Confidence, on two damaged copies of the corpus, each aligned the same way:
+   - swapped: a third of the recordings get another recording's transcript; a recording's score is
+     the mean confidence of its words (`jaxalign.corpus_align`);
+   - one word wrong: in a third of the recordings one word is replaced by another word of the
+     dictionary; each word's confidence is its score.
+   The table gives the mean score of the intact and the damaged ones and the AUC: the chance that
+   a random damaged one scores below a random intact one (1.0 separates them perfectly, 0.5 not at
+   all). A damaged transcript that no longer fits its audio's length is unaligned, not scored.
 """
 
 import argparse
@@ -70,6 +73,49 @@ def swapped_copy(corpus: Path, dest: Path, fraction: float, seed: int) -> set[st
     return swapped
 
 
+def one_word_wrong_copy(corpus: Path, dest: Path, dictionary: Path, fraction: float, seed: int) -> set[tuple[str, int]]:
+    """`dest`: links to `corpus`'s audio and its transcripts, in a `fraction` of them one word
+    replaced by another word of `dictionary`. Returns the (recording id, word index) replaced."""
+    words = sorted({line.split("\t")[0] for line in dictionary.read_text(encoding="utf-8").splitlines() if line})
+    labs = sorted(corpus.rglob("*.lab"))
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(len(labs), size=max(2, int(fraction * len(labs))), replace=False).tolist())
+    replaced = set()
+    for i, lab in enumerate(labs):
+        rel = lab.relative_to(corpus)
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(lab.with_suffix(".wav").resolve(), (dest / rel).with_suffix(".wav"))
+        text = lab.read_text().split()
+        if i in chosen:
+            at = int(rng.integers(len(text)))
+            text[at] = str(rng.choice([w for w in words if w != text[at]]))
+            replaced.add((rel.with_suffix("").as_posix(), at))
+        (dest / rel).write_text(" ".join(text) + "\n")
+    return replaced
+
+
+def word_scores(alignments_csv: Path) -> dict[tuple[str, int], float]:
+    """Each word's confidence, keyed (recording, index of the word in its transcript)."""
+    out, count = {}, {}
+    with open(alignments_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["tier"] == "words":
+                at = count.get(row["recording"], 0)
+                out[(row["recording"], at)] = float(row["confidence"])
+                count[row["recording"]] = at + 1
+    return out
+
+
+def separation(bad: list[float], good: list[float]) -> dict:
+    return {
+        "intact": len(good),
+        "damaged": len(bad),
+        "intact_mean": round(float(np.mean(good)), 3),
+        "damaged_mean": round(float(np.mean(bad)), 3),
+        "auc": round(auc(bad, good), 4),
+    }
+
+
 def recording_scores(alignments_csv: Path) -> dict[str, float]:
     """Mean word confidence per recording."""
     scores: dict[str, list[float]] = {}
@@ -103,6 +149,11 @@ def main(argv=None):
     swapped = swapped_copy(corpus, swapped_dir, args.swap_fraction, seed=0)
     align(args.run_dir, swapped_dir, work / "swapped", env)
     scores = recording_scores(work / "swapped" / "alignments.csv")
+    one_dir = work / "one_word_corpus"
+    replaced = one_word_wrong_copy(corpus, one_dir, args.corpus_out / "dictionary.txt", args.swap_fraction, seed=1)
+    align(args.run_dir, one_dir, work / "one_word", env)
+    words = word_scores(work / "one_word" / "alignments.csv")
+    damaged_recordings = {r for r, _ in replaced}
     bad = [s for r, s in scores.items() if r in swapped]
     good = [s for r, s in scores.items() if r not in swapped]
     result = {
@@ -113,13 +164,11 @@ def main(argv=None):
         "align_wall_seconds": round(seconds, 2),
         "real_time_factor": round(audio / seconds, 1),
         "boundaries": accuracy["tiers"],
-        "confidence": {
-            "intact_recordings": len(good),
-            "swapped_recordings": len(bad),
-            "intact_mean": round(float(np.mean(good)), 3),
-            "swapped_mean": round(float(np.mean(bad)), 3),
-            "auc": round(auc(bad, good), 4),
-        },
+        "confidence_swapped_transcripts": separation(bad, good),
+        "confidence_one_word_wrong": separation(
+            [s for key, s in words.items() if key in replaced],
+            [s for (r, at), s in words.items() if r not in damaged_recordings],
+        ),
         "cpu_count": os.cpu_count(),
     }
     shutil.rmtree(work, ignore_errors=True)
@@ -134,9 +183,10 @@ def main(argv=None):
         )
         print(f"{tier + ' mean boundary error (ms)':<40} {row['mean_error_ms'] or float('nan'):>10.1f}")
         print(f"{tier + ' recordings compared / mismatched':<40} {row['recordings']:>5} / {row['label_mismatches']}")
-    c = result["confidence"]
-    print(f"{'mean word confidence, intact / swapped':<40} {c['intact_mean']:>5} / {c['swapped_mean']}")
-    print(f"{'AUC swapped below intact':<40} {c['auc']:>10}")
+    for name in ("swapped_transcripts", "one_word_wrong"):
+        c = result[f"confidence_{name}"]
+        print(f"{'confidence ' + name + ', intact / damaged':<40} {c['intact_mean']:>5} / {c['damaged_mean']}")
+        print(f"{'AUC ' + name + ' (damaged below intact)':<40} {c['auc']:>10} ({c['damaged']} damaged)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -19,7 +19,7 @@ import soundfile
 import soxr
 from praatio import textgrid
 
-from jaxalign import align_cli, viterbi_align
+from jaxalign import align_cli, uniform_align, viterbi_align
 from jaxalign.config import ConfigError
 from jaxalign.data.corpus import CorpusError, CorpusSpec, espeak_phones, load_corpus, read_dictionary
 from jaxalign.data.espeak_corpus import write_espeak_corpus
@@ -693,3 +693,31 @@ def test_aligning_a_corpus_with_a_run_not_trained_on_one_is_refused(trained, tmp
     assert code == 1 and len(lines) == 2, lines  # the run's line, then the error
     assert lines[-1].startswith("jaxalign-align: error:") and "trained on data=synthetic" in lines[-1]
     assert "needs a data=corpus run" in lines[-1] and not out.exists()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_the_flat_start_shares_the_frames_among_the_phones_and_the_edge_pauses_only(k):
+    """With optional rows the uniform initial alignment skips the pauses between words: the first
+    and last silence and every phone row get equal shares, in order; without them it is uniform_align."""
+    setup = make_setup(compose_config({"setup": "order_sync", "model": "gru", "align.states_per_symbol": k}), 5, SIL)
+    labels = np.array([[SIL, 1, SIL, 2, 3, SIL], [SIL, 4, SIL, -1, -1, -1]], np.int32)
+    batch = {
+        "labels": jnp.asarray(labels),
+        "label_paddings": jnp.asarray((labels < 0).astype(np.float32)),
+        "logit_paddings": jnp.zeros((2, 30)).at[1, 24:].set(1.0),
+    }
+    grid = setup.grid(batch)
+    ali = setup.flat_start(batch)
+    positions = np.asarray(ali.positions)
+    for b, frames in enumerate((30, 24)):
+        used = int(np.sum(np.asarray(grid.paddings[b]) == 0))
+        optional = np.asarray(grid.optional[b])[:used] > 0
+        kept = [r for r in range(used) if not optional[r] or r in (0, used - 1)]
+        expected = np.asarray(
+            uniform_align(jnp.zeros((1, frames)), jnp.zeros((1, len(kept)))).positions[0]
+        )  # indices into `kept`
+        np.testing.assert_array_equal(positions[b, :frames], np.asarray(kept)[expected])
+        assert np.all(positions[b, frames:] == -1)
+    plain = make_setup(compose_config({"setup": "order_sync", "model": "gru", "align.states_per_symbol": k}), 5)
+    expected = uniform_align(batch["logit_paddings"], plain.grid(batch).paddings, plain.grid(batch).rows)
+    np.testing.assert_array_equal(plain.flat_start(batch).positions, expected.positions)

@@ -114,23 +114,24 @@ def find_recordings(root) -> list[Recording]:
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"data.root: no corpus folder {root}")
-    out = []
+    files: dict[tuple[Path, str], dict[str, Path]] = {}  # (folder, stem) -> {suffix: path}
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+        if path.suffix.lower() in AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES and path.is_file():
+            files.setdefault((path.parent, path.stem), {}).setdefault(path.suffix.lower(), path)
+    out = []
+    for (folder, stem), found in sorted(files.items()):
+        audio = [found[s] for s in AUDIO_SUFFIXES if s in found]
+        if not audio:
             continue
-        beside = {p.suffix.lower(): p for p in path.parent.glob(f"{_glob_escape(path.stem)}.*") if p.stem == path.stem}
-        transcript = next((beside[s] for s in TRANSCRIPT_SUFFIXES if s in beside), None)
-        rel = path.relative_to(root).with_suffix("")
-        out.append(Recording(rel.as_posix(), rel.parent.as_posix() if rel.parent != Path() else "", path, transcript))
-    ids = [r.id for r in out]
-    twice = sorted({i for i in ids if ids.count(i) > 1})
-    if twice:
-        raise CorpusError(f"data.root: {root} has two audio files for recording {twice[0]!r} (e.g. .wav and .flac)")
-    return out
-
-
-def _glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
+        if len(audio) > 1:
+            rel = (folder / stem).relative_to(root).as_posix()
+            raise CorpusError(f"data.root: {root} has two audio files for recording {rel!r} (e.g. .wav and .flac)")
+        transcript = next((found[s] for s in TRANSCRIPT_SUFFIXES if s in found), None)
+        rel = audio[0].relative_to(root).with_suffix("")
+        out.append(
+            Recording(rel.as_posix(), rel.parent.as_posix() if rel.parent != Path() else "", audio[0], transcript)
+        )
+    return sorted(out, key=lambda r: r.id)
 
 
 def read_audio(path, sample_rate: int) -> np.ndarray:

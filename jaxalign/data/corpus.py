@@ -45,6 +45,7 @@ from jaxalign.runtime import cache_dir
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 TRANSCRIPT_SUFFIXES = (".lab", ".txt", ".textgrid")  # the first one present is read
 OOV_POLICIES = ("skip", "espeak", "error")
+NORMALISATIONS = ("speaker", "none")
 FORMAT_VERSION = 1  # bump when the cached features change for the same front end
 _STRIP = string.punctuation.replace("'", "") + "“”‘’«»¿¡"
 
@@ -64,6 +65,7 @@ class CorpusSpec:
     test_speaker_fraction: float = 0.0  # share of speakers held out for test; 0: none
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
     seed: int = 0  # the speaker split
+    normalise: str = "speaker"  # features: speaker (per-speaker mean and variance) | none
 
 
 class CorpusError(ValueError):
@@ -283,6 +285,8 @@ def corpus_features(spec: CorpusSpec, recordings: list[Recording]) -> dict[str, 
 
 
 def check_spec(spec: CorpusSpec) -> None:
+    if spec.normalise not in NORMALISATIONS:
+        raise CorpusError(f"data.normalise={spec.normalise!r} is not allowed; choose one of {list(NORMALISATIONS)}")
     if spec.oov not in OOV_POLICIES:
         raise CorpusError(f"data.oov={spec.oov!r} is not allowed; choose one of {list(OOV_POLICIES)}")
     if spec.root in ("", "???"):
@@ -366,7 +370,22 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
     unaligned.sort(key=lambda item: order[item[0]])
     for rid, reason in unaligned:
         say(f"unaligned {rid}: {reason}")
-    return Corpus(utterances, unaligned, dictionary)
+    return Corpus(normalised(utterances) if spec.normalise == "speaker" else utterances, unaligned, dictionary)
+
+
+def normalised(utterances: list[Utterance]) -> list[Utterance]:
+    """Per-speaker mean and variance normalisation of the features (each mel channel over all the
+    frames of the speaker's recordings), as speech aligners do (Kaldi's and MFA's CMVN)."""
+    by_speaker: dict[str, list[Utterance]] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.recording.speaker, []).append(u)
+    out = {}
+    for group in by_speaker.values():
+        frames = np.concatenate([u.features for u in group])
+        mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-3)
+        for u in group:
+            out[u.recording.id] = dataclasses.replace(u, features=((u.features - mean) / std).astype(np.float32))
+    return [out[u.recording.id] for u in utterances]
 
 
 def to_sequences(utterances: list[Utterance], vocab: list[str], silence: str) -> SequenceData:

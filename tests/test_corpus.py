@@ -173,12 +173,37 @@ def source(tmp_path_factory):
 
 
 def load(root, dictionary, cache, **spec):
-    """load_corpus with its `say` lines: (Corpus, lines)."""
+    """load_corpus with its `say` lines: (Corpus, lines); the features as computed (data.normalise=none)
+    unless `normalise` is given."""
     lines = []
+    spec = {"normalise": "none", **spec}
     corpus = load_corpus(
         CorpusSpec(root=str(root), dictionary=str(dictionary), cache_dir=str(cache), **spec), say=lines.append
     )
     return corpus, lines
+
+
+def test_features_are_normalised_per_speaker(source, tmp_path):
+    """data.normalise=speaker: each speaker's frames have mean 0 and variance 1 in every mel channel,
+    with the speaker's own statistics (a louder speaker gives the same features)."""
+    pcm, rate = soundfile.read(source["wav"], dtype="float32")
+    other, _ = soundfile.read(source["wavs"][1], dtype="float32")
+    root = tmp_path / "corpus"
+    for speaker, gain in (("quiet", 0.1), ("loud", 1.0)):
+        for name, x in (("a", pcm), ("b", other)):
+            write_audio(root / speaker / f"{name}.wav", x * gain, rate, subtype="FLOAT")
+            (root / speaker / f"{name}.lab").write_text(source["wavs"][name == "b"].with_suffix(".lab").read_text())
+    raw = by_id(load(root, source["dictionary"], tmp_path / "cache")[0])
+    normed = by_id(load(root, source["dictionary"], tmp_path / "cache", normalise="speaker")[0])
+    for speaker in ("quiet", "loud"):
+        frames = np.concatenate([normed[f"{speaker}/{n}"].features for n in "ab"])
+        np.testing.assert_allclose(frames.mean(axis=0), 0.0, atol=1e-4)
+        np.testing.assert_allclose(frames.std(axis=0), 1.0, atol=1e-3)
+        raw_frames = np.concatenate([raw[f"{speaker}/{n}"].features for n in "ab"])
+        expected = (raw[f"{speaker}/a"].features - raw_frames.mean(axis=0)) / raw_frames.std(axis=0)
+        np.testing.assert_allclose(normed[f"{speaker}/a"].features, expected, atol=1e-4)
+    assert np.abs(raw["quiet/a"].features - raw["loud/a"].features).max() > 1.0
+    np.testing.assert_allclose(normed["quiet/a"].features, normed["loud/a"].features, atol=0.1)  # up to log(. + 1e-6)
 
 
 def by_id(corpus):

@@ -157,8 +157,8 @@ def main(argv=None):
     bad = [s for r, s in scores.items() if r in swapped]
     good = [s for r, s in scores.items() if r not in swapped]
     result = {
-        "run_dir": str(args.run_dir),
-        "corpus": str(corpus),
+        "run_dir": args.run_dir.name,  # names only: no machine's paths in the results
+        "corpus": f"{args.corpus_out.name}/corpus",
         "recordings": len(list(corpus.rglob("*.wav"))),
         "audio_seconds": round(audio, 1),
         "align_wall_seconds": round(seconds, 2),

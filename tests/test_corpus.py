@@ -746,3 +746,32 @@ def test_the_flat_start_shares_the_frames_among_the_phones_and_the_edge_pauses_o
     plain = make_setup(compose_config({"setup": "order_sync", "model": "gru", "align.states_per_symbol": k}), 5)
     expected = uniform_align(batch["logit_paddings"], plain.grid(batch).paddings, plain.grid(batch).rows)
     np.testing.assert_array_equal(plain.flat_start(batch).positions, expected.positions)
+
+
+def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained, tmp_path, monkeypatch):
+    """The good recordings put end to end as one stream: aligned as a long recording (net over
+    windows, coarse pass, banded Viterbi with optional rows), the words land where one pass over
+    the whole stream puts them."""
+    from jaxalign import inference, load_run
+    from jaxalign.data.corpus import to_sequences
+
+    run = load_run(trained["run"])
+    spec = CorpusSpec(root=str(trained["corpus"]), dictionary=str(trained["run"] / "dictionary.txt"),
+                      cache_dir=str(trained["root"] / "cache"))  # fmt: skip
+    corpus = load_corpus(spec, phones=run.vocab, say=lambda line: None)
+    data = to_sequences(corpus.utterances, run.vocab, spec.silence)
+    features = np.concatenate(data.features)
+    labels = np.concatenate([y if i == 0 else y[1:] for i, y in enumerate(data.labels)])  # one pause between
+    whole = run.outputs([features], [labels])[0]["positions"]
+    monkeypatch.setattr(inference, "LONG_FRAMES", len(features) // 3)
+    monkeypatch.setattr(inference, "CHUNK_FRAMES", len(features) // 4)
+    monkeypatch.setattr(inference, "CHUNK_OVERLAP", len(features) // 4)
+    long = run.outputs([features], [labels])[0]
+    assert "band_width" in long  # it took the long path
+    silence = run.vocab.index(spec.silence)
+    assert labels[-1] == silence and labels[0] == silence
+    assert np.all(np.diff(long["positions"]) >= 0) and long["positions"][-1] in (len(labels) - 2, len(labels) - 1)
+    assert long["positions"][0] in (0, 1) and np.all(long["positions"] >= 0)
+    mandatory = np.flatnonzero(labels != silence)
+    assert set(mandatory) <= set(long["positions"].tolist())  # every phone is visited
+    assert np.mean(long["positions"] == whole) > 0.95

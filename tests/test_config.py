@@ -13,7 +13,11 @@ from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs,
 CONF = Path(__file__).resolve().parent.parent / "conf"
 register_configs()
 
-REQUIRED = {"arrays": ["data.path=x.npz"], "timit": ["data.root=/corpus"]}
+REQUIRED = {
+    "arrays": ["data.path=x.npz"],
+    "timit": ["data.root=/corpus"],
+    "corpus": ["data.root=/corpus", "data.dictionary=/dictionary.txt"],
+}
 
 
 def make(overrides, **kw):

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxalign.align.types import valid_mask
+
 
 def frame_cross_entropy(log_probs_BxTxC, targets_BxT, weights_BxT):
     """Returns (sum_t,b w * -log p(target), sum w). Targets < 0 count with weight 0."""
@@ -70,6 +72,16 @@ class Grid(NamedTuple):
     optional: jax.Array | None
     label_of: jax.Array
 
+    def kernel_args(self) -> tuple:
+        """(rows, paddings[, optional]): the grid as `viterbi_align` and `forward_score` take it (the
+        optional rows only where there are some, so kernels without them still fit the plain grid)."""
+        return (self.rows, self.paddings) if self.optional is None else (self.rows, self.paddings, self.optional)
+
+    def labels_of(self, positions_BxT):
+        """Grid rows (B, T) -> the index in the target of each frame's symbol; -1 stays -1."""
+        index_BxT = jnp.take_along_axis(self.label_of, jnp.maximum(positions_BxT, 0), axis=1)
+        return jnp.where(positions_BxT >= 0, index_BxT, -1)
+
 
 def substate_grid(labels_BxL, label_paddings_BxL, k: int, optional_symbol: int | None = None) -> Grid:
     """Each symbol s becomes k ordered rows s*k .. s*k+k-1, except `optional_symbol` (e.g. a pause
@@ -80,7 +92,7 @@ def substate_grid(labels_BxL, label_paddings_BxL, k: int, optional_symbol: int |
         rows, pad = substate_labels(labels_BxL, label_paddings_BxL, k)
         label_of = jnp.where(pad > 0, -1, jnp.arange(num_labels * k)[None, :] // k).astype(jnp.int32)
         return Grid(jnp.where(pad > 0, -1, rows).astype(jnp.int32), pad, None, label_of)
-    valid_BxL = jnp.arange(num_labels)[None, :] < jnp.sum(1 - label_paddings_BxL.astype(jnp.int32), axis=1)[:, None]
+    valid_BxL = valid_mask(label_paddings_BxL)
     single_BxL = labels_BxL == optional_symbol
     counts_BxL = jnp.where(valid_BxL, jnp.where(single_BxL, 1, k), 0)
     ends_BxL = jnp.cumsum(counts_BxL, axis=1)

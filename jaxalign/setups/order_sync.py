@@ -174,20 +174,18 @@ class OrderSync(Setup):
 
     def feasible(self, frame_lengths, label_lengths, skippable=None):
         """(N,) bool, NumPy or JAX alike: the grid's shortest path fits the input. skippable: (N,)
-        optional rows of each target (`skippable`), which the shortest path leaves out."""
+        optional rows of each target, which the shortest path leaves out."""
         if skippable is None or self.optional_symbol is None:
             return super().feasible(frame_lengths, label_lengths)
         return is_feasible(frame_lengths, (label_lengths - skippable) * self.states_per_symbol)
 
-    def skippable(self, labels_BxL, label_paddings_BxL):
-        """(B,) number of optional-symbol rows of each target (0 without an optional symbol)."""
-        valid = valid_mask(label_paddings_BxL)
-        return jnp.sum(valid & (labels_BxL == (-2 if self.optional_symbol is None else self.optional_symbol)), axis=1)
-
     def batch_feasible(self, batch):
-        """(B,) bool `feasible` of a batch's targets."""
+        """(B,) bool `feasible` of a batch's targets (their optional-symbol rows counted as skippable)."""
         labels, pads = batch["labels"], batch["label_paddings"]
-        return self.feasible(lengths(batch["logit_paddings"]), lengths(pads), self.skippable(labels, pads))
+        skippable = None
+        if self.optional_symbol is not None:
+            skippable = jnp.sum(valid_mask(pads) & (labels == self.optional_symbol), axis=1)
+        return self.feasible(lengths(batch["logit_paddings"]), lengths(pads), skippable)
 
     def flat_start(self, batch) -> Alignment:
         """The uniform initial alignment: equal shares of each sequence's frames for its grid rows.
@@ -208,11 +206,6 @@ class OrderSync(Setup):
         positions = jnp.take_along_axis(order_BxR, jnp.maximum(ali.positions, 0), axis=1)
         return ali._replace(positions=jnp.where(ali.positions >= 0, positions, -1).astype(jnp.int32))
 
-    def grid_labels(self, batch, positions_BxT):
-        """Grid rows (B, T) -> the index in the target of each frame's symbol; -1 stays -1."""
-        label_of = self.grid(batch).label_of
-        return jnp.where(positions_BxT >= 0, jnp.take_along_axis(label_of, jnp.maximum(positions_BxT, 0), axis=1), -1)
-
     def align(self, log_probs_BxTxC, batch):
         """The `Alignment` of the batch's grid that realignment trains on. With align.prior_scale = s > 0
         the path search scores log p(c|x) - s log p(c), the batch's mean posterior standing in for the
@@ -227,9 +220,7 @@ class OrderSync(Setup):
         if self.topology == "ctc":
             rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
             return self.path_search(log_probs_BxTxC, batch["logit_paddings"], rows, row_pad, optional)
-        if grid.optional is not None:
-            return self.path_search(log_probs_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings, grid.optional)
-        return self.path_search(log_probs_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings)
+        return self.path_search(log_probs_BxTxC, batch["logit_paddings"], *grid.kernel_args())
 
     def path_targets(self, ali):
         """An `align` result -> (grid row of each frame (B, T) for the alignment accuracy, frame
@@ -247,10 +238,10 @@ class OrderSync(Setup):
         """Frame cross-entropy on the grid rows `positions` (-1 = no target), or on `symbols_BxT`
         where given (the head's outputs, e.g. a CTC path's blanks), mean over frames; with a local
         aligner, plus its own cross-entropy on the same targets."""
+        grid = self.grid(batch)
         if symbols_BxT is None:
-            labels_BxL = self.grid(batch).rows
             symbols_BxT = jnp.where(
-                positions_BxT >= 0, jnp.take_along_axis(labels_BxL, jnp.maximum(positions_BxT, 0), axis=1), -1
+                positions_BxT >= 0, jnp.take_along_axis(grid.rows, jnp.maximum(positions_BxT, 0), axis=1), -1
             )
         valid_BxT = self.valid_frames(batch)
         weights_BxT = (valid_BxT & feasible_B[:, None]).astype(jnp.float32)
@@ -259,7 +250,7 @@ class OrderSync(Setup):
             total += frame_cross_entropy(aligner_log_probs, symbols_BxT, weights_BxT)[0]
         truth_BxT = batch["alignments"]
         known_BxT = valid_BxT & (truth_BxT >= 0) & feasible_B[:, None]
-        hits = jnp.sum(known_BxT & (self.grid_labels(batch, positions_BxT) == truth_BxT))
+        hits = jnp.sum(known_BxT & (grid.labels_of(positions_BxT) == truth_BxT))
         metrics = {
             "infeasible": jnp.sum(~feasible_B & (batch["weights"] > 0)),
             "train_alignment_accuracy": hits / jnp.maximum(jnp.sum(known_BxT), 1),
@@ -317,11 +308,8 @@ class OrderSync(Setup):
         out.update(self.decoder.decode_labels(self, log_probs, pad))
         grid = self.grid(batch)
         symbol_log_probs = jax.nn.log_softmax(symbol_logits, axis=-1)
-        if grid.optional is None:
-            ali = self.viterbi(symbol_log_probs, pad, grid.rows, grid.paddings)
-        else:
-            ali = self.viterbi(symbol_log_probs, pad, grid.rows, grid.paddings, grid.optional)
-        out["positions"] = self.grid_labels(batch, ali.positions)
+        ali = self.viterbi(symbol_log_probs, pad, *grid.kernel_args())
+        out["positions"] = grid.labels_of(ali.positions)
         if self.blank_id is not None:  # a CTC head: its own best path too, through CTC's grid with the blank
             rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
             path = viterbi_align(log_probs, pad, rows, row_pad, optional)  # = ctc_forced_align, with its rows

@@ -119,9 +119,7 @@ class FullSum(Schedule):
     ever committed to; its gradient is the frame-by-row occupancy."""
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        grid = setup.grid(batch)
-        extra = () if grid.optional is None else (grid.optional,)
-        score_B = setup.forward_score(log_probs_BxTxC, batch["logit_paddings"], grid.rows, grid.paddings, *extra)
+        score_B = setup.forward_score(log_probs_BxTxC, batch["logit_paddings"], *setup.grid(batch).kernel_args())
         return setup.sequence_loss(score_B, batch)
 
 

@@ -54,10 +54,11 @@ class Trainer:
         trainer = config.trainer
         self.checkpoints = Checkpoints(self.run_dir / "checkpoints", max_to_keep=trainer.keep_checkpoints)
         self.resume_changes = check_resume(config, self.run_dir, self.checkpoints.latest_step())
-        self.make_run_dir(fresh=self.checkpoints.latest_step() is None, record=record or {})
+        fresh = self.checkpoints.latest_step() is None
+        self.make_run_dir(fresh=fresh, record=record or {})
 
         self.splits = load_splits(config.data)
-        if self.first and self.checkpoints.latest_step() is None:
+        if self.first and fresh:
             for name, text in self.splits.record.items():  # the data source's part of the record
                 (self.run_dir / name).write_text(text)
         self.setup = make_setup(config, self.splits.train.num_classes, self.splits.train.optional_symbol)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus, read_dictionary, to_sequences, unaligned_csv
+from jaxalign.data.load import spec_from_config
 
 OUTPUTS = ("alignments.csv", "unaligned.csv")  # besides the TextGrids, what --overwrite clears
 
@@ -111,8 +112,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, say=print) -> dic
             f"{run.run_dir} was trained on data={data_cfg.name}; aligning a corpus folder needs a data=corpus run "
             "(its phones and its silence)"
         )
-    spec = CorpusSpec(**{f.name: getattr(data_cfg, f.name) for f in dataclasses.fields(CorpusSpec)})
-    spec.root = str(corpus_dir)
+    spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
     entries, warnings = read_dictionary(dictionary_path, spec.silence)
     for line in warnings:

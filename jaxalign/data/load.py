@@ -13,7 +13,8 @@ from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
 from jaxalign.data.timit import TimitSpec, load_timit
 
 
-def _spec(cls, cfg):
+def spec_from_config(cls, cfg):
+    """The data source's spec dataclass `cls` filled from its `data=` config (extra keys such as name left out)."""
     return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
@@ -44,15 +45,15 @@ def load_splits(data_cfg) -> DataSplits:
 def _load(data_cfg) -> DataSplits:
     name = data_cfg.name
     if name == "digit_strips":
-        return load_digit_strips(_spec(DigitStripsSpec, data_cfg))
+        return load_digit_strips(spec_from_config(DigitStripsSpec, data_cfg))
     if name == "synthetic":
-        return load_synthetic(_spec(SyntheticSpec, data_cfg))
+        return load_synthetic(spec_from_config(SyntheticSpec, data_cfg))
     if name == "timit":
-        return load_timit(_spec(TimitSpec, data_cfg))
+        return load_timit(spec_from_config(TimitSpec, data_cfg))
     if name == "spoken_words":
-        return load_spoken_words(_spec(SpokenWordsSpec, data_cfg))
+        return load_spoken_words(spec_from_config(SpokenWordsSpec, data_cfg))
     if name == "corpus":
-        return load_corpus_splits(_spec(CorpusSpec, data_cfg))
+        return load_corpus_splits(spec_from_config(CorpusSpec, data_cfg))
     if name == "arrays":
         return load_arrays(
             data_cfg.path,

@@ -73,6 +73,7 @@ class ModelConfig:
     attention_dim: int = 128  # seq2seq: units of the additive attention's tanh layer
     location_filters: int = 8  # seq2seq, setup.attention=location: conv channels over the previous weights
     location_width: int = 7  # seq2seq, setup.attention=location: conv width in frames
+    conv_channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # one_to_many: 3x3 conv layers
 
     def __post_init__(self):
         _one_of("model.kind", self.kind, KINDS)
@@ -82,6 +83,8 @@ class ModelConfig:
         _one_of("model.compute_dtype", self.compute_dtype, COMPUTE_DTYPES)
         for key in ("decoder_hidden", "embedding_dim", "attention_dim", "location_filters", "location_width"):
             _at_least(f"model.{key}", getattr(self, key), 1)
+        for c in self.conv_channels:
+            _at_least("model.conv_channels entries", c, 1)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout={self.dropout} must be in [0, 1)")
 

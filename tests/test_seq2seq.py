@@ -12,6 +12,7 @@ from jaxalign.config import ConfigError
 from jaxalign.data import Batcher, write_arrays
 from jaxalign.data.load import load_splits
 from jaxalign.inference import RunError, load_run
+from jaxalign.models.seq2seq import VectorEncoder
 from jaxalign.setups import make_setup
 from jaxalign.setups.seq2seq import _end_targets, sequence_log_likelihood
 from jaxalign.training import train
@@ -99,6 +100,53 @@ def test_a_padded_batch_gives_each_example_its_unpadded_outputs(setup, attention
             )
 
 
+def reference_vector(encoder, features_TxF, num_frames):
+    """VectorEncoder by loops: np.interp per feature, 3x3 'same' convolutions, ceil 2x2 max-pooling."""
+    T, F = features_TxF.shape
+    src = np.linspace(0.0, T - 1, num_frames)
+    image = np.stack([np.interp(src, np.arange(T), features_TxF[:, f]) for f in range(F)])[..., None]  # F x N x 1
+    for conv in encoder.convs:
+        kernel, bias = np.asarray(conv.kernel[...]), np.asarray(conv.bias[...])  # (3, 3, Cin, Cout)
+        rows, cols, _ = image.shape
+        padded = np.pad(image, ((1, 1), (1, 1), (0, 0)))
+        out = np.zeros((rows, cols, kernel.shape[-1]))
+        for r in range(rows):
+            for c in range(cols):
+                out[r, c] = np.einsum("ijk,ijkl->l", padded[r : r + 3, c : c + 3], kernel) + bias
+        out = np.maximum(out, 0.0)
+        image = np.array(
+            [[out[r : r + 2, c : c + 2].max(axis=(0, 1)) for c in range(0, cols, 2)] for r in range(0, rows, 2)]
+        )
+    x = image.reshape(-1)
+    for layer in encoder.layers:
+        x = np.maximum(x @ np.asarray(layer.kernel[...]) + np.asarray(layer.bias[...]), 0.0)
+    return x
+
+
+@pytest.mark.parametrize(
+    "feature_dim, num_frames, channels", [(8, 16, [3, 4]), (5, 7, [2]), (1, 3, [2, 2]), (4, 6, [])]
+)
+def test_the_vector_encoder_matches_a_loop_reference_on_padded_inputs(feature_dim, num_frames, channels):
+    encoder = VectorEncoder(
+        feature_dim,
+        num_frames=num_frames,
+        conv_channels=channels,
+        hidden=5,
+        num_layers=2,
+        dropout=0.0,
+        rngs=nnx.Rngs(1),
+    )
+    rng = np.random.default_rng(0)
+    lengths = [9, 1, 4]  # a one-frame input is repeated
+    features = rng.normal(size=(3, 9, feature_dim)).astype(np.float32)
+    paddings = (np.arange(9)[None, :] >= np.array(lengths)[:, None]).astype(np.float32)
+    features[paddings > 0] = 1e3  # padded frames must not leak in
+    got = np.asarray(encoder(jnp.asarray(features), jnp.asarray(paddings)))
+    assert got.shape == (3, encoder.out_features)
+    for b, n in enumerate(lengths):
+        np.testing.assert_allclose(got[b], reference_vector(encoder, features[b, :n], num_frames), rtol=1e-4, atol=1e-4)
+
+
 def test_reversed_targets_reverse_the_labels_and_keep_each_frames_symbol():
     forward = load_splits(tiny_config("seq2seq").data).train
     backward = load_splits(tiny_config("seq2seq", data={"target_order": "reversed"}).data).train
@@ -171,6 +219,7 @@ def test_a_one_to_many_run_has_no_alignments_in_one_line(tmp_path):
     [
         ("one_to_many", {"model": {"kind": "gru"}}, "one_to_many encodes one vector with an MLP; use model=mlp"),
         ("seq2seq", {"model": {"kind": "mlp"}}, "setup=seq2seq with model.kind=mlp"),
+        ("one_to_many", {"model": {"conv_channels": [32, 0]}}, "model.conv_channels entries=0 must be >= 1"),
         ("seq2seq", {"align": {"schedule": "ctc"}}, "CTC needs setup=order_sync, not seq2seq"),
     ],
 )

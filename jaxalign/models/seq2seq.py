@@ -7,8 +7,9 @@ at position i is the embedding of the previous symbol (a start symbol, input id 
 with attention, a context vector over the encoder states. Two encoders:
 - `SequenceModel` (the recurrent stack of `jaxalign.models.rnn`): its per-frame outputs are the
   memory the attention reads; the decoder starts from tanh(W mean of the memory over valid frames).
-- `VectorEncoder`: the sequence resampled to a fixed number of frames and flattened into one vector,
-  then an MLP; the decoder starts from it, with no attention (one-to-many).
+- `VectorEncoder`: the sequence resampled to a fixed number of frames, seen as one image (features
+  x frames) through a small convolutional stack, flattened into one vector, then an MLP; with no
+  attention the decoder starts from it and is fed it at every step (one-to-many).
 
 Attention (`Attention`) is additive (Bahdanau et al. 2015): e_it = v . tanh(W s_{i-1} + U h_t), and
 with `location` also + F (conv * a_{i-1})_t, a convolution over the previous step's weights
@@ -45,13 +46,29 @@ def resample_frames(features_BxTxF, paddings_BxT, num_frames: int):
 
 
 class VectorEncoder(nnx.Module):
-    """features (B, T, F) + paddings -> one vector (B, hidden): resample to `num_frames` frames,
-    flatten (num_frames * F), then `num_layers` ReLU layers of `hidden` units."""
+    """features (B, T, F) + paddings -> one vector (B, hidden): resample to `num_frames` frames, read
+    the (F, num_frames) image with one 3x3 conv + ReLU + 2x2 max-pool per entry of `conv_channels`
+    (none: the raw image), flatten, then `num_layers` ReLU layers of `hidden` units with dropout."""
 
-    def __init__(self, in_features: int, *, num_frames: int, hidden: int, num_layers: int, dropout: float, rngs):
+    def __init__(
+        self,
+        in_features: int,
+        *,
+        num_frames: int,
+        conv_channels,
+        hidden: int,
+        num_layers: int,
+        dropout: float,
+        rngs,
+    ):
         self.num_frames = num_frames
+        self.convs = nnx.List()
+        channels, rows, cols = 1, in_features, num_frames
+        for out in conv_channels:
+            self.convs.append(nnx.Conv(channels, out, (3, 3), padding="SAME", rngs=rngs))
+            channels, rows, cols = out, -(-rows // 2), -(-cols // 2)  # SAME pooling: ceil
         self.layers = nnx.List()
-        width = num_frames * in_features
+        width = channels * rows * cols
         for _ in range(num_layers):
             self.layers.append(nnx.Linear(width, hidden, rngs=rngs))
             width = hidden
@@ -59,7 +76,12 @@ class VectorEncoder(nnx.Module):
         self.out_features = width
 
     def __call__(self, features_BxTxF, paddings_BxT, *, dropout_key=None):
-        x = resample_frames(features_BxTxF, paddings_BxT, self.num_frames).reshape(features_BxTxF.shape[0], -1)
+        B = features_BxTxF.shape[0]
+        x = resample_frames(features_BxTxF, paddings_BxT, self.num_frames)
+        x_BxFxNx1 = jnp.swapaxes(x, 1, 2)[..., None]
+        for conv in self.convs:
+            x_BxFxNx1 = nnx.max_pool(nnx.relu(conv(x_BxFxNx1)), (2, 2), strides=(2, 2), padding="SAME")
+        x = x_BxFxNx1.reshape(B, -1)
         for i, layer in enumerate(self.layers):
             x = nnx.relu(layer(x))
             if dropout_key is not None and self.dropout.rate > 0:
@@ -104,9 +126,9 @@ class Decoder(nnx.Module):
         self.num_classes = num_classes  # output id num_classes = end; input id num_classes = start
         self.embed = nnx.Embed(num_classes + 1, embedding, rngs=rngs)
         self.attention = attention
-        context = memory_dim if attention is not None else 0
-        self.cell = nnx.GRUCell(embedding + context, hidden, rngs=rngs)
-        self.readout = nnx.Linear(hidden + context + embedding, hidden, rngs=rngs)
+        # memory_dim: the attention context's size, or without attention the encoder vector's
+        self.cell = nnx.GRUCell(embedding + memory_dim, hidden, rngs=rngs)
+        self.readout = nnx.Linear(hidden + memory_dim + embedding, hidden, rngs=rngs)
         self.head = nnx.Linear(hidden, num_classes + 1, rngs=rngs)
 
     def __call__(self, memory, carry, symbol_B):
@@ -115,9 +137,9 @@ class Decoder(nnx.Module):
         if self.attention is not None:
             memory_BxTxE, keys_BxTxA, valid_BxT = memory
             context_BxE, weights_BxT = self.attention(state_BxH, keys_BxTxA, memory_BxTxE, valid_BxT, previous_BxT)
-            x = jnp.concatenate([emb_BxD, context_BxE], axis=-1)
-        else:
-            context_BxE, weights_BxT, x = emb_BxD[:, :0], previous_BxT, emb_BxD
+        else:  # one vector (B, E), the same context at every step (Cho et al. 2014)
+            context_BxE, weights_BxT = memory, previous_BxT
+        x = jnp.concatenate([emb_BxD, context_BxE], axis=-1)
         state_BxH, _ = self.cell(state_BxH, x)
         logits = self.head(jnp.tanh(self.readout(jnp.concatenate([state_BxH, context_BxE, emb_BxD], axis=-1))))
         return (state_BxH, weights_BxT), logits
@@ -139,13 +161,14 @@ class EncoderDecoder(nnx.Module):
         return self.decoder.num_classes
 
     def encode(self, features_BxTxF, paddings_BxT, dropout_key=None):
-        """(memory for the decoder steps, initial carry)."""
+        """(memory for the decoder steps: (memory, keys, valid) with attention, else the vector (B, E);
+        initial carry)."""
         valid_BxT = paddings_BxT == 0
         first_BxT = (jnp.arange(paddings_BxT.shape[1]) == 0)[None, :] & valid_BxT  # a_0: on the first frame
         first_BxT = first_BxT.astype(jnp.float32)
         if self.decoder.attention is None:
             summary = self.encoder(features_BxTxF, paddings_BxT, dropout_key=dropout_key)
-            return None, (jnp.tanh(self.init_state(summary)), first_BxT)
+            return summary, (jnp.tanh(self.init_state(summary)), first_BxT)
         memory_BxTxE = self.encoder(features_BxTxF, paddings_BxT, dropout_key=dropout_key).astype(jnp.float32)
         mean_BxE = jnp.sum(jnp.where(valid_BxT[..., None], memory_BxTxE, 0.0), axis=1) / jnp.maximum(
             jnp.sum(valid_BxT, axis=1, keepdims=True), 1

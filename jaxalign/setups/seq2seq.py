@@ -15,12 +15,16 @@ the attention matrix; `positions` are its rows. With `data.target_order=reversed
 monotone from the last frame to the first (the order the reversed targets are written in).
 
 one_to_many sees one vector per example: the frames, however many, are linearly resampled to
-`setup.input_frames` evenly spaced points from the first frame to the last and flattened (a digit
-strip becomes one fixed-size image), then an MLP (`model=mlp`: model.hidden x model.num_layers) sets
-the decoder's initial state. Resampling rather than padding keeps every input whole whatever its
-length (no truncation) and puts the start and end of every sequence at the same place in the
-vector, so the MLP's first and last symbols read from fixed columns; the cost is that widths are
-squeezed or stretched, so a long strip's digits are narrower than a short strip's.
+`setup.input_frames` evenly spaced points from the first frame to the last, and the result is read
+as one image (features x frames, a digit strip becomes one 8x64 image) by a small convolutional
+stack (`model.conv_channels`, 3x3 convs with 2x2 max-pooling, as a captioning encoder reads an
+image), flattened, and passed through an MLP (`model=mlp`: model.hidden x model.num_layers). The
+vector sets the decoder's initial state and is fed to every decoder step (Cho et al. 2014).
+Resampling rather than padding keeps every input whole whatever its length (no truncation) and puts
+the start and end of every sequence at the same place in the vector, so the first and last symbols
+read from fixed columns; the cost is that widths are squeezed or stretched, so a long strip's
+digits are narrower than a short strip's. The convolutions share their weights across positions,
+which a plain MLP on the flattened image lacks (it has to learn each digit at each place).
 """
 
 import jax
@@ -106,6 +110,7 @@ class OneToMany(Setup):
         encoder = VectorEncoder(
             feature_dim,
             num_frames=config.setup.input_frames,
+            conv_channels=m.conv_channels,
             hidden=m.hidden,
             num_layers=m.num_layers,
             dropout=m.dropout,

@@ -281,7 +281,7 @@ HEADINGS = {
     "label_error_rate": "label error rate %",
     "alignment_accuracy": "alignment accuracy %",
     "boundary_error": "boundary error (frames)",
-    "boundaries_within_2": "boundaries within 20 ms %",
+    "boundaries_within_2": "boundaries within 2 frames %",  # 20 ms at a 10 ms hop
     "frame_accuracy": "frame accuracy %",
     "accuracy": "accuracy %",
     SECONDS: "wall time (s)",

@@ -55,7 +55,7 @@ class VectorEncoder(nnx.Module):
         in_features: int,
         *,
         num_frames: int,
-        conv_channels,
+        conv_channels: list[int],
         hidden: int,
         num_layers: int,
         dropout: float,

@@ -79,8 +79,17 @@ class Grid(NamedTuple):
 
     def labels_of(self, positions_BxT):
         """Grid rows (B, T) -> the index in the target of each frame's symbol; -1 stays -1."""
-        index_BxT = jnp.take_along_axis(self.label_of, jnp.maximum(positions_BxT, 0), axis=1)
-        return jnp.where(positions_BxT >= 0, index_BxT, -1)
+        return _at_rows(self.label_of, positions_BxT)
+
+    def columns_of(self, positions_BxT):
+        """Grid rows (B, T) -> the head column (frame target) of each frame's row; -1 stays -1."""
+        return _at_rows(self.rows, positions_BxT)
+
+
+def _at_rows(table_BxR, positions_BxT):
+    """table[b, positions[b, t]] (B, T), -1 where the position is -1."""
+    found_BxT = jnp.take_along_axis(table_BxR, jnp.maximum(positions_BxT, 0), axis=1)
+    return jnp.where(positions_BxT >= 0, found_BxT, -1)
 
 
 def substate_grid(labels_BxL, label_paddings_BxL, k: int, optional_symbol: int | None = None) -> Grid:

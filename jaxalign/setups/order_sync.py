@@ -240,9 +240,7 @@ class OrderSync(Setup):
         aligner, plus its own cross-entropy on the same targets."""
         grid = self.grid(batch)
         if symbols_BxT is None:
-            symbols_BxT = jnp.where(
-                positions_BxT >= 0, jnp.take_along_axis(grid.rows, jnp.maximum(positions_BxT, 0), axis=1), -1
-            )
+            symbols_BxT = grid.columns_of(positions_BxT)
         valid_BxT = self.valid_frames(batch)
         weights_BxT = (valid_BxT & feasible_B[:, None]).astype(jnp.float32)
         total, count = frame_cross_entropy(log_probs_BxTxC, symbols_BxT, weights_BxT)

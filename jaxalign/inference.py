@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxalign.config import Config, load_config
 from jaxalign.data import Batcher, SequenceData
+from jaxalign.errors import RunError
 from jaxalign.setups import Setup, make_setup
 from jaxalign.training.checkpoints import CheckpointError, Checkpoints
 from jaxalign.training.evaluation import alignment_figures
@@ -28,10 +29,6 @@ LONG_FRAMES = 30_000  # 5 minutes at 10 ms
 LONG_GRID_CELLS = 50_000_000  # 50 MB of one-byte backpointers
 CHUNK_FRAMES = 3_000  # the windows the net runs over for a long recording (30 s at 10 ms) ...
 CHUNK_OVERLAP = 300  # ... with this much context on each side
-
-
-class RunError(ValueError):
-    """A run directory, or input for it, that cannot be used; the message names what is wrong."""
 
 
 @dataclasses.dataclass

@@ -14,30 +14,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from jaxalign.config import DATA_CONFIGS, Config, ConfigError, register_configs, to_config
+from jaxalign.config import DATA_CONFIGS, Config, register_configs, to_config
+from jaxalign.errors import JaxalignError
 from jaxalign.runtime import configure_jax
 
 register_configs()
 CONFIG_PATH = "pkg://jaxalign.conf"  # the repo's conf/, shipped inside the package (pyproject.toml)
-
-
-def expected_errors():
-    from jaxalign.data import DataFileError, TimitError
-    from jaxalign.data.corpus import CorpusError
-    from jaxalign.training import TrainingDiverged
-    from jaxalign.training.checkpoints import CheckpointError
-    from jaxalign.training.run_dir import RunDirBusy
-
-    return (
-        ConfigError,
-        DataFileError,
-        TimitError,
-        CorpusError,
-        FileNotFoundError,
-        CheckpointError,
-        TrainingDiverged,
-        RunDirBusy,
-    )
 
 
 def known_keys() -> set[str]:
@@ -105,7 +87,7 @@ def run(cfg: DictConfig):
         return True
 
     def fail(err):
-        known = isinstance(err, expected_errors())
+        known = isinstance(err, (JaxalignError, FileNotFoundError))
         if first and not isinstance(err, (ResumeRefused, RunDirBusy)):
             detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
             (run_dir / "FAILED").write_text(detail + "\n")

@@ -11,13 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from jaxalign.data.dataset import DataSplits, SequenceData, seeded_split
+from jaxalign.errors import DataFileError
 
 REQUIRED = ("features", "feature_lengths", "labels", "label_lengths")
 OPTIONAL = ("alignments", "split", "vocab")
-
-
-class DataFileError(ValueError):
-    """A data file that fails validation; the message names the key and the first bad example."""
 
 
 def write_arrays(path, features, labels, *, alignments=None, split=None, vocab=None) -> Path:

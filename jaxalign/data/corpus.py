@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.timit import log_mel
+from jaxalign.errors import CorpusError
 from jaxalign.runtime import cache_dir
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -66,10 +67,6 @@ class CorpusSpec:
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
     seed: int = 0  # the speaker split
     normalise: str = "speaker"  # features: speaker (per-speaker mean and variance) | none
-
-
-class CorpusError(ValueError):
-    """The corpus or its dictionary cannot be used at all (one bad recording is not: it is unaligned)."""
 
 
 @dataclasses.dataclass

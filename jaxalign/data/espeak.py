@@ -19,6 +19,8 @@ import functools
 
 import numpy as np
 
+from jaxalign.errors import EspeakError
+
 # speak_lib.h constants
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_PHONEME_EVENTS = 0x0001
@@ -30,10 +32,6 @@ _EVENT_PHONEME = 7
 _PARAM_RATE = 1
 _PARAM_PITCH = 3
 RATE_MIN, RATE_MAX = 80, 450  # words per minute
-
-
-class EspeakError(RuntimeError):
-    """espeak-ng is missing, fails to start, or rejects a voice or parameter."""
 
 
 class _EventId(ctypes.Union):

@@ -41,6 +41,7 @@ import numpy as np
 
 from jaxalign.data.espeak import EspeakError, get_espeak
 from jaxalign.data.spoken_words import SILENCE, SpokenWordsSpec, phone_name, read_words, segments
+from jaxalign.errors import EspeakCorpusError
 
 VOICES = (
     "en-us",
@@ -61,10 +62,6 @@ RATES = (130, 250)  # words per minute, drawn uniformly per utterance
 PITCHES = (30, 70)  # base pitch 0..100, drawn uniformly per utterance
 PAD_MS = (50.0, 200.0)  # silence before the first and after the last word, drawn uniformly
 TIERS = ("words", "phones")
-
-
-class EspeakCorpusError(ValueError):
-    """A setting that cannot work, a voice or word espeak-ng cannot speak, or an output folder in use."""
 
 
 def speaker_name(voice: str) -> str:

@@ -42,6 +42,7 @@ from jaxalign.data.arrays import load_presplit_arrays, write_arrays
 from jaxalign.data.dataset import DataSplits, seeded_split
 from jaxalign.data.espeak import RATE_MAX, RATE_MIN, EspeakError, get_espeak
 from jaxalign.data.timit import log_mel
+from jaxalign.errors import SpokenWordsError
 from jaxalign.runtime import cache_dir
 
 FORMAT_VERSION = 1  # bump when the generated arrays change for the same config
@@ -78,10 +79,6 @@ class SpokenWordsSpec:
     word_list: str = ""  # text file, one word per line; empty: the built-in list
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
     seed: int = 0
-
-
-class SpokenWordsError(ValueError):
-    """A spoken_words setting that cannot work, or espeak-ng missing; the message names the key."""
 
 
 @dataclasses.dataclass

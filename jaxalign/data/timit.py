@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxalign.data.dataset import DataSplits, SequenceData
+from jaxalign.errors import TimitError
 
 FOLD_61_TO_39 = {
     "aa": "aa", "ae": "ae", "ah": "ah", "ao": "aa", "aw": "aw", "ax": "ah", "ax-h": "ah", "axr": "er",
@@ -53,10 +54,6 @@ class TimitSpec:
     num_mels: int = 40
     valid_speaker_fraction: float = 0.05
     seed: int = 0
-
-
-class TimitError(ValueError):
-    """The corpus on disk is missing or not in the expected layout."""
 
 
 def read_sphere(path) -> tuple[np.ndarray, int]:

@@ -8,9 +8,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint directory that exists but cannot be restored."""
+from jaxalign.errors import CheckpointError
 
 
 def _reason(err: Exception) -> str:

@@ -19,6 +19,7 @@ from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
 from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
+from jaxalign.errors import TrainingDiverged
 from jaxalign.optim import lr_multiplier
 from jaxalign.setups import make_setup
 from jaxalign.training.checkpoints import Checkpoints
@@ -27,10 +28,6 @@ from jaxalign.training.parallel import DataParallel
 from jaxalign.training.record import MetricsWriter, Progress, console, write_environment
 from jaxalign.training.run_dir import check_resume, hold
 from jaxalign.training.step import init_train_state, make_eval_fn, make_train_step
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last finite metrics are in metrics.jsonl."""
 
 
 def due(step: int, every: int) -> bool:

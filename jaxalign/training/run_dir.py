@@ -19,7 +19,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from jaxalign.config import ConfigError, load_config
+from jaxalign.config import load_config
+from jaxalign.errors import ResumeRefused, RunDirBusy
 
 # Keys a resume may change: they steer the bookkeeping (logging, evaluation, checkpoints, the
 # processes), not what is trained. Any other change would make the run's record say something that
@@ -35,14 +36,6 @@ RESUMABLE = (
     "trainer.distributed.",
 )
 LOCK_NAME = ".lock"
-
-
-class RunDirBusy(RuntimeError):
-    """Another process holds the run directory's lock."""
-
-
-class ResumeRefused(ConfigError):
-    """The run dir's checkpoint cannot be continued as configured; nothing in it was touched."""
 
 
 _held: dict[Path, int] = {}  # run dirs this process holds, with how many `hold`s are open on each

@@ -93,7 +93,7 @@ def aligner_only(run, test, pieces, truth) -> dict:
     """The long-recording aligner on the pieces' own log-probs, against the pieces one by one."""
     from jaxalign.align.long import long_viterbi
     from jaxalign.decoding import AlignmentScores
-    from jaxalign.setups.divergences import substate_labels
+    from jaxalign.align.grid import substate_labels
 
     features, labels = [test.features[j] for j in pieces], [test.labels[j] for j in pieces]
     offsets = np.cumsum([0] + [len(y) for y in labels[:-1]])

@@ -41,7 +41,8 @@ from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, Setup
 from jaxalign.data import Batcher, DigitStripsSpec, load_digit_strips
 from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
 from jaxalign.optim import lr_multiplier
-from jaxalign.setups import make_setup, substate_labels
+from jaxalign.align.grid import substate_labels
+from jaxalign.setups import make_setup
 from jaxalign.training import make_train_step
 from jaxalign.training.step import init_train_state
 

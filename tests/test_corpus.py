@@ -24,7 +24,7 @@ from jaxalign.config import ConfigError
 from jaxalign.data.corpus import CorpusError, CorpusSpec, espeak_phones, load_corpus, read_dictionary
 from jaxalign.data.espeak_corpus import write_espeak_corpus
 from jaxalign.setups import make_setup
-from jaxalign.setups.divergences import substate_grid
+from jaxalign.align.grid import substate_grid
 from jaxalign.training import train
 from tests.helpers import compose_config, tiny_config
 

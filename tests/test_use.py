@@ -205,7 +205,7 @@ def test_a_long_recording_is_aligned_in_a_band_as_the_full_grid_would(run_dir, m
     banded (thresholds lowered here so a few test sequences end to end count as long): the path is
     the full grid's best path over the same log-probs."""
     from jaxalign import inference
-    from jaxalign.setups.divergences import substate_labels
+    from jaxalign.align.grid import substate_labels
 
     run = jaxalign.load_run(run_dir)
     test = load_splits(run.config.data).test

@@ -11,7 +11,6 @@ from jaxalign.setups.divergences import (
     ctc_divergence,
     frame_cross_entropy,
     many_to_one_weights,
-    substate_labels,
 )
 from jaxalign.setups.many_to_one import ManyToOne
 from jaxalign.setups.one_to_one import OneToOne
@@ -51,5 +50,4 @@ __all__ = [
     "frame_cross_entropy",
     "make_setup",
     "many_to_one_weights",
-    "substate_labels",
 ]

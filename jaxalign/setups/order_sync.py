@@ -26,12 +26,13 @@ from jaxalign.align import (
     viterbi_align_pallas,
 )
 from jaxalign.align.ctc import ctc_grid, label_rows
+from jaxalign.align.grid import Grid, substate_grid
 from jaxalign.align.pallas_grid import use_interpreter
 from jaxalign.align.types import Alignment, is_feasible, lengths, valid_mask
 from jaxalign.errors import ConfigError
 from jaxalign.models.local import LocalAligner, WithLocalAligner
 from jaxalign.setups.base import Setup
-from jaxalign.setups.divergences import Grid, ctc_divergence, frame_cross_entropy, substate_grid
+from jaxalign.setups.divergences import ctc_divergence, frame_cross_entropy
 from jaxalign.setups.schedules import INITS, SCHEDULES
 
 

@@ -13,7 +13,7 @@ dictionary.txt); RUN_DIR a `jaxalign-train data=corpus` run. Three measurements:
    phone boundaries within 20 ms, and the mean error in ms.
 3. Confidence, on two damaged copies of the corpus, each aligned the same way:
    - swapped: a third of the recordings get another recording's transcript; a recording's score is
-     the mean confidence of its words (`jaxalign.corpus_align`);
+     the mean confidence of its words (`jaxalign.aligner.corpus`);
    - one word wrong: in a third of the recordings one word is replaced by another word of the
      dictionary; each word's confidence is its score.
    The table gives the mean score of the intact and the damaged ones and the AUC: the chance that

@@ -53,7 +53,7 @@ def align(run_dir: Path, path: Path, out: Path) -> dict:
     """One `jaxalign-align --evaluate` process: wall seconds, its peak memory, its metrics and its
     long-recording console lines. The peak is GNU time's `%M` of the process it starts: a child
     forked from this (large) process would count this one's pages in its own maximum."""
-    command = [sys.executable, "-m", "jaxalign.align_cli", str(run_dir), str(path), "--out", str(out), "--evaluate"]
+    command = [sys.executable, "-m", "jaxalign.aligner.cli", str(run_dir), str(path), "--out", str(out), "--evaluate"]
     command += ["--format", "npz"]
     with tempfile.NamedTemporaryFile("w+", suffix=".rss") as rss:
         start = time.perf_counter()
@@ -69,7 +69,7 @@ def align(run_dir: Path, path: Path, out: Path) -> dict:
 
 def chunking_effect(run, features) -> dict:
     """How far the chunked net's log-probs move from one pass over the whole input."""
-    from jaxalign import inference
+    from jaxalign.aligner import run as inference
 
     chunked = run.chunked_log_probs(features)
     saved = inference.LONG_FRAMES, inference.LONG_GRID_CELLS
@@ -91,9 +91,9 @@ def chunking_effect(run, features) -> dict:
 
 def aligner_only(run, test, pieces, truth) -> dict:
     """The long-recording aligner on the pieces' own log-probs, against the pieces one by one."""
+    from jaxalign.align.grid import substate_labels
     from jaxalign.align.long import long_viterbi
     from jaxalign.decoding import AlignmentScores
-    from jaxalign.align.grid import substate_labels
 
     features, labels = [test.features[j] for j in pieces], [test.labels[j] for j in pieces]
     offsets = np.cumsum([0] + [len(y) for y in labels[:-1]])

@@ -37,11 +37,11 @@ import jax
 import numpy as np
 
 from jaxalign import uniform_align
+from jaxalign.align.grid import substate_labels
 from jaxalign.config import AlignConfig, Config, ModelConfig, OptimConfig, SetupConfig, SyntheticConfig, TrainerConfig
 from jaxalign.data import Batcher, DigitStripsSpec, load_digit_strips
 from jaxalign.data.synthetic import SyntheticSpec, load_synthetic
 from jaxalign.optim import lr_multiplier
-from jaxalign.align.grid import substate_labels
 from jaxalign.setups import make_setup
 from jaxalign.training import make_train_step
 from jaxalign.training.step import init_train_state

@@ -33,7 +33,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from jaxalign import inference  # noqa: E402
+from jaxalign.aligner import run as inference  # noqa: E402
 from jaxalign.experiment import results  # noqa: E402
 
 PNG = {"dpi": 100, "metadata": {"Software": None}}  # no version stamp: identical bytes on every run
@@ -122,7 +122,7 @@ def churn_figure(groups, path: Path) -> None:
 
 def alignment_figures(groups, folder: Path) -> bool:
     """The alignment of one run per group (its lowest seed) at every kept checkpoint, drawn by
-    jaxalign.inference.plot_run_alignment; returns False if a figure failed."""
+    jaxalign.aligner.plot_run_alignment; returns False if a figure failed."""
     ok = True
     for label, runs in groups:
         run = min(runs, key=lambda r: results.natural_key(str(r.seed)))

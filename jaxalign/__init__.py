@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # `load_run` pulls in flax, orbax and the training code: imported on first use, not with the package.
     if name == "load_run":
-        from jaxalign.inference import load_run
+        from jaxalign.aligner import load_run
 
         return load_run
     raise AttributeError(f"module 'jaxalign' has no attribute {name!r}")

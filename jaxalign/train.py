@@ -73,7 +73,7 @@ def rank_of(cfg: DictConfig) -> int:
 def run(cfg: DictConfig):
     """One job. A DONE run dir is skipped untouched; a run dir in use by another process is refused
     untouched; only the first process writes DONE and FAILED, and never for a refused resume."""
-    from jaxalign.training.run_dir import ResumeRefused, RunDirBusy, hold
+    from jaxalign.training.run_dir import RunDirBusy, hold
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -87,15 +87,7 @@ def run(cfg: DictConfig):
         return True
 
     def fail(err):
-        known = isinstance(err, (JaxalignError, FileNotFoundError))
-        if first and not isinstance(err, (ResumeRefused, RunDirBusy)):
-            detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
-            (run_dir / "FAILED").write_text(detail + "\n")
-        if os.environ.get("HYDRA_FULL_ERROR") == "1" or (not known and not multirun):
-            raise err
-        print(f"jaxalign-train: {err} (run dir {run_dir})", file=sys.stderr)
-        if not multirun:
-            sys.exit(1)  # in a sweep, one failed job must not stop the others
+        return report_failure(err, run_dir, first=first, multirun=multirun)
 
     if done():
         return json.loads((run_dir / "DONE").read_text()).get("label_error_rate")
@@ -117,6 +109,23 @@ def run(cfg: DictConfig):
             return final.get("label_error_rate")
     except RunDirBusy as err:
         return fail(err)
+
+
+def report_failure(err: Exception, run_dir: Path, *, first: bool, multirun: bool) -> None:
+    """A run that raised `err`: FAILED in the run dir (by the first process; not where the run dir
+    was another run's), then a `JaxalignError` (or a missing file) is one line and exit status 1 (in
+    a sweep the other jobs go on); anything else is a bug and keeps its traceback."""
+    from jaxalign.errors import ResumeRefused, RunDirBusy
+
+    known = isinstance(err, (JaxalignError, FileNotFoundError))
+    if first and not isinstance(err, (ResumeRefused, RunDirBusy)):
+        detail = f"{type(err).__name__}: {err}" if known else traceback.format_exc()
+        (run_dir / "FAILED").write_text(detail + "\n")
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" or (not known and not multirun):
+        raise err
+    print(f"jaxalign-train: {err} (run dir {run_dir})", file=sys.stderr)
+    if not multirun:
+        sys.exit(1)  # in a sweep, one failed job must not stop the others
 
 
 def main():

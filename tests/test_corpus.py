@@ -19,12 +19,13 @@ import soundfile
 import soxr
 from praatio import textgrid
 
-from jaxalign import align_cli, uniform_align, viterbi_align
+from jaxalign import uniform_align, viterbi_align
+from jaxalign.align.grid import substate_grid
+from jaxalign.aligner import cli as align_cli
 from jaxalign.config import ConfigError
 from jaxalign.data.corpus import CorpusError, CorpusSpec, espeak_phones, load_corpus, read_dictionary
 from jaxalign.data.espeak_corpus import write_espeak_corpus
 from jaxalign.setups import make_setup
-from jaxalign.align.grid import substate_grid
 from jaxalign.training import train
 from tests.helpers import compose_config, tiny_config
 
@@ -752,7 +753,8 @@ def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained,
     """The good recordings put end to end as one stream: aligned as a long recording (net over
     windows, coarse pass, banded Viterbi with optional rows), the words land where one pass over
     the whole stream puts them."""
-    from jaxalign import inference, load_run
+    from jaxalign import load_run
+    from jaxalign.aligner import run as inference
     from jaxalign.data.corpus import to_sequences
 
     run = load_run(trained["run"])

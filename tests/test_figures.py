@@ -107,7 +107,7 @@ def test_figures_from_a_tiny_sweep_are_byte_identical_and_grouped_by_schedule(sw
 @pytest.mark.slow
 def test_keep_checkpoints_keeps_every_step_for_the_alignment_figures(sweep, env, tmp_path, monkeypatch):
     """trainer.keep_checkpoints=3 keeps steps 2, 4, 6; figures.py draws each for one run per schedule
-    through jaxalign.inference.plot_run_alignment (stubbed here)."""
+    through jaxalign.aligner.run.plot_run_alignment (stubbed here)."""
     for run in sweep.glob("*/checkpoints"):
         assert sorted(int(p.name) for p in run.iterdir() if p.name.isdigit()) == [2, 4, 6]
     spec = importlib.util.spec_from_file_location("figures_script", FIGURES)
@@ -120,9 +120,9 @@ def test_keep_checkpoints_keeps_every_step_for_the_alignment_figures(sweep, env,
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         Path(out_path).write_bytes(b"png")
 
-    import jaxalign.inference
+    import jaxalign.aligner.run
 
-    monkeypatch.setattr(jaxalign.inference, "plot_run_alignment", fake_plot)
+    monkeypatch.setattr(jaxalign.aligner.run, "plot_run_alignment", fake_plot)
     assert module.main([str(sweep), "--out", str(tmp_path)]) == 0
     seed0 = {p.parent.parent.name for p in sweep.glob("*/.hydra/overrides.yaml") if "seed=0" in p.read_text()}
     assert sorted(calls) == sorted((name, step) for name in seed0 for step in (2, 4, 6))

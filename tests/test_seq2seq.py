@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxalign.align_cli import align_file
+from jaxalign.aligner import align_file, load_run
 from jaxalign.config import ConfigError
 from jaxalign.data import Batcher, write_arrays
 from jaxalign.data.load import load_splits
-from jaxalign.inference import RunError, load_run
+from jaxalign.errors import RunError
 from jaxalign.models.seq2seq import VectorEncoder
 from jaxalign.setups import make_setup
 from jaxalign.setups.seq2seq import _end_targets, sequence_log_likelihood

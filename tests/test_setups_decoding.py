@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jaxalign.align.grid import substate_labels
 from jaxalign.decoding import ctc_prefix_beam_search, edit_distance, label_error_rate, substate_greedy_decode
 from jaxalign.decoding.metrics import AlignmentScores, boundary_error
-from jaxalign.align.grid import substate_labels
 from jaxalign.setups import frame_cross_entropy, many_to_one_weights
 
 

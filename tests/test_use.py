@@ -14,11 +14,11 @@ import pytest
 from praatio import textgrid
 
 import jaxalign
-from jaxalign import align_cli
+from jaxalign.aligner import cli as align_cli
+from jaxalign.aligner import plot_run_alignment
 from jaxalign.config import load_config
 from jaxalign.data import write_arrays
 from jaxalign.data.load import load_splits
-from jaxalign.inference import plot_run_alignment
 from jaxalign.plots import COLUMN_WIDTH_IN, DPI
 from jaxalign.training import train
 from tests.helpers import tiny_config
@@ -66,7 +66,7 @@ def test_align_cli_writes_npz_ctm_and_textgrids_and_evaluates(run_dir, data_file
     path, feats, labels, alis, vocab = data_file
     out = tmp_path / "out"
     proc = run_module(
-        "jaxalign.align_cli",
+        "jaxalign.aligner.cli",
         run_dir,
         path,
         "--out",
@@ -129,7 +129,7 @@ def test_align_cli_writes_npz_ctm_and_textgrids_and_evaluates(run_dir, data_file
 def test_align_cli_run_dir_without_checkpoint_fails_in_one_line(run_dir, data_file, tmp_path):
     empty = tmp_path / "run"
     shutil.copytree(run_dir / ".hydra", empty / ".hydra")
-    proc = run_module("jaxalign.align_cli", empty, data_file[0], "--out", tmp_path / "out")
+    proc = run_module("jaxalign.aligner.cli", empty, data_file[0], "--out", tmp_path / "out")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [f"jaxalign-align: error: no checkpoints under {empty / 'checkpoints'}"]
     assert not (empty / "checkpoints").exists() and not (tmp_path / "out").exists()
@@ -182,20 +182,22 @@ def test_align_cli_bad_input_gives_one_line_and_status_1(run_dir, data_file, tmp
 def test_align_cli_overwrite_replaces_every_earlier_output(run_dir, data_file, tmp_path):
     path, feats, labels, alis, vocab = data_file
     out = tmp_path / "out"
-    assert run_module("jaxalign.align_cli", run_dir, path, "--out", out, "--evaluate").returncode == 0
+    assert run_module("jaxalign.aligner.cli", run_dir, path, "--out", out, "--evaluate").returncode == 0
     assert len(list((out / "textgrids").iterdir())) == len(feats) - len(SKIPPED)
     (out / "notes.txt").write_text("mine\n")
     one = write_arrays(tmp_path / "one.npz", feats[:1], labels[:1], alignments=alis[:1], vocab=vocab)
-    again = run_module("jaxalign.align_cli", run_dir, one, "--out", out, "--format", "textgrid", "--overwrite")
+    again = run_module("jaxalign.aligner.cli", run_dir, one, "--out", out, "--format", "textgrid", "--overwrite")
     assert again.returncode == 0, again.stderr
     # Only the second file's sequence is left: no stale npz, CTM, metrics or TextGrids; other files stay.
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "textgrids"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["notes.txt", "textgrids"]
     assert [p.name for p in (out / "textgrids").iterdir()] == ["seq_00000.TextGrid"]
 
 
 @pytest.mark.parametrize("shift", ["nan", "inf", "-0.01", "0"])
 def test_align_cli_refuses_a_frame_shift_that_is_not_a_finite_positive_number(shift, run_dir, data_file, tmp_path):
-    proc = run_module("jaxalign.align_cli", run_dir, data_file[0], "--out", tmp_path / "out", f"--frame-shift={shift}")
+    proc = run_module(
+        "jaxalign.aligner.cli", run_dir, data_file[0], "--out", tmp_path / "out", f"--frame-shift={shift}"
+    )
     assert proc.returncode == 2 and "--frame-shift must be a finite number of seconds > 0" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
@@ -204,8 +206,8 @@ def test_a_long_recording_is_aligned_in_a_band_as_the_full_grid_would(run_dir, m
     """Above the long-recording thresholds the net runs in overlapping windows and the alignment is
     banded (thresholds lowered here so a few test sequences end to end count as long): the path is
     the full grid's best path over the same log-probs."""
-    from jaxalign import inference
     from jaxalign.align.grid import substate_labels
+    from jaxalign.aligner import run as inference
 
     run = jaxalign.load_run(run_dir)
     test = load_splits(run.config.data).test
@@ -228,7 +230,7 @@ def test_the_python_api_refuses_what_it_would_answer_wrongly(run_dir, data_file,
     run = jaxalign.load_run(run_dir, step="6")  # a step given as text, e.g. from a command line
     assert run.step == 6
     _, feats, labels, _, _ = data_file
-    RunError = jaxalign.inference.RunError
+    RunError = jaxalign.errors.RunError
     with pytest.raises(RunError, match="needs the labels"):
         run.align(feats[:1], None)
     with pytest.raises(RunError, match="sequence 0 has dtype float64; symbol ids must be integers"):
@@ -258,7 +260,7 @@ def test_load_run_gives_log_probs_decodes_and_alignments(run_dir, data_file):
         assert (p == -1).all() if i in SKIPPED else (p[0] == 0 and p[-1] == len(labels[i]) - 1)
     earlier = jaxalign.load_run(run_dir, step=6)
     assert earlier.step == 6 and not np.allclose(earlier.log_probs(feats[:1])[0], log_probs[0])
-    with pytest.raises(jaxalign.inference.RunError, match="sequence 1 has 7 features per frame"):
+    with pytest.raises(jaxalign.errors.RunError, match="sequence 1 has 7 features per frame"):
         run.log_probs([feats[0], np.zeros((4, 7))])
 
 

@@ -3,71 +3,51 @@
 Every recording of CORPUS_DIR (the layout of `jaxalign.data.corpus`) gets `DIR/SPEAKER/NAME.TextGrid`
 with MFA's tiers `words` and `phones` (pauses are empty intervals), and a row per interval in
 `DIR/alignments.csv` (recording, tier, begin, end, label, confidence). A recording that cannot be
-aligned is named on one line and listed with its reason in `DIR/unaligned.csv`; the others are
-still written. The dictionary is the run's (`RUN/dictionary.txt`), or `dictionary=`.
-
-Times: frame t is the window starting at t * hop, so the boundary between frames t - 1 and t is
-placed halfway between their centres, t * hop + (frame - hop) / 2 (7.5 ms after t * hop with 25 ms
-windows every 10 ms); the first interval starts at 0 and the last ends at the end of the audio.
+aligned is named on one line and listed with its reason in `DIR/unaligned.csv`; one whose alignment
+is aligned but implausible is named too and listed in `DIR/suspect.csv` (`suspicions`). The others
+are still written. The dictionary is the run's (`RUN/dictionary.txt`), or `dictionary=`. Times:
+`jaxalign.aligner.export` (the clock of the run's audio front end).
 
 Confidence: the mean over an interval's frames of log p(phone | frame), the net's posterior of the
-aligned phone (its sub-states summed); a word's is that mean over all frames of its phones. It is
-0 for a perfectly confident alignment and falls towards log(1 / phones) (about -3.9 for 50 phones)
-where the net sees something else than the transcript says: sort by it to find bad alignments.
+aligned phone (`Setup.symbol_log_posteriors`); a word's is that mean over all frames of its phones.
+It is 0 for a perfectly confident alignment and falls towards log(1 / phones) (about -3.9 for 50
+phones) where the net sees something else than the transcript says: sort by it to find bad alignments.
 """
 
 import csv
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus, read_dictionary, to_sequences, unaligned_csv
+from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
+from jaxalign.aligner.output_dir import OutputDir, check_out_dir
+from jaxalign.aligner.run import load_run
+from jaxalign.data.corpus import CorpusSpec, load_corpus, read_dictionary, to_sequences
 from jaxalign.data.load import spec_from_config
+from jaxalign.errors import CorpusError
 
-OUTPUTS = ("alignments.csv", "unaligned.csv")  # besides the TextGrids, what --overwrite clears
-
-
-@dataclasses.dataclass
-class Interval:
-    begin: float
-    end: float
-    label: str
-    confidence: float
+CHUNK = 256  # recordings aligned and written at a time: an interruption loses at most these
+# An alignment is suspect (`suspicions`) where the net hears speech in fewer frames than the
+# transcript has phones, or a word's phones last longer than this on average (read speech: 50-150 ms).
+MAX_SECONDS_PER_PHONE = 0.6
 
 
-def boundary_time(frame: int, spec) -> float:
-    """Seconds of the boundary before frame `frame` (module docstring)."""
-    return frame * spec.hop_ms / 1000 + (spec.frame_ms - spec.hop_ms) / 2000
-
-
-def symbol_log_posteriors(log_probs_TxC: np.ndarray, num_symbols: int, k: int) -> np.ndarray:
-    """(T, num_symbols) log p(symbol | frame): sub-state columns summed, renormalised over symbols."""
-    lp = np.asarray(log_probs_TxC, np.float64)[:, : num_symbols * k].reshape(len(log_probs_TxC), num_symbols, k)
-    per_symbol = np.logaddexp.reduce(lp, axis=2)
-    return per_symbol - np.logaddexp.reduce(per_symbol, axis=1, keepdims=True)
-
-
-def tiers(positions_T, labels, words_spans, vocab, silence, log_post_TxS, duration, spec):
-    """Word and phone `Interval`s of one recording from its forced alignment.
+def tiers(positions_T, labels, words_spans, vocab, silence, log_post_TxS, duration, clock):
+    """{"words": [...], "phones": [...]} `Interval`s of one recording from its forced alignment.
 
     positions_T: (T,) index into `labels` (the grid target) of each frame's symbol; words_spans:
     per word the (first, last + 1) indices of its phones in `labels`."""
     num_frames = len(positions_T)
-    change = np.flatnonzero(np.diff(positions_T, prepend=-2) != 0)
-    ends = np.append(change[1:], num_frames)
 
     def seconds(frame):
-        if frame <= 0:
-            return 0.0
-        if frame >= num_frames:
-            return round(duration, 4)
-        return round(min(boundary_time(frame, spec), duration), 4)
+        return clock.boundary(frame, num_frames, duration)
 
     phones, frames_of = [], {}
-    for a, b in zip(change, ends):
-        index = int(positions_T[a])
+    for a, b, index in segments(positions_T):
         frames_of[index] = (a, b)
         name = vocab[int(labels[index])]
         if name == silence:
@@ -79,7 +59,7 @@ def tiers(positions_T, labels, words_spans, vocab, silence, log_post_TxS, durati
         a, b = frames_of[first][0], frames_of[last - 1][1]
         conf = float(np.mean(log_post_TxS[np.arange(a, b), labels[positions_T[a:b]]]))
         words.append(Interval(seconds(a), seconds(b), word, conf))
-    return words, phones
+    return {"words": words, "phones": phones}
 
 
 def word_spans(utterance) -> list[tuple[str, tuple[int, int]]]:
@@ -91,72 +71,155 @@ def word_spans(utterance) -> list[tuple[str, tuple[int, int]]]:
     return spans
 
 
-def write_textgrid(path: Path, words, phones, duration: float) -> None:
-    from praatio import textgrid
+def suspicions(tiers_of_one: dict, log_post_TxS, silence_id: int) -> list[str]:
+    """Why one aligned recording looks wrong (empty: it does not). Two rules, both cheap and free of
+    tuning to a corpus: the net hears speech (a most likely symbol other than the pause) in fewer
+    frames than the transcript has phones, so there is nothing to align the words to (a silent or
+    wrong file); or a word's phones last over `MAX_SECONDS_PER_PHONE` on average, far beyond any
+    speaking rate (a word stretched over a pause or noise the transcript does not mention)."""
+    reasons = []
+    phones = len(tiers_of_one["phones"])
+    speech = int(np.sum(np.argmax(log_post_TxS, axis=1) != silence_id))
+    if speech < phones:
+        reasons.append(f"no speech heard: {speech} frames sound like speech for {phones} phones")
+    per_word = {}
+    for iv in tiers_of_one["phones"]:
+        for w in tiers_of_one["words"]:
+            if w.begin <= iv.begin < w.end:
+                per_word.setdefault((w.begin, w.end, w.label), []).append(iv)
+    for (begin, end, word), ivs in per_word.items():
+        if (end - begin) / len(ivs) > MAX_SECONDS_PER_PHONE:
+            reasons.append(f"word {word!r} lasts {end - begin:.2f} s for {len(ivs)} phones ({begin:.2f}-{end:.2f} s)")
+    return reasons
 
-    grid = textgrid.Textgrid()
-    for name, entries in (("words", words), ("phones", phones)):
-        grid.addTier(textgrid.IntervalTier(name, [(iv.begin, iv.end, iv.label) for iv in entries], 0.0, duration))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
+
+def dictionary_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, say=print) -> dict:
+def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, resume=False, say=print) -> dict:
     """Aligns every recording of `corpus_dir` with the loaded `run` (`jaxalign.load_run` of a
-    data=corpus run) into `out_dir` (checked and cleared by the caller). Returns a summary:
-    recordings, aligned, unaligned, audio_seconds, seconds (wall, this call), real_time_factor."""
+    data=corpus run) into `out_dir` (its rules: `jaxalign.aligner.output_dir`; `resume` skips the
+    recordings an interrupted call with the same run, step and dictionary wrote). Returns a
+    summary: recordings, aligned, unaligned, suspect, audio_seconds, seconds (wall, this call),
+    real_time_factor."""
     tic = time.perf_counter()
     data_cfg = run.config.data
-    if data_cfg.name != "corpus" or run.optional_symbol is None:
+    if data_cfg.name != "corpus":
         raise CorpusError(
             f"{run.run_dir} was trained on data={data_cfg.name}; aligning a corpus folder needs a data=corpus run "
             "(its phones and its silence)"
         )
+    out_dir, corpus = Path(out_dir).resolve(), Path(corpus_dir).resolve()
+    if out_dir == corpus or corpus in out_dir.parents:
+        raise CorpusError(
+            f"--out {out_dir} is inside the corpus {corpus_dir}: its TextGrids would be read as transcripts"
+        )
+    if out_dir in corpus.parents:
+        raise CorpusError(f"--out {out_dir} holds the corpus {corpus_dir}: choose a folder beside it")
     spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
+    clock = Clock.of_front_end(spec)
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
     entries, warnings = read_dictionary(dictionary_path, spec.silence)
     for line in warnings:
         say(f"warning: {line}")
-    corpus = load_corpus(spec, dictionary=entries, phones=run.vocab, say=say)
-    unaligned = list(corpus.unaligned)
-    utterances = corpus.utterances
-    data = to_sequences(utterances, run.vocab, spec.silence)
-    feasible = run.feasible(data.frame_lengths(), data.labels)
-    k = run.setup.states_per_symbol
-    for u, y, ok in zip(utterances, data.labels, feasible):
-        if not ok:
-            needed = (len(y) - int(np.sum(y == run.optional_symbol))) * k
-            reason = f"audio too short: {len(u.features)} frames for {needed} grid rows ({k} per phone)"
-            unaligned.append((u.recording.id, reason))
-            say(f"unaligned {u.recording.id}: {reason}")
-    keep = [i for i in range(len(utterances)) if feasible[i]]
-    outs = run.outputs([data.features[i] for i in keep], [data.labels[i] for i in keep]) if keep else []
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, out in zip(keep, outs):
-        u = utterances[i]
-        log_post = symbol_log_posteriors(out["log_probs"], run.num_classes, k)
-        words, phones = tiers(
-            out["positions"], data.labels[i], word_spans(u), run.vocab, spec.silence, log_post, u.duration, spec
-        )
-        write_textgrid(out_dir / f"{u.recording.id}.TextGrid", words, phones, round(u.duration, 4))
-        for tier, entries in (("words", words), ("phones", phones)):
-            rows += [[u.recording.id, tier, f"{iv.begin:.4f}", f"{iv.end:.4f}", iv.label, f"{iv.confidence:.4f}"]
-                     for iv in entries]  # fmt: skip
-    with open(out_dir / "alignments.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["recording", "tier", "begin", "end", "label", "confidence"])
-        writer.writerows(rows)
-    unaligned.sort()
-    (out_dir / "unaligned.csv").write_text(unaligned_csv(unaligned), encoding="utf-8")
+    state = {"run": str(run.run_dir.resolve()), "step": run.step, "dictionary": dictionary_digest(dictionary_path)}
+    with OutputDir.open(out_dir, state=state, overwrite=overwrite, resume=resume) as out:
+        corpus_data = load_corpus(spec, dictionary=entries, phones=run.vocab, say=say)
+        unaligned = list(corpus_data.unaligned)
+        done = out.done()
+        utterances = [u for u in corpus_data.utterances if f"{u.recording.id}.TextGrid" not in done]
+        if len(utterances) < len(corpus_data.utterances):
+            say(f"--resume: {len(corpus_data.utterances) - len(utterances)} recordings were aligned by an earlier call")
+        data = to_sequences(utterances, run.vocab, spec.silence)
+        feasible = run.feasible(data.frame_lengths(), data.labels)
+        for u, y, ok in zip(utterances, data.labels, feasible):
+            if not ok:
+                reason = f"audio too short: {len(u.features)} frames for a path of {run.setup.frames_needed(y)}"
+                unaligned.append((u.recording.id, reason))
+                say(f"unaligned {u.recording.id}: {reason}")
+        keep = [i for i in range(len(utterances)) if feasible[i]]
+        silence_id = run.vocab.index(spec.silence)
+        tiers_of, suspect = resumed_rows(out), resumed_suspects(out)
+        bar = tqdm(total=len(keep), desc="jaxalign-align", unit="file", mininterval=1.0, disable=not keep)
+        for start in range(0, len(keep), CHUNK):
+            part = keep[start : start + CHUNK]
+            outs = run.outputs([data.features[i] for i in part], [data.labels[i] for i in part])
+            for i, result in zip(part, outs):
+                u = utterances[i]
+                log_post = run.setup.symbol_log_posteriors(result["log_probs"])
+                found = tiers(
+                    result["positions"], data.labels[i], word_spans(u), run.vocab, spec.silence, log_post,
+                    u.duration, clock,
+                )  # fmt: skip
+                out.write(f"{u.recording.id}.TextGrid", write_textgrid, found, round(u.duration, 4))
+                tiers_of[u.recording.id] = found
+                for reason in suspicions(found, log_post, silence_id):
+                    suspect.append((u.recording.id, reason))
+                    say(f"suspect {u.recording.id}: {reason}")
+            out.write("alignments.csv", write_intervals_csv, tiers_of)
+            out.write("suspect.csv", write_text, csv_text(["recording", "reason"], sorted(suspect)))
+            bar.update(len(part))
+        bar.close()
+        out.write("alignments.csv", write_intervals_csv, tiers_of)
+        out.write("suspect.csv", write_text, csv_text(["recording", "reason"], sorted(suspect)))
+        out.write("unaligned.csv", write_text, csv_text(["recording", "reason"], sorted(unaligned)))
+        out.finish()
     seconds = time.perf_counter() - tic
     audio = sum(utterances[i].duration for i in keep)
     return {
-        "recordings": len(keep) + len(unaligned),
-        "aligned": len(keep),
+        "recordings": len(tiers_of) + len(unaligned),
+        "aligned": len(tiers_of),
         "unaligned": len(unaligned),
+        "suspect": len({rid for rid, _ in suspect}),
         "audio_seconds": audio,
         "seconds": seconds,
         "real_time_factor": audio / seconds if seconds > 0 else float("inf"),
     }
+
+
+def resumed_rows(out: OutputDir) -> dict[str, dict[str, list[Interval]]]:
+    """The alignments.csv rows an earlier, interrupted call wrote (resumed: kept), by recording."""
+    path = out.path / "alignments.csv"
+    tiers_of: dict[str, dict[str, list[Interval]]] = {}
+    if "alignments.csv" not in out.done() or not path.is_file():
+        return tiers_of
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            entry = Interval(float(row["begin"]), float(row["end"]), row["label"], float(row["confidence"]))
+            tiers_of.setdefault(row["recording"], {"words": [], "phones": []})[row["tier"]].append(entry)
+    return tiers_of
+
+
+def resumed_suspects(out: OutputDir) -> list[tuple[str, str]]:
+    """The suspect.csv rows an earlier, interrupted call wrote."""
+    path = out.path / "suspect.csv"
+    if "suspect.csv" not in out.done() or not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [(row["recording"], row["reason"]) for row in csv.DictReader(f)]
+
+
+def align_corpus_dir(
+    run_dir, corpus_dir, out_dir, *, dictionary=None, step=None, overwrite=False, resume=False, say=print
+) -> dict:
+    """`jaxalign-align RUN CORPUS_DIR --out DIR`: loads the run, aligns the corpus (`align_corpus`)
+    and says what it did; a corpus of which no recording could be aligned is a CorpusError."""
+    check_out_dir(Path(out_dir), overwrite, resume)
+    run = load_run(run_dir, step=step)
+    run.require_alignments()
+    say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; aligning the corpus {corpus_dir}")
+    report = align_corpus(run, corpus_dir, out_dir, dictionary=dictionary, overwrite=overwrite, resume=resume, say=say)
+    if not report["aligned"]:
+        raise CorpusError(
+            f"none of the {report['recordings']} recordings of {corpus_dir} could be aligned; "
+            f"the reasons are in {Path(out_dir) / 'unaligned.csv'}"
+        )
+    notes = [f"{report['unaligned']} unaligned, listed in unaligned.csv"] if report["unaligned"] else []
+    notes += [f"{report['suspect']} suspect, listed in suspect.csv"] if report["suspect"] else []
+    say(
+        f"aligned {report['aligned']} of {report['recordings']} recordings ({report['audio_seconds']:.1f} s of audio) "
+        f"in {report['seconds']:.1f} s, {report['real_time_factor']:.0f}x real time -> {out_dir}/ "
+        f"(SPEAKER/NAME.TextGrid, alignments.csv" + "".join(f"; {n}" for n in notes) + ")"
+    )
+    return report

@@ -1,15 +1,70 @@
-"""Alignments out to the formats other tools read: `.npz`, CTM and Praat TextGrid (through praatio).
+"""Alignments out to the formats other tools read: Praat TextGrid (through praatio), CTM, CSV and `.npz`.
 
-An alignment here is one sequence's (T,) row per frame (`Run.align`); consecutive frames on the same
-row become one interval [first frame * frame_shift, (last frame + 1) * frame_shift) in seconds,
-labelled with the name of the symbol on that row.
+Every writer takes *tiers*: {tier name: [`Interval`, ...]} in seconds, made from a path of frames by
+`segments` and one `Clock`. Files are written atomically (a temporary file in the same folder, then
+renamed), so an interrupted or failed write never leaves a partial file behind.
+
+The clock: frame t is the analysis window that starts at t * hop and is `window` long. The boundary
+between frames t - 1 and t is placed halfway between their centres, t * hop + (window - hop) / 2
+(7.5 ms after t * hop with 25 ms windows every 10 ms): each frame then owns the stretch of audio
+nearest its own centre, which is also how the spoken-words data assigns a frame its true phone (the
+phone at its centre). The first interval starts at 0 and the last ends at the end of the audio. A
+run without an audio front end (`.npz` features) has no window: its clock is `--frame-shift` with
+the boundary at t * shift. Times are rounded to 0.1 ms.
 """
 
+import csv
+import dataclasses
+import io
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-TIER = "phones"  # the TextGrid tier's name
+DECIMALS = 4  # seconds are rounded to 0.1 ms in every output
+
+
+@dataclasses.dataclass(frozen=True)
+class Clock:
+    """Frame index -> seconds (module docstring). hop: seconds between frames; offset: seconds from
+    frame t's start (t * hop) to the boundary before it."""
+
+    hop: float
+    offset: float = 0.0
+
+    @classmethod
+    def of_front_end(cls, front_end) -> "Clock":
+        """The clock of an audio front end (anything with `hop_ms` and `frame_ms`)."""
+        return cls(front_end.hop_ms / 1000, (front_end.frame_ms - front_end.hop_ms) / 2000)
+
+    def duration(self, num_frames: int) -> float:
+        """Seconds covered by `num_frames` frames when the audio's own length is unknown."""
+        return round(num_frames * self.hop + (2 * self.offset if num_frames else 0.0), DECIMALS)
+
+    def boundary(self, frame: int, num_frames: int, duration: float) -> float:
+        """Seconds of the boundary before frame `frame` of `num_frames`, inside [0, duration]."""
+        if frame <= 0:
+            return 0.0
+        if frame >= num_frames:
+            return round(duration, DECIMALS)
+        return round(min(frame * self.hop + self.offset, duration), DECIMALS)
+
+
+@dataclasses.dataclass
+class Interval:
+    begin: float  # seconds
+    end: float
+    label: str
+    confidence: float | None = None  # mean log-posterior of the label over the interval's frames
+
+
+def segments(positions_T) -> list[tuple[int, int, int]]:
+    """(first frame, end frame, position) per run of equal values in `positions_T` (T,); runs at -1 are left out."""
+    positions_T = np.asarray(positions_T)
+    starts = np.flatnonzero(np.diff(positions_T, prepend=-2) != 0)
+    ends = np.append(starts[1:], len(positions_T))
+    return [(int(a), int(b), int(positions_T[a])) for a, b in zip(starts, ends) if positions_T[a] >= 0]
 
 
 def utterance_id(index: int) -> str:
@@ -17,44 +72,72 @@ def utterance_id(index: int) -> str:
     return f"seq_{index:05d}"
 
 
-def intervals(positions, labels, vocab, frame_shift: float) -> list[tuple[float, float, str]]:
-    """(start s, end s, label) per run of equal rows in `positions` (T,); frames at -1 are left out."""
-    positions = np.asarray(positions)
-    starts = np.flatnonzero(np.diff(positions, prepend=-2) != 0)
-    ends = np.append(starts[1:], len(positions))
-    out = []
-    for a, b in zip(starts, ends):
-        row = int(positions[a])
-        if row >= 0:
-            out.append((round(a * frame_shift, 9), round(b * frame_shift, 9), vocab[int(labels[row])]))
-    return out
+def write_atomically(path, write) -> Path:
+    """Calls `write(temporary path)` and renames the result to `path`: `path` is either the complete
+    new file or untouched. The folder is created if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path, text: str) -> Path:
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_textgrid(path, tiers: dict[str, list[Interval]], duration: float) -> Path:
+    """A Praat TextGrid (long format) with one interval tier per entry of `tiers`, from 0 to
+    `duration` seconds; gaps between intervals are empty intervals."""
+    from praatio import textgrid
+
+    grid = textgrid.Textgrid()
+    for name, entries in tiers.items():
+        grid.addTier(textgrid.IntervalTier(name, [(iv.begin, iv.end, iv.label) for iv in entries], 0.0, duration))
+    return write_atomically(path, lambda tmp: grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True))
+
+
+def write_ctm(path, tiers_of: dict[str, dict[str, list[Interval]]], tier: str) -> Path:
+    """`utt 1 start duration label` lines (seconds) of one tier of each utterance, in key order."""
+    lines = [
+        f"{utt} 1 {iv.begin:.6g} {iv.end - iv.begin:.6g} {iv.label}"
+        for utt, tiers in sorted(tiers_of.items())
+        for iv in tiers[tier]
+    ]
+    return write_text(path, "".join(line + "\n" for line in lines))
+
+
+def csv_text(header: list[str], rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_intervals_csv(path, tiers_of: dict[str, dict[str, list[Interval]]]) -> Path:
+    """`recording, tier, begin, end, label, confidence` rows, recordings in key order."""
+    rows = [
+        [rid, tier, f"{iv.begin:.{DECIMALS}f}", f"{iv.end:.{DECIMALS}f}", iv.label, f"{iv.confidence:.4f}"]
+        for rid, tiers in sorted(tiers_of.items())
+        for tier, entries in tiers.items()
+        for iv in entries
+    ]
+    return write_text(path, csv_text(["recording", "tier", "begin", "end", "label", "confidence"], rows))
 
 
 def write_npz(path, alignments: dict[int, np.ndarray]) -> Path:
     """One int32 positions array per sequence, keyed `seq_00000`, ... (skipped sequences absent)."""
-    path = Path(path)
-    np.savez(path, **{utterance_id(i): np.asarray(p, np.int32) for i, p in alignments.items()})
-    return path
+    arrays = {utterance_id(i): np.asarray(p, np.int32) for i, p in alignments.items()}
 
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
-def write_ctm(path, segments: dict[int, list]) -> Path:
-    """`utt 1 start duration label` lines (seconds), sequences in index order."""
-    lines = [
-        f"{utterance_id(i)} 1 {start:.6g} {end - start:.6g} {label}"
-        for i, ivs in sorted(segments.items())
-        for start, end, label in ivs
-    ]
-    path = Path(path)
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
-
-
-def write_textgrid(path, segments: list, duration: float) -> Path:
-    """A Praat TextGrid with one interval tier (`phones`) from 0 to `duration` seconds."""
-    from praatio import textgrid
-
-    grid = textgrid.Textgrid()
-    grid.addTier(textgrid.IntervalTier(TIER, segments, 0.0, duration))
-    path = Path(path)
-    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
-    return path
+    return write_atomically(path, save)

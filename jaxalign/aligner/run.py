@@ -10,17 +10,20 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
 
+from jaxalign.aligner.export import Clock
 from jaxalign.config import Config, load_config
 from jaxalign.data import Batcher, SequenceData
-from jaxalign.errors import RunError
-from jaxalign.setups import Setup, make_setup
-from jaxalign.training.checkpoints import CheckpointError, Checkpoints
+from jaxalign.errors import CheckpointError, RunError
+from jaxalign.setups import SETUPS, Setup, setup_for_data
+from jaxalign.training.checkpoints import Checkpoints
 from jaxalign.training.evaluation import alignment_figures
 from jaxalign.training.outputs import per_example
+from jaxalign.training.run_dir import holder
 from jaxalign.training.step import init_train_state, make_eval_fn
 
 # Sequences longer than this (frames), or whose grid has more cells, are long recordings: the net
@@ -41,26 +44,38 @@ class Run:
     setup: Setup
     params: object  # nnx.State of the model
     step: int  # the checkpoint's training step
-    feature_dim: int  # F the model takes
-    vocab: list[str]  # class names of the training data; len = num_classes
+    data_info: dict  # what the run knows of its training data (`SequenceData.info()`)
     evaluate: Callable  # jitted (params, batch) -> `setup.decode` outputs (see make_eval_fn)
+
+    @property
+    def feature_dim(self) -> int:
+        """F, the features per frame the model takes."""
+        return self.data_info["feature_dim"]
+
+    @property
+    def vocab(self) -> list[str]:
+        """Class names of the training data; len = num_classes."""
+        return list(self.data_info["vocab"])
 
     @property
     def num_classes(self) -> int:
         return len(self.vocab)
 
     @property
-    def optional_symbol(self) -> int | None:
-        """The class whose target rows the path may skip (a corpus run's silence), or None."""
-        return getattr(self.setup, "optional_symbol", None)
+    def clock(self) -> Clock | None:
+        """Frame index -> seconds of the run's audio front end (`jaxalign.aligner.export`); None for
+        features without one (.npz, digit strips, synthetic). Runs recorded before the front end was
+        kept in the checkpoint read it from their data config."""
+        front_end = self.data_info.get("front_end")
+        if front_end is not None:
+            return Clock.of_front_end(SimpleNamespace(**front_end))
+        if hasattr(self.config.data, "hop_ms") and hasattr(self.config.data, "frame_ms"):
+            return Clock.of_front_end(self.config.data)
+        return None
 
     def feasible(self, frame_lengths, labels) -> np.ndarray:
-        """(N,) bool: each target's grid fits its input (`setup.feasible`; optional rows left out)."""
-        label_lengths = np.array([len(y) for y in labels])
-        if self.optional_symbol is None:
-            return np.asarray(self.setup.feasible(np.asarray(frame_lengths), label_lengths))
-        skippable = np.array([int(np.sum(np.asarray(y) == self.optional_symbol)) for y in labels])
-        return np.asarray(self.setup.feasible(np.asarray(frame_lengths), label_lengths, skippable))
+        """(N,) bool: each target's grid fits its input (`Setup.feasible_targets`)."""
+        return self.setup.feasible_targets(frame_lengths, labels)
 
     def outputs(self, features, labels=None) -> list[dict]:
         """One dict per sequence: `log_probs` (T_i, C') over the head's outputs (C' =
@@ -79,7 +94,7 @@ class Run:
         labels = self._checked_labels(labels, len(features)) if given else [np.zeros(1, np.int32)] * len(features)
         frames = np.array([len(x) for x in features])
         feasible = self.feasible(frames, labels)
-        rows = np.array([len(y) for y in labels]) * self.setup.states_per_symbol
+        rows = np.array([self.setup.frames_needed(y) for y in labels])
         long = (frames > LONG_FRAMES) | (frames * rows > LONG_GRID_CELLS)
         results: list[dict] = [{} for _ in features]
         short = np.flatnonzero(~long)
@@ -106,7 +121,7 @@ class Run:
             return iter(())
         trainer = self.config.trainer
         batcher = Batcher(
-            SequenceData(features, labels, None, self.vocab, self.optional_symbol),
+            SequenceData.like(self.data_info, features, labels),
             trainer.batch_size,
             num_buckets=trainer.num_buckets,
         )
@@ -125,40 +140,31 @@ class Run:
             out[j] = example["log_probs"]
         return np.concatenate([lp[s - a : s - a + chunk] for lp, s, (a, _) in zip(out, starts, windows)])
 
-    def _long_outputs(self, index: int, features_TxF, labels_U) -> dict:
-        """`outputs` of one long sequence: chunked log-probs, the per-frame argmax with repeats
-        merged as its hypothesis, and with labels a banded forced alignment (`jaxalign.align.long`)."""
-        from jaxalign.align.long import long_viterbi
-        from jaxalign.setups.divergences import substate_grid
+    def _long_outputs(self, index: int, features_TxF, labels_L) -> dict:
+        """`outputs` of one long sequence: chunked log-probs, the per-frame most likely symbol with
+        repeats merged as its hypothesis, and with labels a banded forced alignment (`Setup.align_long`)."""
         from jaxalign.training.record import console
 
         log_probs = self.chunked_log_probs(features_TxF)
-        k, classes = self.setup.states_per_symbol, self.num_classes
-        symbol_lp = log_probs[:, : classes * k]
-        frame_symbols = symbol_lp.argmax(axis=1) // k
+        frame_symbols = self.setup.symbol_log_posteriors(log_probs).argmax(axis=1)
         result = {
             "log_probs": log_probs,
             "hypothesis": [int(s) for j, s in enumerate(frame_symbols) if j == 0 or s != frame_symbols[j - 1]],
         }
-        if labels_U is None or not self.setup.aligns:
+        if labels_L is None:
             return result
-        grid = substate_grid(labels_U[None], np.zeros((1, len(labels_U))), k, self.optional_symbol)
-        used = np.asarray(grid.paddings[0]) == 0
-        rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
-        optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
         console(
-            f"sequence {index}: {len(features_TxF)} frames x {len(rows)} grid rows, aligned in a band around a "
-            "first pass (a long recording)"
+            f"sequence {index}: {len(features_TxF)} frames, a target of {len(labels_L)} symbols: aligned in a band "
+            "around a first pass (a long recording)"
         )
-        renormalised = symbol_lp - np.logaddexp.reduce(
-            symbol_lp, axis=1, keepdims=True
-        )  # the blank left out, as in decode
-        found = long_viterbi(renormalised, rows, labels_U, k, label_of_L=label_of, optional_L=optional)
+        found = self.setup.align_long(log_probs, labels_L)
+        if found is None:
+            return result
         if found.touched_edge:
             console(
                 f"WARNING: sequence {index}: the path touched its band's edge at {found.width} rows; parts may be misaligned"
             )
-        result["positions"] = label_of[found.positions].astype(np.int32)
+        result["positions"] = found.positions
         result["band_width"] = found.width
         return result
 
@@ -237,27 +243,33 @@ def load_run(run_dir, step: int | None = None) -> Run:
             raise RunError(f"step={step!r} is not a checkpoint step (an int; default: the latest)")
         step = int(step)
     config = load_config(run_dir / ".hydra" / "config.yaml")
+    training = holder(run_dir)
+    if training is not None and step is None:
+        raise RunError(
+            f"{run_dir} is still training ({training}): its latest checkpoint is not its last; wait for it to finish, "
+            "or ask for a checkpoint step (--step N, load_run(run_dir, step=N))"
+        )
     checkpoints = Checkpoints(run_dir / "checkpoints", max_to_keep=config.trainer.keep_checkpoints, create=False)
     try:
         if checkpoints.latest_step() is None:
             raise CheckpointError(f"no checkpoint under {run_dir / 'checkpoints'}")
         meta = checkpoints.restore_meta(step)
         info = meta["data"]
-        setup = make_setup(config, info["num_classes"], info.get("optional_symbol"))
+        setup = setup_for_data(config, info)
         graphdef, _, template = init_train_state(config, setup, info["feature_dim"])
         state, meta = checkpoints.restore_state(template, step)
     finally:
         checkpoints.close()
-    return Run(
-        run_dir,
-        config,
-        setup,
-        state.params,
-        int(meta["step"]),
-        info["feature_dim"],
-        list(info["vocab"]),
-        make_eval_fn(graphdef, setup),
-    )
+    return Run(run_dir, config, setup, state.params, int(meta["step"]), info, make_eval_fn(graphdef, setup))
+
+
+def require_aligning_setup(run_dir) -> None:
+    """RunError unless the run's setup gives alignments (read from its config: no checkpoint restored)."""
+    name = load_config(Path(run_dir) / ".hydra" / "config.yaml").setup.name
+    if not SETUPS[name].aligns:
+        raise RunError(
+            f"{run_dir} was trained with setup={name}, which gives no alignments; use a setup=order_sync or setup=seq2seq run"
+        )
 
 
 def plot_run_alignment(run_dir, out_path, step: int | None = None, split: str = "test", examples=None) -> list[Path]:

@@ -46,6 +46,21 @@ class SequenceData:
             raise ValueError("this data set has no true alignments, so no per-frame labels")
         return self.labels[i][self.alignments[i]]
 
+    def info(self) -> dict:
+        """What a trained model needs to know of its data without the data (a checkpoint keeps it):
+        feature_dim, num_classes, vocab, optional_symbol."""
+        return {
+            "feature_dim": self.feature_dim,
+            "num_classes": self.num_classes,
+            "vocab": list(self.vocab),
+            "optional_symbol": self.optional_symbol,
+        }
+
+    @classmethod
+    def like(cls, info: dict, features: list[np.ndarray], labels: list[np.ndarray]) -> "SequenceData":
+        """New sequences over the classes of a data set described by `info` (no true alignments)."""
+        return cls(features, labels, None, list(info["vocab"]), info.get("optional_symbol"))
+
     def subset(self, index) -> "SequenceData":
         index = [int(i) for i in index]
         return SequenceData(

@@ -35,6 +35,11 @@ def make_setup(config, num_classes: int, optional_symbol: int | None = None) -> 
     return OrderSync(config, num_classes, optional_symbol)
 
 
+def setup_for_data(config, data_info: dict) -> Setup:
+    """`make_setup` for a data set described by `SequenceData.info()` (e.g. a checkpoint's record of it)."""
+    return make_setup(config, data_info["num_classes"], data_info.get("optional_symbol"))
+
+
 __all__ = [
     "ATTENTIONS",
     "KERNELS",
@@ -49,5 +54,6 @@ __all__ = [
     "ctc_divergence",
     "frame_cross_entropy",
     "make_setup",
+    "setup_for_data",
     "many_to_one_weights",
 ]

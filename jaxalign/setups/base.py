@@ -55,8 +55,10 @@ class Setup:
 
     name: ClassVar[str]
     states_per_symbol: int = 1  # grid rows per target symbol (order_sync's sub-states)
+    optional_symbol: int | None = None  # a class whose target rows the path may skip (order_sync: a corpus' pause)
     aligns: bool = False  # evaluation yields forced alignments (alignment metrics, churn, the figure's path)
     frame_metrics: bool = True  # frame accuracy against the true per-frame labels applies
+    stores_alignments: bool = False  # trains on a stored alignment of the training set, realigned by the trainer
 
     def __init__(self, config, num_classes: int):
         self.num_classes = num_classes
@@ -90,15 +92,31 @@ class Setup:
         """(N,) bool, NumPy or JAX alike: the target's grid fits its input (1 <= L * k <= T)."""
         return is_feasible(frame_lengths, label_lengths * self.states_per_symbol)
 
+    def frames_needed(self, labels_L) -> int:
+        """Frames the shortest path through the grid of one target (L,) takes (for messages)."""
+        return len(labels_L) * self.states_per_symbol
+
+    def feasible_targets(self, frame_lengths, labels) -> np.ndarray:
+        """(N,) bool on the host: `feasible` of ragged targets `labels` (list of (L_i,) int arrays)."""
+        label_lengths = np.array([len(y) for y in labels], np.int64)
+        return np.asarray(self.feasible(np.asarray(frame_lengths), label_lengths))
+
+    def symbol_log_posteriors(self, log_probs_TxC) -> np.ndarray:
+        """(T, num_classes) float64 log p(symbol | frame) of one example's head outputs (`decode`'s
+        `log_probs`), normalised over the symbols."""
+        lp = np.asarray(log_probs_TxC, np.float64)[:, : self.num_classes]
+        return lp - np.logaddexp.reduce(lp, axis=1, keepdims=True)
+
+    def align_long(self, log_probs_TxC, labels_L):
+        """The forced alignment of one sequence too long for the batched kernels, from its head
+        outputs (T, num_outputs): a `jaxalign.align.long.LongAlignment` whose positions are indices
+        into `labels_L`; None where this setup has no such alignment."""
+        return None
+
     def make_model(self, config, feature_dim: int, rngs: nnx.Rngs) -> nnx.Module:
         """The model this setup trains: called with features (B, T, F) and paddings (B, T), it gives
         logits (B, T, `num_outputs`)."""
         return sequence_model(config.model, feature_dim, self.num_outputs, rngs)
-
-    def make_alignment_store(self, batcher, graphdef):
-        """The host-side store of training-set alignments the loop keeps, if this setup trains on one
-        (`jaxalign.training.alignments.AlignmentStore`); None otherwise."""
-        return None
 
     def loss(self, model, batch, step, dropout_key) -> tuple[jax.Array, dict]:
         """(scalar divergence, per-batch metrics) of the model on a batch. Runs inside the jitted

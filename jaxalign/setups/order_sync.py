@@ -162,12 +162,9 @@ class OrderSync(Setup):
         )
         return WithLocalAligner(model, aligner)
 
-    def make_alignment_store(self, batcher, graphdef):
-        if not self.schedule.stored:
-            return None
-        from jaxalign.training.alignments import AlignmentStore  # the training layer's, built on request
-
-        return AlignmentStore(batcher, self, graphdef)
+    @property
+    def stores_alignments(self) -> bool:
+        return self.schedule.stored
 
     def grid(self, batch) -> Grid:
         """The rows of the batch's target-ordered grid (`substate_grid`)."""
@@ -175,10 +172,26 @@ class OrderSync(Setup):
 
     def feasible(self, frame_lengths, label_lengths, skippable=None):
         """(N,) bool, NumPy or JAX alike: the grid's shortest path fits the input. skippable: (N,)
-        optional rows of each target, which the shortest path leaves out."""
+        optional rows of each target, which the shortest path leaves out (a target of optional rows
+        alone still takes one frame)."""
         if skippable is None or self.optional_symbol is None:
             return super().feasible(frame_lengths, label_lengths)
-        return is_feasible(frame_lengths, (label_lengths - skippable) * self.states_per_symbol)
+        needed = (label_lengths - skippable) * self.states_per_symbol
+        needed = needed + ((label_lengths > 0) & (needed == 0))
+        return is_feasible(frame_lengths, needed)
+
+    def skippable(self, labels_L) -> int:
+        """How many rows of one target's grid the path may skip (its optional symbols)."""
+        return 0 if self.optional_symbol is None else int(np.sum(np.asarray(labels_L) == self.optional_symbol))
+
+    def frames_needed(self, labels_L):
+        needed = (len(labels_L) - self.skippable(labels_L)) * self.states_per_symbol
+        return max(needed, min(len(labels_L), 1))
+
+    def feasible_targets(self, frame_lengths, labels):
+        label_lengths = np.array([len(y) for y in labels], np.int64)
+        skippable = np.array([self.skippable(y) for y in labels], np.int64)
+        return np.asarray(self.feasible(np.asarray(frame_lengths), label_lengths, skippable))
 
     def batch_feasible(self, batch):
         """(B,) bool `feasible` of a batch's targets (their optional-symbol rows counted as skippable)."""
@@ -315,6 +328,29 @@ class OrderSync(Setup):
             rows_BxT = label_rows(path.positions)
             out["ctc_positions"] = jnp.where(rows_BxT >= 0, rows_BxT // k, -1)
         return out
+
+    def symbol_log_posteriors(self, log_probs_TxC):
+        """Sub-state columns summed per symbol, the CTC blank left out, renormalised over symbols."""
+        n, k, c = len(log_probs_TxC), self.states_per_symbol, self.num_classes
+        lp = np.asarray(log_probs_TxC, np.float64)[:, : c * k].reshape(n, c, k)
+        per_symbol = np.logaddexp.reduce(lp, axis=2)
+        return per_symbol - np.logaddexp.reduce(per_symbol, axis=1, keepdims=True)
+
+    def align_long(self, log_probs_TxC, labels_L):
+        """`long_viterbi` over this target's grid (its sub-state rows and optional rows), on the
+        sub-state columns renormalised (the blank left out, as in `decode`)."""
+        from jaxalign.align.long import long_viterbi
+
+        k, c = self.states_per_symbol, self.num_classes
+        symbol_lp = np.asarray(log_probs_TxC, np.float32)[:, : c * k]
+        symbol_lp = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
+        labels_L = np.asarray(labels_L)
+        grid = substate_grid(labels_L[None], np.zeros((1, len(labels_L))), k, self.optional_symbol)
+        used = np.asarray(grid.paddings[0]) == 0
+        rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
+        optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
+        found = long_viterbi(symbol_lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional)
+        return found._replace(positions=label_of[found.positions].astype(np.int32))
 
     def beam_decode(self, log_probs_TxC, beam_width):
         return self.decoder.beam_decode(self, log_probs_TxC, beam_width)

@@ -21,7 +21,8 @@ from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
 from jaxalign.errors import TrainingDiverged
 from jaxalign.optim import lr_multiplier
-from jaxalign.setups import make_setup
+from jaxalign.setups import setup_for_data
+from jaxalign.training.alignments import AlignmentStore
 from jaxalign.training.checkpoints import Checkpoints
 from jaxalign.training.evaluation import alignment_figures, evaluate_split
 from jaxalign.training.parallel import DataParallel
@@ -58,7 +59,7 @@ class Trainer:
         if self.first and fresh:
             for name, text in self.splits.record.items():  # the data source's part of the record
                 (self.run_dir / name).write_text(text)
-        self.setup = make_setup(config, self.splits.train.num_classes, self.splits.train.optional_symbol)
+        self.setup = setup_for_data(config, self.splits.train.info())
         self.setup.check_data(self.splits)
 
         self.parallel = DataParallel(trainer.batch_size)
@@ -82,7 +83,7 @@ class Trainer:
         self.key = jax.random.key(config.seed)
         self.compiled: set[tuple] = set()  # batch shapes the train step has compiled for
 
-        self.store = self.setup.make_alignment_store(self.train_batches, graphdef)
+        self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stores_alignments else None
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
         self.valid_lengths = self.splits.valid.frame_lengths() if len(self.splits.valid) else np.zeros(0, np.int64)
 
@@ -143,13 +144,7 @@ class Trainer:
     def checkpoint(self, step: int) -> None:
         realigned = sorted(self.store.realigned) if self.store else []
         meta = {"step": step, "iterator": vars(self.train_batches.state), "realigned": realigned}
-        train = self.splits.train  # what `jaxalign.load_run` needs to rebuild the model without the data
-        meta["data"] = {
-            "feature_dim": train.feature_dim,
-            "num_classes": train.num_classes,
-            "vocab": list(train.vocab),
-            "optional_symbol": train.optional_symbol,
-        }
+        meta["data"] = self.splits.train.info()  # what `jaxalign.load_run` needs to rebuild the model without the data
         self.checkpoints.save(step, self.state, meta, self.extras())
 
     # -- steps -------------------------------------------------------------------------------

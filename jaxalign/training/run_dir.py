@@ -41,10 +41,26 @@ LOCK_NAME = ".lock"
 _held: dict[Path, int] = {}  # run dirs this process holds, with how many `hold`s are open on each
 
 
+def holder(run_dir) -> str | None:
+    """Who holds `run_dir`'s lock right now (e.g. a run still training), or None: free, or no lock file."""
+    path = Path(run_dir) / LOCK_NAME
+    if not path.is_file() or Path(run_dir).absolute() in _held:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)  # releases a lock taken here
+
+
 @contextlib.contextmanager
-def hold(run_dir):
-    """Holds `run_dir`'s lock for the block (re-entrant within a process); raises RunDirBusy naming
-    the holder when another process has it. Creates the run dir if needed."""
+def hold(run_dir, *, busy=RunDirBusy, rule: str = "a run dir takes one run at a time"):
+    """Holds `run_dir`'s lock for the block (re-entrant within a process); raises `busy` naming
+    the holder and the `rule` when another process has it. Creates the folder if needed (the lock
+    of any folder one process at a time writes: a run dir, an alignment output folder)."""
     run_dir = Path(run_dir).absolute()
     if run_dir in _held:
         _held[run_dir] += 1
@@ -59,11 +75,11 @@ def hold(run_dir):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
-            raise RunDirBusy(f"{run_dir} is in use by {holder}; a run dir takes one run at a time") from None
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            owner = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            raise busy(f"{run_dir} is in use by {owner}; {rule}") from None
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode() + b"\n", 0)
+        os.pwrite(fd, json.dumps(owner).encode() + b"\n", 0)
         _held[run_dir] = 1
         try:
             yield

@@ -486,7 +486,7 @@ def trained(tmp_path_factory):
         }
     )  # fmt: skip
     train(config, run_dir)
-    tight_reason = f"audio too short: {phones + 5} frames for {2 * phones} grid rows (2 per phone)"
+    tight_reason = f"audio too short: {phones + 5} frames for a path through {2 * phones} grid rows"
     return {"corpus": corpus, "dictionary": first, "good": good, "run": run_dir, "root": out, "tight": tight_reason,
             "source_dictionary": dictionary}  # fmt: skip
 

@@ -97,6 +97,17 @@ def dictionary_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def check_out_beside_corpus(corpus_dir, out_dir) -> None:
+    """Refuses an --out inside the corpus (its TextGrids would be read as transcripts) or holding it."""
+    out, corpus = Path(out_dir).resolve(), Path(corpus_dir).resolve()
+    if out == corpus or corpus in out.parents:
+        raise CorpusError(
+            f"--out {out_dir} is inside the corpus {corpus_dir}: its TextGrids would be read as transcripts"
+        )
+    if out in corpus.parents:
+        raise CorpusError(f"--out {out_dir} holds the corpus {corpus_dir}: choose a folder beside it")
+
+
 def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, resume=False, say=print) -> dict:
     """Aligns every recording of `corpus_dir` with the loaded `run` (`jaxalign.load_run` of a
     data=corpus run) into `out_dir` (its rules: `jaxalign.aligner.output_dir`; `resume` skips the
@@ -110,13 +121,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
             f"{run.run_dir} was trained on data={data_cfg.name}; aligning a corpus folder needs a data=corpus run "
             "(its phones and its silence)"
         )
-    out_dir, corpus = Path(out_dir).resolve(), Path(corpus_dir).resolve()
-    if out_dir == corpus or corpus in out_dir.parents:
-        raise CorpusError(
-            f"--out {out_dir} is inside the corpus {corpus_dir}: its TextGrids would be read as transcripts"
-        )
-    if out_dir in corpus.parents:
-        raise CorpusError(f"--out {out_dir} holds the corpus {corpus_dir}: choose a folder beside it")
+    check_out_beside_corpus(corpus_dir, out_dir)
     spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
     clock = Clock.of_front_end(spec)
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
@@ -135,7 +140,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         feasible = run.feasible(data.frame_lengths(), data.labels)
         for u, y, ok in zip(utterances, data.labels, feasible):
             if not ok:
-                reason = f"audio too short: {len(u.features)} frames for a path of {run.setup.frames_needed(y)}"
+                reason = f"audio too short: {len(u.features)} frames for a path through {run.setup.frames_needed(y)} grid rows"
                 unaligned.append((u.recording.id, reason))
                 say(f"unaligned {u.recording.id}: {reason}")
         keep = [i for i in range(len(utterances)) if feasible[i]]
@@ -206,6 +211,7 @@ def align_corpus_dir(
     """`jaxalign-align RUN CORPUS_DIR --out DIR`: loads the run, aligns the corpus (`align_corpus`)
     and says what it did; a corpus of which no recording could be aligned is a CorpusError."""
     check_out_dir(Path(out_dir), overwrite, resume)
+    check_out_beside_corpus(corpus_dir, out_dir)
     run = load_run(run_dir, step=step)
     run.require_alignments()
     say(f"{run_dir}: setup={run.config.setup.name}, checkpoint step {run.step}; aligning the corpus {corpus_dir}")

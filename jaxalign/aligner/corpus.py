@@ -14,7 +14,6 @@ It is 0 for a perfectly confident alignment and falls towards log(1 / phones) (a
 phones) where the net sees something else than the transcript says: sort by it to find bad alignments.
 """
 
-import csv
 import dataclasses
 import hashlib
 import time
@@ -97,6 +96,17 @@ def dictionary_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def as_rows(tiers_: dict[str, list[Interval]]) -> dict[str, list[list]]:
+    """Tiers as JSON-ready rows (begin, end, label, confidence), for the progress log."""
+    return {
+        tier: [
+            [float(iv.begin), float(iv.end), iv.label, None if iv.confidence is None else float(iv.confidence)]
+            for iv in ivs
+        ]
+        for tier, ivs in tiers_.items()
+    }
+
+
 def check_out_beside_corpus(corpus_dir, out_dir) -> None:
     """Refuses an --out inside the corpus (its TextGrids would be read as transcripts) or holding it."""
     out, corpus = Path(out_dir).resolve(), Path(corpus_dir).resolve()
@@ -133,9 +143,14 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         corpus_data = load_corpus(spec, dictionary=entries, phones=run.vocab, say=say)
         unaligned = list(corpus_data.unaligned)
         done = out.done()
-        utterances = [u for u in corpus_data.utterances if f"{u.recording.id}.TextGrid" not in done]
-        if len(utterances) < len(corpus_data.utterances):
-            say(f"--resume: {len(corpus_data.utterances) - len(utterances)} recordings were aligned by an earlier call")
+        earlier = {e["recording"]: e for e in out.recorded() if f"{e['recording']}.TextGrid" in done}
+        tiers_of = {
+            rid: {tier: [Interval(*iv) for iv in ivs] for tier, ivs in e["tiers"].items()} for rid, e in earlier.items()
+        }
+        suspect = [(rid, why) for rid, e in earlier.items() for why in e["suspect"]]
+        utterances = [u for u in corpus_data.utterances if u.recording.id not in earlier]
+        if earlier:
+            say(f"--resume: {len(earlier)} recordings were aligned by an earlier call")
         data = to_sequences(utterances, run.vocab, spec.silence)
         feasible = run.feasible(data.frame_lengths(), data.labels)
         for u, y, ok in zip(utterances, data.labels, feasible):
@@ -145,27 +160,25 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                 say(f"unaligned {u.recording.id}: {reason}")
         keep = [i for i in range(len(utterances)) if feasible[i]]
         silence_id = run.vocab.index(spec.silence)
-        tiers_of, suspect = resumed_rows(out), resumed_suspects(out)
-        bar = tqdm(total=len(keep), desc="jaxalign-align", unit="file", mininterval=1.0, disable=not keep)
-        for start in range(0, len(keep), CHUNK):
-            part = keep[start : start + CHUNK]
-            outs = run.outputs([data.features[i] for i in part], [data.labels[i] for i in part])
-            for i, result in zip(part, outs):
-                u = utterances[i]
-                log_post = run.setup.symbol_log_posteriors(result["log_probs"])
-                found = tiers(
-                    result["positions"], data.labels[i], word_spans(u), run.vocab, spec.silence, log_post,
-                    u.duration, clock,
-                )  # fmt: skip
-                out.write(f"{u.recording.id}.TextGrid", write_textgrid, found, round(u.duration, 4))
-                tiers_of[u.recording.id] = found
-                for reason in suspicions(found, log_post, silence_id):
-                    suspect.append((u.recording.id, reason))
-                    say(f"suspect {u.recording.id}: {reason}")
-            out.write("alignments.csv", write_intervals_csv, tiers_of)
-            out.write("suspect.csv", write_text, csv_text(["recording", "reason"], sorted(suspect)))
-            bar.update(len(part))
-        bar.close()
+        with tqdm(total=len(keep), desc="jaxalign-align", unit="file", mininterval=1.0, disable=not keep) as bar:
+            for start in range(0, len(keep), CHUNK):
+                part = keep[start : start + CHUNK]
+                outs = run.outputs([data.features[i] for i in part], [data.labels[i] for i in part])
+                for i, result in zip(part, outs):
+                    u = utterances[i]
+                    log_post = run.setup.symbol_log_posteriors(result["log_probs"])
+                    found = tiers(
+                        result["positions"], data.labels[i], word_spans(u), run.vocab, spec.silence, log_post,
+                        u.duration, clock,
+                    )  # fmt: skip
+                    out.write(f"{u.recording.id}.TextGrid", write_textgrid, found, round(u.duration, 4))
+                    tiers_of[u.recording.id] = found
+                    reasons = suspicions(found, log_post, silence_id)
+                    for reason in reasons:
+                        suspect.append((u.recording.id, reason))
+                        say(f"suspect {u.recording.id}: {reason}")
+                    out.record({"recording": u.recording.id, "tiers": as_rows(found), "suspect": reasons})
+                bar.update(len(part))
         out.write("alignments.csv", write_intervals_csv, tiers_of)
         out.write("suspect.csv", write_text, csv_text(["recording", "reason"], sorted(suspect)))
         out.write("unaligned.csv", write_text, csv_text(["recording", "reason"], sorted(unaligned)))
@@ -181,28 +194,6 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         "seconds": seconds,
         "real_time_factor": audio / seconds if seconds > 0 else float("inf"),
     }
-
-
-def resumed_rows(out: OutputDir) -> dict[str, dict[str, list[Interval]]]:
-    """The alignments.csv rows an earlier, interrupted call wrote (resumed: kept), by recording."""
-    path = out.path / "alignments.csv"
-    tiers_of: dict[str, dict[str, list[Interval]]] = {}
-    if "alignments.csv" not in out.done() or not path.is_file():
-        return tiers_of
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            entry = Interval(float(row["begin"]), float(row["end"]), row["label"], float(row["confidence"]))
-            tiers_of.setdefault(row["recording"], {"words": [], "phones": []})[row["tier"]].append(entry)
-    return tiers_of
-
-
-def resumed_suspects(out: OutputDir) -> list[tuple[str, str]]:
-    """The suspect.csv rows an earlier, interrupted call wrote."""
-    path = out.path / "suspect.csv"
-    if "suspect.csv" not in out.done() or not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [(row["recording"], row["reason"]) for row in csv.DictReader(f)]
 
 
 def align_corpus_dir(

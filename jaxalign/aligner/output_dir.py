@@ -7,7 +7,8 @@
   then a rename): a file that is there is whole, even after Ctrl-C, a kill or a full disk.
 - Everything written is listed, as it is written, in `.written` (one path a line, relative to the
   folder), so `--overwrite` removes exactly what earlier calls wrote (and nothing else), and
-  `--resume` knows what is done.
+  `--resume` knows what is done; what the closing tables (alignments.csv) need of each finished
+  recording is appended to `.progress.jsonl` as it goes, so nothing done is redone.
 """
 
 import contextlib
@@ -22,6 +23,7 @@ from jaxalign.training.run_dir import hold
 INCOMPLETE = "INCOMPLETE"
 WRITTEN = ".written"
 STATE = ".alignment.json"  # what the outputs were made with (run, step, dictionary): --resume checks it
+PROGRESS = ".progress.jsonl"  # one JSON line per finished item (what the final tables need): --resume reads it
 
 
 def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
@@ -44,7 +46,7 @@ class OutputDir:
 
     def __init__(self, path: Path):
         self.path = path
-        self._written = None
+        self._written = self._progress = None
 
     @classmethod
     @contextlib.contextmanager
@@ -70,10 +72,12 @@ class OutputDir:
                            "if no call is running); --resume continues it, --overwrite starts again\n")  # fmt: skip
                 write_text(path / STATE, json.dumps(state, indent=1, sort_keys=True) + "\n")
                 out._written = open(path / WRITTEN, "a", encoding="utf-8")
+                out._progress = open(path / PROGRESS, "a", encoding="utf-8")
             try:
                 yield out
             finally:
                 out._written.close()
+                out._progress.close()
 
     def done(self) -> set[str]:
         """The outputs written so far (relative paths), by this call and the earlier ones it resumes."""
@@ -88,6 +92,21 @@ class OutputDir:
             self._written.flush()
         return target
 
+    def record(self, entry: dict) -> None:
+        """Appends `entry` (JSON) to the progress log; call it after the item's files are written."""
+        with self.errors():
+            self._progress.write(json.dumps(entry) + "\n")
+            self._progress.flush()
+
+    def recorded(self) -> list[dict]:
+        """The progress log's entries (an interrupted last line is dropped)."""
+        path, entries = self.path / PROGRESS, []
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    entries.append(json.loads(line))
+        return entries
+
     def finish(self) -> None:
         """Marks the folder complete: the last step of a call that wrote everything."""
         (self.path / INCOMPLETE).unlink(missing_ok=True)
@@ -100,7 +119,7 @@ class OutputDir:
                 target.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # the folder it was in, if that is now empty
                     target.parent.rmdir() if target.parent != self.path.resolve() else None
-        for name in (WRITTEN, STATE, INCOMPLETE):
+        for name in (WRITTEN, STATE, PROGRESS, INCOMPLETE):
             (self.path / name).unlink(missing_ok=True)
 
     @contextlib.contextmanager

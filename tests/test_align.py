@@ -11,9 +11,14 @@ import jaxalign
 from jaxalign import compress, expand, greedy_decode, masked_align, uniform_align, viterbi_align
 from tests.reference import brute_masked, brute_viterbi, lengths, path_score
 
+# (T, L) array shapes for the brute-force tests: the usual one, one target row (L = 1), as many rows as
+# frames (L = T), a single frame and row, and more rows than frames.
+EDGE_SHAPES = [(9, 5), (9, 1), (5, 5), (1, 1), (3, 4)]
+
 
 def random_batch(seed, batch=6, frames=9, rows=5, classes=3, tie_prone=False):
-    """Random log-probs and right-padded lengths covering L=1, L=T, T=1, L=0 and L>T rows."""
+    """Random log-probs and right-padded lengths covering L=1, L=T, T=1, L=0 and L>T rows (those that
+    the (T, L) array shape allows), a repeated label in sequence 4, and junk in padded rows."""
     rng = np.random.default_rng(seed)
     if tie_prone:  # few distinct values so equal-scoring paths are common
         logits = rng.integers(0, 3, size=(batch, frames, classes)).astype(np.float32)
@@ -23,10 +28,11 @@ def random_batch(seed, batch=6, frames=9, rows=5, classes=3, tie_prone=False):
     t_len = rng.integers(1, frames + 1, size=batch)
     l_len = rng.integers(0, rows + 1, size=batch)
     t_len[0], l_len[0] = frames, 1  # L_b = 1
-    t_len[1], l_len[1] = rows, rows  # L_b = T_b
+    t_len[1] = l_len[1] = min(rows, frames)  # L_b = T_b
     t_len[2], l_len[2] = 1, 1  # T_b = 1
-    t_len[3], l_len[3] = 2, min(3, rows)  # infeasible: L_b > T_b
+    t_len[3], l_len[3] = min(2, frames), min(3, rows)  # infeasible where L >= 3: L_b > T_b
     labels = rng.integers(0, classes, size=(batch, rows))
+    labels[4, 1:2] = labels[4, 0]  # a repeat (where L >= 2)
     logit_pad = (np.arange(frames)[None] >= t_len[:, None]).astype(np.float32)
     label_pad = (np.arange(rows)[None] >= l_len[:, None]).astype(np.float32)
     labels = np.where(label_pad > 0, rng.integers(-5, 50, size=labels.shape), labels)  # junk in padding
@@ -42,8 +48,10 @@ def assert_valid_path(positions, t_b, l_b):
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("tie_prone", [False, True])
-def test_viterbi_matches_brute_force(seed, tie_prone):
-    log_probs, logit_pad, labels, label_pad = random_batch(seed, tie_prone=tie_prone)
+@pytest.mark.parametrize("shape", EDGE_SHAPES)
+def test_viterbi_matches_brute_force(seed, tie_prone, shape):
+    frames, rows = shape
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, frames=frames, rows=rows, tie_prone=tie_prone)
     ali = jax.tree.map(np.asarray, viterbi_align(log_probs, logit_pad, labels, label_pad))
     for b, (best, winners) in enumerate(brute_viterbi(log_probs, logit_pad, labels, label_pad)):
         t_b, l_b = int(lengths(logit_pad)[b]), int(lengths(label_pad)[b])
@@ -337,31 +345,32 @@ def test_positive_infinity_scores_minus_infinity_under_jit_never_nan():
     assert np.all(np.asarray(score) == -np.inf) and np.all(np.asarray(ali.score) == -np.inf)
 
 
-def optional_batch(seed, pattern):
+def optional_batch(seed, pattern, frames=9, rows=5):
     """random_batch (padding, repeats, L=1, L=T, T=1, L=0, L>T) with optional rows: random, all, none,
     or runs of adjacent optional rows; NaN and -inf sprinkled on some seeds."""
-    log_probs, logit_pad, labels, label_pad = random_batch(seed, rows=5)
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, frames=frames, rows=rows)
     log_probs = np.array(log_probs)
     rng = np.random.default_rng(seed + 1000)
     optional = {
         "random": rng.integers(0, 2, size=labels.shape),
         "all": np.ones(labels.shape, int),
-        "adjacent": np.tile([0, 1, 1, 0, 1], (labels.shape[0], 1)),
+        "adjacent": np.resize([0, 1, 1, 0, 1], labels.shape),
         "none": np.zeros(labels.shape, int),
     }[pattern].astype(np.float32)
     if seed % 3 == 0:
-        log_probs[0, 2, :] = -np.inf
-        log_probs[4, 1, 0] = np.nan
+        log_probs[0, min(2, frames - 1), :] = -np.inf
+        log_probs[4, min(1, frames - 1), 0] = np.nan
     return log_probs, logit_pad, labels, label_pad, optional
 
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
 @pytest.mark.parametrize("packed", [False, True])
-def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed):
+@pytest.mark.parametrize("shape", EDGE_SHAPES)
+def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed, shape):
     from tests.reference import brute_optional
 
-    batch = optional_batch(seed, pattern)
+    batch = optional_batch(seed, pattern, *shape)
     ali = viterbi_align(*batch, packed=packed)
     frames = lengths(batch[1])
     for b, (best, winners, _, _, any_path) in enumerate(brute_optional(*batch)):

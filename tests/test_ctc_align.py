@@ -37,8 +37,11 @@ def test_ctc_grid_has_optional_blanks_except_between_repeats():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_ctc_forced_align_is_the_best_path_of_ctc_s_topology(seed):
-    log_probs, logit_pad, labels, label_pad = ctc_batch(seed, batch=8, frames=9, labels_max=3, classes=4)
+@pytest.mark.parametrize("frames, labels_max", [(9, 3), (9, 1), (3, 3), (1, 1)])
+def test_ctc_forced_align_is_the_best_path_of_ctc_s_topology(seed, frames, labels_max):
+    log_probs, logit_pad, labels, label_pad = ctc_batch(
+        seed, batch=8, frames=frames, labels_max=labels_max, classes=4, repeats=labels_max >= 2
+    )
     ali = jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=0)
     grid = [np.asarray(x) for x in ctc_grid(labels, label_pad, 0)]
     frames = lengths(logit_pad)

@@ -8,7 +8,7 @@ import pytest
 from jaxalign import forward_score, viterbi_align
 from jaxalign.align.types import scan_unroll
 from tests.reference import brute_forward, lengths
-from tests.test_align import random_batch
+from tests.test_align import EDGE_SHAPES, random_batch
 
 
 def score_and_grad(log_probs, logit_pad, labels, label_pad, **kw):
@@ -24,9 +24,11 @@ def score_and_grad(log_probs, logit_pad, labels, label_pad, **kw):
 
 @pytest.mark.parametrize("seed", range(10))
 @pytest.mark.parametrize("tie_prone", [False, True])
-def test_score_and_gradient_match_brute_force(seed, tie_prone):
-    """Covers L=1, L=T, T=1, L=0 and L>T rows, padded frames, junk in padded labels and repeats."""
-    batch = random_batch(seed, frames=8, rows=5, tie_prone=tie_prone)
+@pytest.mark.parametrize("shape", EDGE_SHAPES)
+def test_score_and_gradient_match_brute_force(seed, tie_prone, shape):
+    """Covers L=1, L=T, T=1, L=0 and L>T rows, padded frames, junk in padded labels and repeats, in
+    batches of every edge (T, L) shape."""
+    batch = random_batch(seed, frames=shape[0], rows=shape[1], tie_prone=tie_prone)
     score, grad = score_and_grad(*batch)
     for b, (total, occupancy) in enumerate(brute_forward(*batch)):
         if total == -np.inf:

@@ -170,7 +170,8 @@ def _viterbi_optional(log_probs, logit_paddings, labels, label_paddings, optiona
     def forward(alpha_BxL, inputs):
         live_B, log_probs_BxC = inputs
         move_BxL = jnp.pad(alpha_BxL[:, :-1], ((0, 0), (1, 0)), constant_values=_NEG_INF)
-        skip_from_BxL = jnp.pad(alpha_BxL[:, :-2], ((0, 0), (2, 0)), constant_values=_NEG_INF)
+        # Padded by two then cut to L (not alpha[:, :-2] padded: with L = 1 that is two columns).
+        skip_from_BxL = jnp.pad(alpha_BxL, ((0, 0), (2, 0)), constant_values=_NEG_INF)[:, :num_rows]
         skip_from_BxL = jnp.where(skip_BxL, skip_from_BxL, _NEG_INF)
         take_skip_BxL = skip_from_BxL > move_BxL
         best_BxL = jnp.maximum(move_BxL, skip_from_BxL)

@@ -84,14 +84,64 @@ def test_viterbi_ties_move_early_and_all_neg_inf_is_valid():
 
 @pytest.mark.parametrize("aligner", [viterbi_align, masked_align])
 def test_no_nan_on_hostile_inputs(aligner):
+    """Under jit (where a NaN cannot be refused): -inf log-probs, and a NaN that makes its sequence infeasible."""
     log_probs, logit_pad, labels, label_pad = random_batch(3)
     log_probs = log_probs.copy()
     log_probs[0, :, :] = -np.inf
     log_probs[1, 2, :] = np.nan
     log_probs[4, ::2, 0] = -np.inf
-    ali = aligner(log_probs, logit_pad, labels, label_pad)
+    ali = jax.jit(aligner)(log_probs, logit_pad, labels, label_pad)
     for leaf in jax.tree.leaves(ali):
         assert not np.any(np.isnan(np.asarray(leaf, dtype=np.float32)))
+    assert not ali.feasible[1] and np.all(np.asarray(ali.positions[1]) == -1)
+
+
+NAN_FUNCTIONS = {
+    "viterbi_align": lambda *a: viterbi_align(*a),
+    "viterbi_align optional rows": lambda *a: viterbi_align(*a, jnp.ones(a[2].shape)),
+    "viterbi_align packed": lambda *a: viterbi_align(*a, packed=True),
+    "masked_align": lambda *a: masked_align(*a),
+    "viterbi_align_pallas": lambda *a: jaxalign.viterbi_align_pallas(*a),
+    "forward_score": lambda *a: jaxalign.forward_score(*a),
+    "forward_score optional rows": lambda *a: jaxalign.forward_score(*a, jnp.ones(a[2].shape)),
+    "forward_score_pallas": lambda *a: jaxalign.forward_score_pallas(*a),
+    "ctc_forced_align": lambda *a: jaxalign.ctc_forced_align(*a, blank_id=2),
+}
+
+
+@pytest.mark.parametrize("name", NAN_FUNCTIONS)
+def test_a_nan_log_prob_is_refused_outside_jit_and_makes_its_sequence_infeasible_under_it(name):
+    """NaN on a valid frame: a ValueError naming the example and frame when called eagerly; under jit the
+    sequence is infeasible (no path, score -inf, no gradient), the others untouched; NaN on a padded frame
+    changes nothing."""
+    fn = NAN_FUNCTIONS[name]
+    log_probs, logit_pad, labels, label_pad = random_batch(2)
+    labels = np.where(label_pad > 0, -1, np.arange(labels.shape[1]) % 2).astype(np.int32)  # 0 1 0 1 0; blank 2
+    clean = jax.tree.map(np.asarray, jax.jit(fn)(log_probs, logit_pad, labels, label_pad))
+    feasible = np.asarray(clean.feasible) if hasattr(clean, "feasible") else np.isfinite(clean)
+    assert feasible[0] and feasible[1], "the sequences that get a NaN have a path without it"
+    poisoned = log_probs.copy()
+    poisoned[1, 3, 2] = np.nan  # a valid frame of sequence 1 (T_1 = 5), a class not among its labels
+    poisoned[0, 0, 0] = np.nan  # and of sequence 0
+    poisoned[2, 1:, :] = np.nan  # padded frames of sequence 2 (T_2 = 1)
+    with pytest.raises(ValueError, match="log_probs: example 0 frame 0 has a NaN log-probability"):
+        fn(poisoned, logit_pad, labels, label_pad)
+    got = jax.tree.map(np.asarray, jax.jit(fn)(poisoned, logit_pad, labels, label_pad))
+    if hasattr(got, "feasible"):
+        assert not got.feasible[0] and not got.feasible[1]
+        assert np.all(got.score[:2] == -np.inf)
+        for field in ("positions", "symbols", "tokens", "label_index"):
+            if hasattr(got, field):
+                assert np.all(getattr(got, field)[:2] == -1)
+                np.testing.assert_array_equal(getattr(got, field)[2:], getattr(clean, field)[2:])
+        np.testing.assert_array_equal(got.feasible[2:], clean.feasible[2:])
+        np.testing.assert_array_equal(got.score[2:], clean.score[2:])
+    else:
+        assert np.all(got[:2] == -np.inf)
+        np.testing.assert_array_equal(got[2:], clean[2:])
+        total = lambda x: jnp.sum(jnp.where(jnp.isfinite(s := fn(x, logit_pad, labels, label_pad)), s, 0.0))  # noqa: E731
+        grad = np.asarray(jax.jit(jax.grad(total))(poisoned))
+        assert np.all(grad[:2] == 0) and not np.any(np.isnan(grad))
 
 
 def test_viterbi_bfloat16_runs_dp_in_float32():
@@ -323,6 +373,7 @@ def _set(key, index, value):
         (_set("logit_paddings", (0, 3), 0.5), "logit_paddings: example 0 has values other than 0 and 1"),
         (_set("label_paddings", (1, 2), 1.0), "label_paddings: example 1 is not right-padded"),
         (_set("log_probs", (0, 2, 1), np.inf), "log_probs: example 0 frame 2 has a +inf"),
+        (_set("log_probs", (1, 4, 0), np.nan), "log_probs: example 1 frame 4 has a NaN"),
     ],
 )
 def test_eager_calls_check_their_arguments_in_one_line(name, change, message):
@@ -371,7 +422,7 @@ def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed, s
     from tests.reference import brute_optional
 
     batch = optional_batch(seed, pattern, *shape)
-    ali = viterbi_align(*batch, packed=packed)
+    ali = jax.jit(viterbi_align, static_argnames="packed")(*batch, packed=packed)  # jit: a NaN is not refused
     frames = lengths(batch[1])
     for b, (best, winners, _, _, any_path) in enumerate(brute_optional(*batch)):
         assert bool(ali.feasible[b]) == any_path
@@ -382,13 +433,13 @@ def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed, s
         else:
             assert np.all(np.asarray(ali.positions[b]) == -1)
     if pattern == "none":  # no optional row: the plain grid's result
-        plain = viterbi_align(*batch[:4])
+        plain = jax.jit(viterbi_align)(*batch[:4])
         np.testing.assert_array_equal(ali.positions, plain.positions)
         np.testing.assert_array_equal(ali.score, plain.score)
 
 
 def test_optional_rows_are_refused_where_there_is_no_kernel_for_them():
-    log_probs, logit_pad, labels, label_pad, optional = optional_batch(0, "random")
+    log_probs, logit_pad, labels, label_pad, optional = optional_batch(1, "random")  # (no NaN)
     for fn in (jaxalign.viterbi_align_pallas, jaxalign.forward_score_pallas):
         with pytest.raises(NotImplementedError, match="optional rows"):
             fn(log_probs, logit_pad, labels, label_pad, optional)

@@ -24,6 +24,7 @@ from jaxalign.align.types import (
     is_feasible_with,
     lengths,
     min_frames,
+    nan_free,
     row_scores,
     scan_unroll,
     skip_ok,
@@ -82,12 +83,13 @@ def viterbi_align(
         less memory for the (T, B, L) table, for a few more ops per frame; the same result.
 
     Returns:
-      `Alignment`; `score` is the sum of log_probs along the path. NaN and +inf log-probs count as -inf.
+      `Alignment`; `score` is the sum of log_probs along the path. +inf log-probs count as -inf (under
+      `jit`); a sequence with a NaN on a valid frame is infeasible (no path, -1 everywhere, score -inf).
 
     Checks: called with concrete arrays (outside `jax.jit`) the arguments are checked first
     (`check_grid_arguments`: paddings 0/1 and right-padded, label ids in range on valid rows, no
-    +inf log-prob) and a ValueError names the argument and example; under `jit` nothing is checked
-    and out-of-range ids are clipped.
+    NaN or +inf log-prob on a valid frame) and a ValueError names the argument and example; under
+    `jit` nothing is checked (one reduction finds the NaN sequences) and out-of-range ids are clipped.
 
     Tie-break (deterministic): where staying and moving down score the same, the path came from the
     same row, i.e. read forwards in time it moves down as early as possible (with optional rows:
@@ -105,7 +107,7 @@ def viterbi_align(
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
     label_len_B = lengths(label_paddings)
-    feasible_B = is_feasible(frame_len_B, label_len_B)
+    feasible_B = is_feasible(frame_len_B, label_len_B) & nan_free(log_probs, logit_paddings)
     if num_rows == 0 or num_frames == 0:
         return no_grid(batch, num_frames)
 
@@ -152,7 +154,7 @@ def _viterbi_optional(log_probs, logit_paddings, labels, label_paddings, optiona
     batch, num_frames, num_classes = log_probs.shape
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
-    feasible_B = is_feasible_with(frame_len_B, label_paddings, optional_rows)
+    feasible_B = is_feasible_with(frame_len_B, label_paddings, optional_rows) & nan_free(log_probs, logit_paddings)
     if num_rows == 0 or num_frames == 0:
         return no_grid(batch, num_frames)
 

@@ -78,3 +78,29 @@ def test_ctc_forced_align_equals_torchaudio_on_random_emissions():
         )
         compared += 1
     assert compared >= 20
+
+
+def test_a_blank_inside_the_targets_is_refused_outside_jit_and_aligned_as_a_label_under_it():
+    log_probs, logit_pad, labels, label_pad = ctc_batch(0, batch=4, frames=12, labels_max=3, classes=4)
+    labels = np.where(labels == 3, 1, labels).astype(np.int32)  # ids 1, 2
+    labels[2, 1] = 0  # the blank, on a valid row of sequence 2
+    with pytest.raises(ValueError, match=r"labels: example 2 row 1 is the blank \(0\)"):
+        jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=0)
+    jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=3)  # 0 is a label there
+    # Under jit (documented): the blank is a mandatory label row of its own.
+    ali = jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id")(log_probs, logit_pad, labels, label_pad)
+    assert ali.feasible[2]
+    index = np.asarray(ali.label_index[2])
+    assert np.any(index == 1) and np.all(np.asarray(ali.tokens[2])[index == 1] == 0)
+
+
+@pytest.mark.parametrize("blank_id, message", [(-1, "padding value of tokens"), (4, "not one of the 4 classes")])
+def test_a_blank_id_outside_the_classes_is_refused_with_or_without_jit(blank_id, message):
+    log_probs, logit_pad, labels, label_pad = ctc_batch(0, batch=4, frames=12, labels_max=3, classes=4)
+    labels = np.where(labels == 3, 1, labels).astype(np.int32)  # ids 1, 2: none is the blank
+    with pytest.raises(ValueError, match=f"blank_id={blank_id} .*{message}"):
+        jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=blank_id)
+    with pytest.raises(ValueError, match=f"blank_id={blank_id} .*{message}"):
+        jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id")(
+            log_probs, logit_pad, labels, label_pad, blank_id=blank_id
+        )

@@ -164,11 +164,14 @@ def _bad_frames(log_probs_BxTxC):
     return jnp.any(jnp.isnan(log_probs_BxTxC), axis=2), jnp.any(log_probs_BxTxC == jnp.inf, axis=2)
 
 
-def checked_when_eager(jitted):
+def checked_when_eager(jitted=None, *, also=None):
     """The public face of a jitted grid function (log_probs, logit_paddings, labels, label_paddings,
     **options): called with concrete arrays, outside `jax.jit`, it first runs
-    `check_grid_arguments` and raises one ValueError naming the problem; inside a trace it adds
-    nothing, so jitted code pays for no check."""
+    `check_grid_arguments` (then `also(**bound arguments)`, a function's own checks, if given) and
+    raises one ValueError naming the problem; inside a trace it adds nothing, so jitted code pays
+    for no check. Use as `@checked_when_eager` or `@checked_when_eager(also=...)`."""
+    if jitted is None:
+        return functools.partial(checked_when_eager, also=also)
 
     signature = inspect.signature(jitted)
 
@@ -179,6 +182,10 @@ def checked_when_eager(jitted):
         arrays = {name: given.get(name) for name in names}
         if not any(isinstance(a, jax.core.Tracer) for a in arrays.values()):
             check_grid_arguments(**arrays)
+            if also is not None:
+                bound = signature.bind(*args, **options)
+                bound.apply_defaults()
+                also(**bound.arguments)
         return jitted(*args, **options)
 
     call.lower, call.trace, call._cache_size = jitted.lower, jitted.trace, jitted._cache_size

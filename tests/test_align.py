@@ -449,6 +449,31 @@ def test_optional_rows_are_refused_where_there_is_no_kernel_for_them():
         viterbi_align(log_probs, logit_pad, labels, label_pad, optional[:, :2])
 
 
+EMPTY_BATCH_FUNCTIONS = {
+    **GRID_FUNCTIONS,
+    "viterbi_align optional rows": lambda *a: viterbi_align(*a, np.zeros(a[2].shape, np.float32)),
+    "viterbi_align packed": lambda *a: viterbi_align(*a, packed=True),
+    "forward_score optional rows": lambda *a: jaxalign.forward_score(*a, np.zeros(a[2].shape, np.float32)),
+    "ctc_forced_align": lambda *a: jaxalign.ctc_forced_align(*a, blank_id=0),
+}
+
+
+@pytest.mark.parametrize("jitted", [False, True])
+@pytest.mark.parametrize("name", EMPTY_BATCH_FUNCTIONS)
+def test_an_empty_batch_gives_empty_outputs(name, jitted):
+    """B = 0 (e.g. the last shard of a split): (0, T) paths and (0,) scores, with or without jit."""
+    fn = EMPTY_BATCH_FUNCTIONS[name]
+    args = (np.zeros((0, 4, 3), np.float32), np.zeros((0, 4)), np.zeros((0, 2), np.int32), np.zeros((0, 2)))
+    out = (jax.jit(fn) if jitted else fn)(*args)
+    if isinstance(out, tuple):
+        for leaf, field in zip(out, out._fields):
+            assert leaf.shape == ((0,) if field in ("score", "feasible") else (0, 4)), field
+    else:
+        assert out.shape == (0,)
+        grad = jax.grad(lambda x: fn(x, *args[1:]).sum())(args[0])
+        assert grad.shape == (0, 4, 3)
+
+
 def test_check_batch_counts_the_frames_a_grid_with_optional_rows_needs():
     # rows "a sil b": 2 frames suffice when the silence is optional, 3 otherwise
     labels, label_pad, logit_pad = np.array([[0, 1, 2]]), np.zeros((1, 3)), np.array([[0.0, 0.0]])

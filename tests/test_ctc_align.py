@@ -104,3 +104,24 @@ def test_a_blank_id_outside_the_classes_is_refused_with_or_without_jit(blank_id,
         jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id")(
             log_probs, logit_pad, labels, label_pad, blank_id=blank_id
         )
+
+
+@pytest.mark.parametrize("jitted", [False, True])
+def test_an_empty_target_is_the_all_blank_path(jitted):
+    """U_b = 0 (labels of shape (B, 0), or a padded target): the all-blank path, feasible, its score the
+    blank's log-probs summed; no frames at all: infeasible."""
+    log_probs, logit_pad, labels, label_pad = ctc_batch(1, batch=4, frames=6, labels_max=2, classes=4)
+    logit_pad[3] = 1  # T_3 = 0
+    align = jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id") if jitted else jaxalign.ctc_forced_align
+    label_pad = label_pad.copy()
+    label_pad[1] = 1  # U_1 = 0 beside nonempty targets
+    for args in ((labels[:, :0], label_pad[:, :0]), (labels, label_pad)):
+        ali = jax.tree.map(np.asarray, align(log_probs, logit_pad, *args, blank_id=0))
+        frames = lengths(logit_pad)
+        empty = [0, 1, 2] if args[0].shape[1] == 0 else [1]
+        for b in empty:
+            assert ali.feasible[b]
+            assert np.all(ali.tokens[b, : frames[b]] == 0) and np.all(ali.tokens[b, frames[b] :] == -1)
+            assert np.all(ali.label_index[b] == -1)
+            np.testing.assert_allclose(ali.score[b], log_probs[b, : frames[b], 0].sum(), rtol=1e-6)
+        assert not ali.feasible[3] and np.all(ali.tokens[3] == -1) and ali.score[3] == -np.inf

@@ -26,7 +26,9 @@ class CtcAlignment(NamedTuple):
     label_index: (B, T) int32 per frame, the index in `labels` of the label emitted; -1 on blank frames,
                  padding and infeasible sequences.
     score:       (B,) float32 sum of log_probs along the path; -inf where infeasible.
-    feasible:    (B,) bool: 1 <= U_b and U_b plus the blanks needed between repeats <= T_b.
+    feasible:    (B,) bool: U_b plus the blanks needed between repeats <= T_b, and T_b >= 1; and no
+                 NaN on a valid frame (under `jax.jit`). An empty target (U_b = 0, or labels of shape
+                 (B, 0)) is feasible: its only path is all blank.
     """
 
     tokens: jax.Array
@@ -92,6 +94,9 @@ def ctc_forced_align(log_probs, logit_paddings, labels, label_paddings, *, blank
       outside `jax.jit`.
       blank_id: the blank's class, in [0, C): anything else (-1, the padding value of `tokens`, or
         C and above) raises a ValueError, under `jit` too (it is static).
+
+    Empty shapes are results: an empty batch (B = 0) gives empty outputs; an empty target (U_b = 0)
+    the all-blank path (feasible when T_b >= 1, `label_index` all -1); no frames, infeasible.
 
     Checks: outside `jax.jit` as `viterbi_align` (NaN and +inf log-probs, ids in range, paddings),
     and a label equal to the blank raises a ValueError naming the example and row (as torchaudio

@@ -62,7 +62,7 @@ def forward_score(
       where every path has probability 0. +inf log-probs count as -inf. The gradient with respect to
       log_probs, (B, T, C) in log_probs' dtype, is the posterior probability that frame t sits on a
       row of class c (each valid frame sums to 1 over classes); it is 0 on padded frames and on rows
-      whose score is -inf, and never NaN.
+      whose score is -inf, and never NaN. An empty batch (B = 0) gives an empty (0,) score.
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
     check_optional_rows(optional_rows, labels)

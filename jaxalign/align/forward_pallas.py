@@ -141,6 +141,6 @@ def forward_score_pallas(
         raise NotImplementedError(
             "forward_score_pallas has no kernel for optional rows yet: use the scan (forward_score, align.kernel=scan)"
         )
-    if labels.shape[1] == 0 or log_probs.shape[1] == 0:
+    if log_probs.shape[0] == 0 or labels.shape[1] == 0 or log_probs.shape[1] == 0:  # B = 0: an empty (0,)
         return jnp.full((log_probs.shape[0],), NEG_INF, jnp.float32)
     return _score(grid.use_interpreter(interpret), log_probs, logit_paddings, labels, label_paddings)

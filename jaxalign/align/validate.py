@@ -148,7 +148,7 @@ def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings, opti
             f"labels: example {b} row {row} has id {labels[b, row]}, outside the {num_classes} classes of log_probs"
         )
     nan_BxT, positive_inf_BxT = (np.asarray(a) for a in _bad_frames(jnp.asarray(log_probs)))  # only (B, T) moves
-    valid_BxT = np.arange(len(positive_inf_BxT[0]))[None, :] < frame_len[:, None]
+    valid_BxT = np.arange(positive_inf_BxT.shape[1])[None, :] < frame_len[:, None]
     for bad, what in (
         (nan_BxT & valid_BxT, "a NaN log-probability"),
         (positive_inf_BxT & valid_BxT, "a +inf log-probability"),

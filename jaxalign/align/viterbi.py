@@ -42,7 +42,7 @@ def _pack(take_move_BxL):
     """(B, L) bool -> (B, ceil(L/32)) uint32, row l in bit l % 32 of word l // 32."""
     batch, num_rows = take_move_BxL.shape
     bits_BxL = jnp.pad(take_move_BxL, ((0, 0), (0, -num_rows % _BITS))).astype(jnp.uint32)
-    words_BxWx32 = bits_BxL.reshape(batch, -1, _BITS) << jnp.arange(_BITS, dtype=jnp.uint32)
+    words_BxWx32 = bits_BxL.reshape(batch, -(-num_rows // _BITS), _BITS) << jnp.arange(_BITS, dtype=jnp.uint32)
     return jnp.sum(words_BxWx32, axis=-1, dtype=jnp.uint32)  # distinct bits: the sum is their OR
 
 
@@ -85,6 +85,8 @@ def viterbi_align(
     Returns:
       `Alignment`; `score` is the sum of log_probs along the path. +inf log-probs count as -inf (under
       `jit`); a sequence with a NaN on a valid frame is infeasible (no path, -1 everywhere, score -inf).
+      Empty shapes are results, not errors: an empty batch (B = 0) gives empty (0, T) and (0,)
+      outputs; no target rows (L = 0, or L_b = 0) or no frames (T = 0) make the sequences infeasible.
 
     Checks: called with concrete arrays (outside `jax.jit`) the arguments are checked first
     (`check_grid_arguments`: paddings 0/1 and right-padded, label ids in range on valid rows, no

@@ -89,7 +89,7 @@ def viterbi_align_pallas(
     frame_len_B = lengths(logit_paddings)
     label_len_B = lengths(label_paddings)
     feasible_B = is_feasible(frame_len_B, label_len_B) & nan_free(log_probs, logit_paddings)
-    if num_rows == 0 or num_frames == 0:
+    if batch == 0 or num_rows == 0 or num_frames == 0:  # B = 0: empty outputs, no kernel to launch
         return no_grid(batch, num_frames)
 
     width = grid.lane_width(num_rows)

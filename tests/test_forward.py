@@ -85,7 +85,8 @@ def test_no_nan_on_infeasible_and_hostile_inputs():
     assert np.all(grad[0] == 0) and np.all(grad[3] == 0)
     assert score[1] == -np.inf and score[5] == -np.inf  # a NaN on a valid frame: no score
     assert np.all(grad[1] == 0) and np.all(grad[5] == 0)
-    for b, (total, occupancy) in enumerate(brute_forward(log_probs, logit_pad, labels, label_pad)):
+    as_neg_inf = np.where(np.isnan(log_probs), -np.inf, log_probs)  # (sequences 1 and 5 left out below)
+    for b, (total, occupancy) in enumerate(brute_forward(as_neg_inf, logit_pad, labels, label_pad)):
         if b in (1, 5):
             continue
         np.testing.assert_allclose(score[b], total, rtol=1e-5)

@@ -96,7 +96,8 @@ def optional_paths(num_frames: int, optional: list[bool]):
 
 
 def score_or_neg_inf(log_probs_TxC, labels_L, rows) -> float:
-    """`path_score` with NaN and +inf log-probs counted as -inf (the kernels' convention)."""
+    """`path_score` with +inf log-probs counted as -inf (the kernels' convention under jit; NaN too,
+    though a NaN on a valid frame leaves its sequence no path, see `brute_optional`)."""
     values = np.array([log_probs_TxC[t, labels_L[r]] for t, r in enumerate(rows)], np.float64)
     values[np.isnan(values) | (values == np.inf)] = -np.inf
     return float(values.sum())
@@ -104,10 +105,13 @@ def score_or_neg_inf(log_probs_TxC, labels_L, rows) -> float:
 
 def brute_optional(log_probs, logit_paddings, labels, label_paddings, optional_rows):
     """Per example (best score, optimal row sequences, log-sum over paths, (T, C) occupancy) over
-    the grid with optional rows; score -inf and no paths where none fits."""
+    the grid with optional rows; score -inf and no paths where none fits, or where a valid frame
+    holds a NaN (the kernels' convention under jit)."""
     out = []
     for b, (t_b, l_b) in enumerate(zip(lengths(logit_paddings), lengths(label_paddings))):
         paths = list(optional_paths(int(t_b), [bool(o) for o in optional_rows[b][:l_b]]))
+        if np.isnan(np.asarray(log_probs[b][:t_b], np.float64)).any():
+            paths = []
         scores = [score_or_neg_inf(log_probs[b], labels[b], rows) for rows in paths]
         best = max(scores, default=-np.inf)
         winners = [rows for rows, s in zip(paths, scores) if abs(s - best) <= 1e-9 or s == best]

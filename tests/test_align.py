@@ -11,9 +11,14 @@ import jaxalign
 from jaxalign import compress, expand, greedy_decode, masked_align, uniform_align, viterbi_align
 from tests.reference import brute_masked, brute_viterbi, lengths, path_score
 
+# (T, L) array shapes for the brute-force tests: the usual one, one target row (L = 1), as many rows as
+# frames (L = T), a single frame and row, and more rows than frames.
+EDGE_SHAPES = [(9, 5), (9, 1), (5, 5), (1, 1), (3, 4)]
+
 
 def random_batch(seed, batch=6, frames=9, rows=5, classes=3, tie_prone=False):
-    """Random log-probs and right-padded lengths covering L=1, L=T, T=1, L=0 and L>T rows."""
+    """Random log-probs and right-padded lengths covering L=1, L=T, T=1, L=0 and L>T rows (those that
+    the (T, L) array shape allows), a repeated label in sequence 4, and junk in padded rows."""
     rng = np.random.default_rng(seed)
     if tie_prone:  # few distinct values so equal-scoring paths are common
         logits = rng.integers(0, 3, size=(batch, frames, classes)).astype(np.float32)
@@ -23,10 +28,11 @@ def random_batch(seed, batch=6, frames=9, rows=5, classes=3, tie_prone=False):
     t_len = rng.integers(1, frames + 1, size=batch)
     l_len = rng.integers(0, rows + 1, size=batch)
     t_len[0], l_len[0] = frames, 1  # L_b = 1
-    t_len[1], l_len[1] = rows, rows  # L_b = T_b
+    t_len[1] = l_len[1] = min(rows, frames)  # L_b = T_b
     t_len[2], l_len[2] = 1, 1  # T_b = 1
-    t_len[3], l_len[3] = 2, min(3, rows)  # infeasible: L_b > T_b
+    t_len[3], l_len[3] = min(2, frames), min(3, rows)  # infeasible where L >= 3: L_b > T_b
     labels = rng.integers(0, classes, size=(batch, rows))
+    labels[4, 1:2] = labels[4, 0]  # a repeat (where L >= 2)
     logit_pad = (np.arange(frames)[None] >= t_len[:, None]).astype(np.float32)
     label_pad = (np.arange(rows)[None] >= l_len[:, None]).astype(np.float32)
     labels = np.where(label_pad > 0, rng.integers(-5, 50, size=labels.shape), labels)  # junk in padding
@@ -42,8 +48,10 @@ def assert_valid_path(positions, t_b, l_b):
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("tie_prone", [False, True])
-def test_viterbi_matches_brute_force(seed, tie_prone):
-    log_probs, logit_pad, labels, label_pad = random_batch(seed, tie_prone=tie_prone)
+@pytest.mark.parametrize("shape", EDGE_SHAPES)
+def test_viterbi_matches_brute_force(seed, tie_prone, shape):
+    frames, rows = shape
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, frames=frames, rows=rows, tie_prone=tie_prone)
     ali = jax.tree.map(np.asarray, viterbi_align(log_probs, logit_pad, labels, label_pad))
     for b, (best, winners) in enumerate(brute_viterbi(log_probs, logit_pad, labels, label_pad)):
         t_b, l_b = int(lengths(logit_pad)[b]), int(lengths(label_pad)[b])
@@ -76,14 +84,64 @@ def test_viterbi_ties_move_early_and_all_neg_inf_is_valid():
 
 @pytest.mark.parametrize("aligner", [viterbi_align, masked_align])
 def test_no_nan_on_hostile_inputs(aligner):
+    """Under jit (where a NaN cannot be refused): -inf log-probs, and a NaN that makes its sequence infeasible."""
     log_probs, logit_pad, labels, label_pad = random_batch(3)
     log_probs = log_probs.copy()
     log_probs[0, :, :] = -np.inf
     log_probs[1, 2, :] = np.nan
     log_probs[4, ::2, 0] = -np.inf
-    ali = aligner(log_probs, logit_pad, labels, label_pad)
+    ali = jax.jit(aligner)(log_probs, logit_pad, labels, label_pad)
     for leaf in jax.tree.leaves(ali):
         assert not np.any(np.isnan(np.asarray(leaf, dtype=np.float32)))
+    assert not ali.feasible[1] and np.all(np.asarray(ali.positions[1]) == -1)
+
+
+NAN_FUNCTIONS = {
+    "viterbi_align": lambda *a: viterbi_align(*a),
+    "viterbi_align optional rows": lambda *a: viterbi_align(*a, jnp.ones(a[2].shape)),
+    "viterbi_align packed": lambda *a: viterbi_align(*a, packed=True),
+    "masked_align": lambda *a: masked_align(*a),
+    "viterbi_align_pallas": lambda *a: jaxalign.viterbi_align_pallas(*a),
+    "forward_score": lambda *a: jaxalign.forward_score(*a),
+    "forward_score optional rows": lambda *a: jaxalign.forward_score(*a, jnp.ones(a[2].shape)),
+    "forward_score_pallas": lambda *a: jaxalign.forward_score_pallas(*a),
+    "ctc_forced_align": lambda *a: jaxalign.ctc_forced_align(*a, blank_id=2),
+}
+
+
+@pytest.mark.parametrize("name", NAN_FUNCTIONS)
+def test_a_nan_log_prob_is_refused_outside_jit_and_makes_its_sequence_infeasible_under_it(name):
+    """NaN on a valid frame: a ValueError naming the example and frame when called eagerly; under jit the
+    sequence is infeasible (no path, score -inf, no gradient), the others untouched; NaN on a padded frame
+    changes nothing."""
+    fn = NAN_FUNCTIONS[name]
+    log_probs, logit_pad, labels, label_pad = random_batch(2)
+    labels = np.where(label_pad > 0, -1, np.arange(labels.shape[1]) % 2).astype(np.int32)  # 0 1 0 1 0; blank 2
+    clean = jax.tree.map(np.asarray, jax.jit(fn)(log_probs, logit_pad, labels, label_pad))
+    feasible = np.asarray(clean.feasible) if hasattr(clean, "feasible") else np.isfinite(clean)
+    assert feasible[0] and feasible[1], "the sequences that get a NaN have a path without it"
+    poisoned = log_probs.copy()
+    poisoned[1, 3, 2] = np.nan  # a valid frame of sequence 1 (T_1 = 5), a class not among its labels
+    poisoned[0, 0, 0] = np.nan  # and of sequence 0
+    poisoned[2, 1:, :] = np.nan  # padded frames of sequence 2 (T_2 = 1)
+    with pytest.raises(ValueError, match="log_probs: example 0 frame 0 has a NaN log-probability"):
+        fn(poisoned, logit_pad, labels, label_pad)
+    got = jax.tree.map(np.asarray, jax.jit(fn)(poisoned, logit_pad, labels, label_pad))
+    if hasattr(got, "feasible"):
+        assert not got.feasible[0] and not got.feasible[1]
+        assert np.all(got.score[:2] == -np.inf)
+        for field in ("positions", "symbols", "tokens", "label_index"):
+            if hasattr(got, field):
+                assert np.all(getattr(got, field)[:2] == -1)
+                np.testing.assert_array_equal(getattr(got, field)[2:], getattr(clean, field)[2:])
+        np.testing.assert_array_equal(got.feasible[2:], clean.feasible[2:])
+        np.testing.assert_array_equal(got.score[2:], clean.score[2:])
+    else:
+        assert np.all(got[:2] == -np.inf)
+        np.testing.assert_array_equal(got[2:], clean[2:])
+        total = lambda x: jnp.sum(jnp.where(jnp.isfinite(s := fn(x, logit_pad, labels, label_pad)), s, 0.0))  # noqa: E731
+        grad = np.asarray(jax.jit(jax.grad(total))(poisoned))
+        assert np.all(grad[:2] == 0) and not np.any(np.isnan(grad))
 
 
 def test_viterbi_bfloat16_runs_dp_in_float32():
@@ -315,6 +373,7 @@ def _set(key, index, value):
         (_set("logit_paddings", (0, 3), 0.5), "logit_paddings: example 0 has values other than 0 and 1"),
         (_set("label_paddings", (1, 2), 1.0), "label_paddings: example 1 is not right-padded"),
         (_set("log_probs", (0, 2, 1), np.inf), "log_probs: example 0 frame 2 has a +inf"),
+        (_set("log_probs", (1, 4, 0), np.nan), "log_probs: example 1 frame 4 has a NaN"),
     ],
 )
 def test_eager_calls_check_their_arguments_in_one_line(name, change, message):
@@ -337,32 +396,33 @@ def test_positive_infinity_scores_minus_infinity_under_jit_never_nan():
     assert np.all(np.asarray(score) == -np.inf) and np.all(np.asarray(ali.score) == -np.inf)
 
 
-def optional_batch(seed, pattern):
+def optional_batch(seed, pattern, frames=9, rows=5):
     """random_batch (padding, repeats, L=1, L=T, T=1, L=0, L>T) with optional rows: random, all, none,
     or runs of adjacent optional rows; NaN and -inf sprinkled on some seeds."""
-    log_probs, logit_pad, labels, label_pad = random_batch(seed, rows=5)
+    log_probs, logit_pad, labels, label_pad = random_batch(seed, frames=frames, rows=rows)
     log_probs = np.array(log_probs)
     rng = np.random.default_rng(seed + 1000)
     optional = {
         "random": rng.integers(0, 2, size=labels.shape),
         "all": np.ones(labels.shape, int),
-        "adjacent": np.tile([0, 1, 1, 0, 1], (labels.shape[0], 1)),
+        "adjacent": np.resize([0, 1, 1, 0, 1], labels.shape),
         "none": np.zeros(labels.shape, int),
     }[pattern].astype(np.float32)
     if seed % 3 == 0:
-        log_probs[0, 2, :] = -np.inf
-        log_probs[4, 1, 0] = np.nan
+        log_probs[0, min(2, frames - 1), :] = -np.inf
+        log_probs[4, min(1, frames - 1), 0] = np.nan
     return log_probs, logit_pad, labels, label_pad, optional
 
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
 @pytest.mark.parametrize("packed", [False, True])
-def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed):
+@pytest.mark.parametrize("shape", EDGE_SHAPES)
+def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed, shape):
     from tests.reference import brute_optional
 
-    batch = optional_batch(seed, pattern)
-    ali = viterbi_align(*batch, packed=packed)
+    batch = optional_batch(seed, pattern, *shape)
+    ali = jax.jit(viterbi_align, static_argnames="packed")(*batch, packed=packed)  # jit: a NaN is not refused
     frames = lengths(batch[1])
     for b, (best, winners, _, _, any_path) in enumerate(brute_optional(*batch)):
         assert bool(ali.feasible[b]) == any_path
@@ -373,13 +433,13 @@ def test_viterbi_with_optional_rows_matches_brute_force(seed, pattern, packed):
         else:
             assert np.all(np.asarray(ali.positions[b]) == -1)
     if pattern == "none":  # no optional row: the plain grid's result
-        plain = viterbi_align(*batch[:4])
+        plain = jax.jit(viterbi_align)(*batch[:4])
         np.testing.assert_array_equal(ali.positions, plain.positions)
         np.testing.assert_array_equal(ali.score, plain.score)
 
 
 def test_optional_rows_are_refused_where_there_is_no_kernel_for_them():
-    log_probs, logit_pad, labels, label_pad, optional = optional_batch(0, "random")
+    log_probs, logit_pad, labels, label_pad, optional = optional_batch(1, "random")  # (no NaN)
     for fn in (jaxalign.viterbi_align_pallas, jaxalign.forward_score_pallas):
         with pytest.raises(NotImplementedError, match="optional rows"):
             fn(log_probs, logit_pad, labels, label_pad, optional)
@@ -387,6 +447,31 @@ def test_optional_rows_are_refused_where_there_is_no_kernel_for_them():
         viterbi_align(log_probs, logit_pad, labels, label_pad, np.full(labels.shape, 0.5, np.float32))
     with pytest.raises(ValueError, match="shapes"):
         viterbi_align(log_probs, logit_pad, labels, label_pad, optional[:, :2])
+
+
+EMPTY_BATCH_FUNCTIONS = {
+    **GRID_FUNCTIONS,
+    "viterbi_align optional rows": lambda *a: viterbi_align(*a, np.zeros(a[2].shape, np.float32)),
+    "viterbi_align packed": lambda *a: viterbi_align(*a, packed=True),
+    "forward_score optional rows": lambda *a: jaxalign.forward_score(*a, np.zeros(a[2].shape, np.float32)),
+    "ctc_forced_align": lambda *a: jaxalign.ctc_forced_align(*a, blank_id=0),
+}
+
+
+@pytest.mark.parametrize("jitted", [False, True])
+@pytest.mark.parametrize("name", EMPTY_BATCH_FUNCTIONS)
+def test_an_empty_batch_gives_empty_outputs(name, jitted):
+    """B = 0 (e.g. the last shard of a split): (0, T) paths and (0,) scores, with or without jit."""
+    fn = EMPTY_BATCH_FUNCTIONS[name]
+    args = (np.zeros((0, 4, 3), np.float32), np.zeros((0, 4)), np.zeros((0, 2), np.int32), np.zeros((0, 2)))
+    out = (jax.jit(fn) if jitted else fn)(*args)
+    if isinstance(out, tuple):
+        for leaf, field in zip(out, out._fields):
+            assert leaf.shape == ((0,) if field in ("score", "feasible") else (0, 4)), field
+    else:
+        assert out.shape == (0,)
+        grad = jax.grad(lambda x: fn(x, *args[1:]).sum())(args[0])
+        assert grad.shape == (0, 4, 3)
 
 
 def test_check_batch_counts_the_frames_a_grid_with_optional_rows_needs():

@@ -37,8 +37,11 @@ def test_ctc_grid_has_optional_blanks_except_between_repeats():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_ctc_forced_align_is_the_best_path_of_ctc_s_topology(seed):
-    log_probs, logit_pad, labels, label_pad = ctc_batch(seed, batch=8, frames=9, labels_max=3, classes=4)
+@pytest.mark.parametrize("frames, labels_max", [(9, 3), (9, 1), (3, 3), (1, 1)])
+def test_ctc_forced_align_is_the_best_path_of_ctc_s_topology(seed, frames, labels_max):
+    log_probs, logit_pad, labels, label_pad = ctc_batch(
+        seed, batch=8, frames=frames, labels_max=labels_max, classes=4, repeats=labels_max >= 2
+    )
     ali = jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=0)
     grid = [np.asarray(x) for x in ctc_grid(labels, label_pad, 0)]
     frames = lengths(logit_pad)
@@ -75,3 +78,50 @@ def test_ctc_forced_align_equals_torchaudio_on_random_emissions():
         )
         compared += 1
     assert compared >= 20
+
+
+def test_a_blank_inside_the_targets_is_refused_outside_jit_and_aligned_as_a_label_under_it():
+    log_probs, logit_pad, labels, label_pad = ctc_batch(0, batch=4, frames=12, labels_max=3, classes=4)
+    labels = np.where(labels == 3, 1, labels).astype(np.int32)  # ids 1, 2
+    labels[2, 1] = 0  # the blank, on a valid row of sequence 2
+    with pytest.raises(ValueError, match=r"labels: example 2 row 1 is the blank \(0\)"):
+        jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=0)
+    jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=3)  # 0 is a label there
+    # Under jit (documented): the blank is a mandatory label row of its own.
+    ali = jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id")(log_probs, logit_pad, labels, label_pad)
+    assert ali.feasible[2]
+    index = np.asarray(ali.label_index[2])
+    assert np.any(index == 1) and np.all(np.asarray(ali.tokens[2])[index == 1] == 0)
+
+
+@pytest.mark.parametrize("blank_id, message", [(-1, "padding value of tokens"), (4, "not one of the 4 classes")])
+def test_a_blank_id_outside_the_classes_is_refused_with_or_without_jit(blank_id, message):
+    log_probs, logit_pad, labels, label_pad = ctc_batch(0, batch=4, frames=12, labels_max=3, classes=4)
+    labels = np.where(labels == 3, 1, labels).astype(np.int32)  # ids 1, 2: none is the blank
+    with pytest.raises(ValueError, match=f"blank_id={blank_id} .*{message}"):
+        jaxalign.ctc_forced_align(log_probs, logit_pad, labels, label_pad, blank_id=blank_id)
+    with pytest.raises(ValueError, match=f"blank_id={blank_id} .*{message}"):
+        jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id")(
+            log_probs, logit_pad, labels, label_pad, blank_id=blank_id
+        )
+
+
+@pytest.mark.parametrize("jitted", [False, True])
+def test_an_empty_target_is_the_all_blank_path(jitted):
+    """U_b = 0 (labels of shape (B, 0), or a padded target): the all-blank path, feasible, its score the
+    blank's log-probs summed; no frames at all: infeasible."""
+    log_probs, logit_pad, labels, label_pad = ctc_batch(1, batch=4, frames=6, labels_max=2, classes=4)
+    logit_pad[3] = 1  # T_3 = 0
+    align = jax.jit(jaxalign.ctc_forced_align, static_argnames="blank_id") if jitted else jaxalign.ctc_forced_align
+    label_pad = label_pad.copy()
+    label_pad[1] = 1  # U_1 = 0 beside nonempty targets
+    for args in ((labels[:, :0], label_pad[:, :0]), (labels, label_pad)):
+        ali = jax.tree.map(np.asarray, align(log_probs, logit_pad, *args, blank_id=0))
+        frames = lengths(logit_pad)
+        empty = [0, 1, 2] if args[0].shape[1] == 0 else [1]
+        for b in empty:
+            assert ali.feasible[b]
+            assert np.all(ali.tokens[b, : frames[b]] == 0) and np.all(ali.tokens[b, frames[b] :] == -1)
+            assert np.all(ali.label_index[b] == -1)
+            np.testing.assert_allclose(ali.score[b], log_probs[b, : frames[b], 0].sum(), rtol=1e-6)
+        assert not ali.feasible[3] and np.all(ali.tokens[3] == -1) and ali.score[3] == -np.inf

@@ -1,6 +1,8 @@
 """Long recordings: the banded Viterbi against the full grid's, the band's edge check, and the
 chunked net against one pass."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,3 +106,16 @@ def test_long_viterbi_with_a_one_row_optional_silence_equals_the_full_grid():
     expected, _ = full_optional(log_probs, rows, optional)
     found = long_viterbi(log_probs, rows, symbols, k, label_of_L=label_of, optional_L=optional, width=16, margin=2)
     np.testing.assert_array_equal(found.positions, expected)
+
+
+@pytest.mark.parametrize("value, what", [(np.nan, "a NaN"), (np.inf, "a +inf")])
+def test_long_viterbi_names_the_frame_of_the_first_nan(value, what):
+    """The frame index in the recording, not in the pooled first pass (frames / pool)."""
+    log_probs, symbols, _ = peaked(1, 400, 20, 6)
+    log_probs = log_probs.copy()
+    log_probs[397, 2] = value
+    log_probs[251, 4] = value  # the first
+    with pytest.raises(ValueError, match=re.escape(f"log_probs_TxC: frame 251 of 400 has {what} log-probability")):
+        long_viterbi(log_probs, symbols, symbols, 1, width=8)
+    log_probs[:, :] = np.where(np.isfinite(log_probs) | np.isneginf(log_probs), log_probs, -np.inf)
+    long_viterbi(log_probs, symbols, symbols, 1, width=8)  # -inf is a log-probability

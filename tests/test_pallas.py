@@ -70,12 +70,14 @@ def test_pallas_matches_the_scan_on_every_lane(rows, tie_prone):
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_pallas_on_hostile_inputs(dtype):
-    """NaN and -inf log-probs (a sequence all at -inf still gets a valid path), in float32 and bfloat16."""
+    """NaN and -inf log-probs under jit (a sequence all at -inf still gets a valid path; one with a NaN
+    none), in float32 and bfloat16."""
     log_probs, *rest = wide_batch(40, tie_prone=False, hostile=True)
     log_probs = jnp.asarray(log_probs, dtype)
-    ali = viterbi_align_pallas(log_probs, *rest)
-    assert_same_alignment(viterbi_align(log_probs, *rest), ali)
+    ali = jax.jit(viterbi_align_pallas)(log_probs, *rest)
+    assert_same_alignment(jax.jit(viterbi_align)(log_probs, *rest), ali)
     assert ali.feasible[0] and ali.score[0] == -np.inf and not np.any(np.isnan(np.asarray(ali.score)))
+    assert not ali.feasible[1] and np.all(np.asarray(ali.positions[1]) == -1)
 
 
 def test_pallas_without_rows_or_frames_and_with_named_errors():

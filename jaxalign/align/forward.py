@@ -23,6 +23,7 @@ from jaxalign.align.types import (
     is_feasible,
     is_feasible_with,
     lengths,
+    nan_free,
     row_scores,
     scan_unroll,
     skip_ok,
@@ -52,15 +53,16 @@ def forward_score(
 
     Checks: called with concrete arrays (outside `jax.jit`) the arguments are checked first
     (`check_grid_arguments`: paddings 0/1 and right-padded, label ids in range on valid rows, no
-    +inf log-prob) and a ValueError names the argument and example; under `jit` nothing is checked
-    and out-of-range ids are clipped.
+    NaN or +inf log-prob on a valid frame) and a ValueError names the argument and example; under
+    `jit` nothing is checked and out-of-range ids are clipped.
 
     Returns:
-      (B,) float32 score, >= `viterbi_align`'s; -inf where infeasible (L_b = 0 or L_b > T_b) or where
-      every path has probability 0. NaN and +inf log-probs count as -inf. The gradient with respect to
+      (B,) float32 score, >= `viterbi_align`'s; -inf where infeasible (L_b = 0 or L_b > T_b), where a
+      valid frame holds a NaN (under `jit`: one reduction finds them; the gradient there is 0), or
+      where every path has probability 0. +inf log-probs count as -inf. The gradient with respect to
       log_probs, (B, T, C) in log_probs' dtype, is the posterior probability that frame t sits on a
       row of class c (each valid frame sums to 1 over classes); it is 0 on padded frames and on rows
-      whose score is -inf, and never NaN.
+      whose score is -inf, and never NaN. An empty batch (B = 0) gives an empty (0,) score.
     """
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)
     check_optional_rows(optional_rows, labels)
@@ -91,7 +93,8 @@ def _alphas(unroll, log_probs, logit_paddings, labels, label_paddings, keep):
     last_BxL, alpha_TxBxL = jax.lax.scan(step, alpha_BxL, inputs, unroll=unroll)
     label_len_B = lengths(label_paddings)
     score_B = jnp.take_along_axis(last_BxL, jnp.maximum(label_len_B - 1, 0)[:, None], axis=1)[:, 0]
-    score_B = jnp.where(is_feasible(lengths(logit_paddings), label_len_B), score_B, _NEG_INF)
+    feasible_B = is_feasible(lengths(logit_paddings), label_len_B) & nan_free(log_probs, logit_paddings)
+    score_B = jnp.where(feasible_B, score_B, _NEG_INF)
     return score_B, alpha_TxBxL
 
 
@@ -192,7 +195,8 @@ def _optional_alphas(unroll, log_probs, logit_paddings, labels, label_paddings, 
     at_last_B = jnp.take_along_axis(last_BxL, last_B[:, None], axis=1)[:, 0]
     before_B = jnp.take_along_axis(last_BxL, jnp.maximum(last_B - 1, 0)[:, None], axis=1)[:, 0]
     score_B = jnp.logaddexp(at_last_B, jnp.where(before_ok_B, before_B, _NEG_INF))
-    score_B = jnp.where(is_feasible_with(lengths(logit_paddings), label_paddings, optional_rows), score_B, _NEG_INF)
+    feasible_B = is_feasible_with(lengths(logit_paddings), label_paddings, optional_rows)
+    score_B = jnp.where(feasible_B & nan_free(log_probs, logit_paddings), score_B, _NEG_INF)
     return score_B, alpha_TxBxL, last_BxL
 
 

@@ -21,7 +21,7 @@ from jax.experimental import pallas as pl
 
 from jaxalign.align import pallas_grid as grid
 from jaxalign.align.pallas_grid import NEG_INF
-from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, valid_mask
+from jaxalign.align.types import check_aligner_inputs, is_feasible, lengths, nan_free, valid_mask
 from jaxalign.align.validate import checked_when_eager
 
 
@@ -99,7 +99,8 @@ def _score_fwd(interpret, log_probs, logit_paddings, labels, label_paddings):
     )
     call = grid.grid_call(_forward_kernel, out_shape, batch, width, interpret, "forward_score_pallas")
     score_B, diff_BxTxW, _ = call(log_probs, labels_BxW, frame_len_B, label_len_B)
-    score_B = jnp.where(is_feasible(frame_len_B, label_len_B), score_B, NEG_INF)  # never written there
+    feasible_B = is_feasible(frame_len_B, label_len_B) & nan_free(log_probs, logit_paddings)
+    score_B = jnp.where(feasible_B, score_B, NEG_INF)  # not written where infeasible; NaN: no score
     return score_B, (diff_BxTxW, score_B, log_probs, logit_paddings, labels, label_paddings)
 
 
@@ -140,6 +141,6 @@ def forward_score_pallas(
         raise NotImplementedError(
             "forward_score_pallas has no kernel for optional rows yet: use the scan (forward_score, align.kernel=scan)"
         )
-    if labels.shape[1] == 0 or log_probs.shape[1] == 0:
+    if log_probs.shape[0] == 0 or labels.shape[1] == 0 or log_probs.shape[1] == 0:  # B = 0: an empty (0,)
         return jnp.full((log_probs.shape[0],), NEG_INF, jnp.float32)
     return _score(grid.use_interpreter(interpret), log_probs, logit_paddings, labels, label_paddings)

@@ -44,7 +44,8 @@ def banded_viterbi(log_probs_TxC, rows_L, band_start_T, optional_L=None, *, widt
     band_start_T[t] .. band_start_T[t] + width - 1 at frame t (band_start non-decreasing, 0 at t=0,
     L - width at the last frame, width <= L). optional_L: (L,) 1 = a row the path may skip, as in
     `viterbi_align` (then it may also start in row 1 and end in row L-2 past an optional first or
-    last row), or None. Returns ((T,) int32 rows, score); score -inf where the band holds no path."""
+    last row), or None. Returns ((T,) int32 rows, score); score -inf where the band holds no path.
+    NaN and +inf log-probs count as -inf here (jitted, it cannot raise); `long_viterbi` refuses them."""
     num_frames = log_probs_TxC.shape[0]
     num_rows = rows_L.shape[0]
     padded_rows = jnp.concatenate([rows_L.astype(jnp.int32), jnp.zeros(width, jnp.int32)])
@@ -118,6 +119,18 @@ def band_starts(centre_T: np.ndarray, num_rows: int, width: int) -> np.ndarray:
     return np.maximum.accumulate(starts).astype(np.int32)
 
 
+def check_long_log_probs(log_probs_TxC: np.ndarray) -> None:
+    """Refuses a NaN or +inf in one recording's (T, C) log-probs, naming the first frame that holds
+    one (the pooled first pass would otherwise report a pooled frame, t // pool)."""
+    for bad_T, what in (
+        (np.isnan(log_probs_TxC).any(axis=1), "a NaN"),
+        ((log_probs_TxC == np.inf).any(axis=1), "a +inf"),
+    ):
+        if bad_T.any():
+            t = int(np.flatnonzero(bad_T)[0])
+            raise ValueError(f"log_probs_TxC: frame {t} of {len(log_probs_TxC)} has {what} log-probability")
+
+
 def long_viterbi(
     log_probs_TxC,
     rows_L,
@@ -135,8 +148,11 @@ def long_viterbi(
     the symbols `symbols_U` each k rows; or, with `label_of_L`, row l belongs to symbol
     label_of_L[l], e.g. an optional silence's one row, see `substate_grid`), by a coarse pass and a
     band around it (module docstring). optional_L: (L,) rows the path may skip, or None.
-    log_probs_TxC: the head's log-probs over the sub-state classes (NumPy or JAX, T >= L)."""
+    log_probs_TxC: the head's log-probs over the sub-state classes (NumPy or JAX, T >= L); a NaN or
+    +inf in them is refused with a ValueError naming the first such frame of the recording (-inf is
+    a log-probability)."""
     log_probs_TxC = np.asarray(log_probs_TxC, np.float32)
+    check_long_log_probs(log_probs_TxC)
     num_frames, num_rows = len(log_probs_TxC), len(rows_L)
     num_symbols = log_probs_TxC.shape[1] // k
     symbol_lp = np.logaddexp.reduce(log_probs_TxC[:, : num_symbols * k].reshape(num_frames, num_symbols, k), axis=2)

@@ -18,6 +18,7 @@ from jaxalign.align.types import (
     infeasible_fill,
     is_feasible,
     lengths,
+    nan_free,
     valid_mask,
 )
 from jaxalign.align.validate import checked_when_eager
@@ -47,7 +48,7 @@ def masked_align(log_probs, logit_paddings, labels, label_paddings) -> Alignment
     chosen_BxT = jnp.take_along_axis(emit_BxTxL, positions_BxT[..., None], axis=2)[..., 0]
     score_B = jnp.sum(jnp.where(frame_ok_BxT, chosen_BxT, 0.0), axis=1)
     symbols_BxT = jnp.take_along_axis(labels.astype(jnp.int32), positions_BxT, axis=1)
-    feasible_B = is_feasible(lengths(logit_paddings), label_len_B)
+    feasible_B = is_feasible(lengths(logit_paddings), label_len_B) & nan_free(log_probs, logit_paddings)
     return infeasible_fill(positions_BxT, symbols_BxT, score_B, feasible_B, frame_ok_BxT)
 
 

@@ -12,7 +12,8 @@ class Alignment(NamedTuple):
     positions: (B, T) int32 target row of each frame, 0..L_b-1; -1 on padded frames.
     symbols:   (B, T) int32 label at that row; -1 on padded frames.
     score:     (B,) float32 sum of log-probs along the path; -inf where infeasible.
-    feasible:  (B,) bool, false when L_b = 0 or L_b > T_b (then the row is all -1).
+    feasible:  (B,) bool, false when L_b = 0 or L_b > T_b, or when a valid frame of log_probs holds a
+               NaN (under `jax.jit`; outside it a NaN is refused); then the row is all -1.
     """
 
     positions: jax.Array
@@ -152,6 +153,14 @@ def valid_mask(paddings: jax.Array) -> jax.Array:
 def is_feasible(frame_len_B: jax.Array, label_len_B: jax.Array) -> jax.Array:
     """A monotone path exists iff 1 <= L_b <= T_b."""
     return (label_len_B >= 1) & (label_len_B <= frame_len_B)
+
+
+def nan_free(log_probs, logit_paddings) -> jax.Array:
+    """(B,) bool: no NaN on any valid frame of the (B, T, C) log_probs (one reduction). A sequence with
+    one has no defined score, so the grid functions call it infeasible under `jax.jit`, where they
+    cannot raise (outside jit `check_grid_arguments` refuses it)."""
+    nan_BxT = jnp.any(jnp.isnan(log_probs), axis=2)
+    return ~jnp.any(nan_BxT & valid_mask(logit_paddings), axis=1)
 
 
 def row_scores(log_probs_BxC: jax.Array, labels_BxL: jax.Array, row_ok_BxL: jax.Array) -> jax.Array:

@@ -125,9 +125,10 @@ def check_batch(
 def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings, optional_rows=None) -> None:
     """The value checks of the grid functions' concrete arguments (see `checked_when_eager`):
     paddings 0/1 and right-padded, label ids in [0, C) on valid rows (C = log_probs' classes), no
-    +inf log-prob on a valid frame. Infeasible targets (L_b = 0 or L_b > T_b) and NaN or -inf
+    NaN and no +inf log-prob on a valid frame (a NaN has no score; under `jax.jit`, where nothing
+    can raise, its sequence is infeasible). Infeasible targets (L_b = 0 or L_b > T_b) and -inf
     log-probs are allowed: the functions define their results. Raises ValueError naming the
-    argument and the first bad example."""
+    argument, the first bad example and, for log_probs, its first bad frame."""
     check_aligner_inputs(log_probs, logit_paddings, labels, label_paddings)  # ranks, dtypes, sizes
     check_optional_rows(optional_rows, labels)
     if optional_rows is not None:
@@ -146,23 +147,31 @@ def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings, opti
         raise ValueError(
             f"labels: example {b} row {row} has id {labels[b, row]}, outside the {num_classes} classes of log_probs"
         )
-    positive_inf_BxT = np.asarray(_positive_inf_frames(jnp.asarray(log_probs)))  # on device: only (B, T) moves
-    bad = positive_inf_BxT & (np.arange(len(positive_inf_BxT[0]))[None, :] < frame_len[:, None])
-    b = _first_bad(bad.any(axis=1))
-    if b is not None:
-        raise ValueError(f"log_probs: example {b} frame {int(np.flatnonzero(bad[b])[0])} has a +inf log-probability")
+    nan_BxT, positive_inf_BxT = (np.asarray(a) for a in _bad_frames(jnp.asarray(log_probs)))  # only (B, T) moves
+    valid_BxT = np.arange(positive_inf_BxT.shape[1])[None, :] < frame_len[:, None]
+    for bad, what in (
+        (nan_BxT & valid_BxT, "a NaN log-probability"),
+        (positive_inf_BxT & valid_BxT, "a +inf log-probability"),
+    ):
+        b = _first_bad(bad.any(axis=1))
+        if b is not None:
+            raise ValueError(f"log_probs: example {b} frame {int(np.flatnonzero(bad[b])[0])} has {what}")
 
 
 @jax.jit
-def _positive_inf_frames(log_probs_BxTxC):
-    return jnp.any(log_probs_BxTxC == jnp.inf, axis=2)
+def _bad_frames(log_probs_BxTxC):
+    """(B, T) frames holding a NaN, (B, T) frames holding a +inf; computed on device."""
+    return jnp.any(jnp.isnan(log_probs_BxTxC), axis=2), jnp.any(log_probs_BxTxC == jnp.inf, axis=2)
 
 
-def checked_when_eager(jitted):
+def checked_when_eager(jitted=None, *, also=None):
     """The public face of a jitted grid function (log_probs, logit_paddings, labels, label_paddings,
     **options): called with concrete arrays, outside `jax.jit`, it first runs
-    `check_grid_arguments` and raises one ValueError naming the problem; inside a trace it adds
-    nothing, so jitted code pays for no check."""
+    `check_grid_arguments` (then `also(**bound arguments)`, a function's own checks, if given) and
+    raises one ValueError naming the problem; inside a trace it adds nothing, so jitted code pays
+    for no check. Use as `@checked_when_eager` or `@checked_when_eager(also=...)`."""
+    if jitted is None:
+        return functools.partial(checked_when_eager, also=also)
 
     signature = inspect.signature(jitted)
 
@@ -173,6 +182,10 @@ def checked_when_eager(jitted):
         arrays = {name: given.get(name) for name in names}
         if not any(isinstance(a, jax.core.Tracer) for a in arrays.values()):
             check_grid_arguments(**arrays)
+            if also is not None:
+                bound = signature.bind(*args, **options)
+                bound.apply_defaults()
+                also(**bound.arguments)
         return jitted(*args, **options)
 
     call.lower, call.trace, call._cache_size = jitted.lower, jitted.trace, jitted._cache_size

@@ -24,6 +24,7 @@ from jaxalign.align.types import (
     is_feasible_with,
     lengths,
     min_frames,
+    nan_free,
     row_scores,
     scan_unroll,
     skip_ok,
@@ -41,7 +42,7 @@ def _pack(take_move_BxL):
     """(B, L) bool -> (B, ceil(L/32)) uint32, row l in bit l % 32 of word l // 32."""
     batch, num_rows = take_move_BxL.shape
     bits_BxL = jnp.pad(take_move_BxL, ((0, 0), (0, -num_rows % _BITS))).astype(jnp.uint32)
-    words_BxWx32 = bits_BxL.reshape(batch, -1, _BITS) << jnp.arange(_BITS, dtype=jnp.uint32)
+    words_BxWx32 = bits_BxL.reshape(batch, -(-num_rows // _BITS), _BITS) << jnp.arange(_BITS, dtype=jnp.uint32)
     return jnp.sum(words_BxWx32, axis=-1, dtype=jnp.uint32)  # distinct bits: the sum is their OR
 
 
@@ -82,12 +83,15 @@ def viterbi_align(
         less memory for the (T, B, L) table, for a few more ops per frame; the same result.
 
     Returns:
-      `Alignment`; `score` is the sum of log_probs along the path. NaN and +inf log-probs count as -inf.
+      `Alignment`; `score` is the sum of log_probs along the path. +inf log-probs count as -inf (under
+      `jit`); a sequence with a NaN on a valid frame is infeasible (no path, -1 everywhere, score -inf).
+      Empty shapes are results, not errors: an empty batch (B = 0) gives empty (0, T) and (0,)
+      outputs; no target rows (L = 0, or L_b = 0) or no frames (T = 0) make the sequences infeasible.
 
     Checks: called with concrete arrays (outside `jax.jit`) the arguments are checked first
     (`check_grid_arguments`: paddings 0/1 and right-padded, label ids in range on valid rows, no
-    +inf log-prob) and a ValueError names the argument and example; under `jit` nothing is checked
-    and out-of-range ids are clipped.
+    NaN or +inf log-prob on a valid frame) and a ValueError names the argument and example; under
+    `jit` nothing is checked (one reduction finds the NaN sequences) and out-of-range ids are clipped.
 
     Tie-break (deterministic): where staying and moving down score the same, the path came from the
     same row, i.e. read forwards in time it moves down as early as possible (with optional rows:
@@ -105,7 +109,7 @@ def viterbi_align(
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
     label_len_B = lengths(label_paddings)
-    feasible_B = is_feasible(frame_len_B, label_len_B)
+    feasible_B = is_feasible(frame_len_B, label_len_B) & nan_free(log_probs, logit_paddings)
     if num_rows == 0 or num_frames == 0:
         return no_grid(batch, num_frames)
 
@@ -152,7 +156,7 @@ def _viterbi_optional(log_probs, logit_paddings, labels, label_paddings, optiona
     batch, num_frames, num_classes = log_probs.shape
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
-    feasible_B = is_feasible_with(frame_len_B, label_paddings, optional_rows)
+    feasible_B = is_feasible_with(frame_len_B, label_paddings, optional_rows) & nan_free(log_probs, logit_paddings)
     if num_rows == 0 or num_frames == 0:
         return no_grid(batch, num_frames)
 
@@ -170,7 +174,8 @@ def _viterbi_optional(log_probs, logit_paddings, labels, label_paddings, optiona
     def forward(alpha_BxL, inputs):
         live_B, log_probs_BxC = inputs
         move_BxL = jnp.pad(alpha_BxL[:, :-1], ((0, 0), (1, 0)), constant_values=_NEG_INF)
-        skip_from_BxL = jnp.pad(alpha_BxL[:, :-2], ((0, 0), (2, 0)), constant_values=_NEG_INF)
+        # Padded by two then cut to L (not alpha[:, :-2] padded: with L = 1 that is two columns).
+        skip_from_BxL = jnp.pad(alpha_BxL, ((0, 0), (2, 0)), constant_values=_NEG_INF)[:, :num_rows]
         skip_from_BxL = jnp.where(skip_BxL, skip_from_BxL, _NEG_INF)
         take_skip_BxL = skip_from_BxL > move_BxL
         best_BxL = jnp.maximum(move_BxL, skip_from_BxL)

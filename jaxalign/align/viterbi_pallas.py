@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 from jaxalign.align import pallas_grid as grid
-from jaxalign.align.types import Alignment, check_aligner_inputs, is_feasible, lengths
+from jaxalign.align.types import Alignment, check_aligner_inputs, is_feasible, lengths, nan_free
 from jaxalign.align.validate import checked_when_eager
 from jaxalign.align.viterbi import no_grid, path_alignment
 
@@ -88,8 +88,8 @@ def viterbi_align_pallas(
     num_rows = labels.shape[1]
     frame_len_B = lengths(logit_paddings)
     label_len_B = lengths(label_paddings)
-    feasible_B = is_feasible(frame_len_B, label_len_B)
-    if num_rows == 0 or num_frames == 0:
+    feasible_B = is_feasible(frame_len_B, label_len_B) & nan_free(log_probs, logit_paddings)
+    if batch == 0 or num_rows == 0 or num_frames == 0:  # B = 0: empty outputs, no kernel to launch
         return no_grid(batch, num_frames)
 
     width = grid.lane_width(num_rows)

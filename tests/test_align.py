@@ -225,6 +225,7 @@ def test_uniform_align_remainder_goes_to_first_rows(seed):
 label_rows = st.lists(st.integers(0, 3), min_size=1, max_size=6)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 4)), min_size=1, max_size=6))
 def test_expand_then_compress_recovers_merged_labels(runs):

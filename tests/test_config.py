@@ -108,6 +108,7 @@ def sweep_jobs(experiment, extra=()):
     return [list(job) for job in itertools.product(*axes)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "experiment, extra, jobs",
     [

@@ -36,6 +36,7 @@ def test_ctc_grid_has_optional_blanks_except_between_repeats():
     assert optional[0].tolist() == [1, 0, 0, 0, 1, 0, 1, 0, 0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("frames, labels_max", [(9, 3), (9, 1), (3, 3), (1, 1)])
 def test_ctc_forced_align_is_the_best_path_of_ctc_s_topology(seed, frames, labels_max):

@@ -135,6 +135,7 @@ def test_an_unknown_nested_key_is_named():
         compose_config({"+trainer.distributed.bogus": 1})
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_with_all_devices_and_resume(tmp_path):
     cache = tmp_path / "cache"
     two, one = tmp_path / "two", tmp_path / "one"

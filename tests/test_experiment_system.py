@@ -28,6 +28,7 @@ def deterministic_lines(run_dir: Path) -> list[dict]:
     return [ln for ln in lines if ln["split"] != "timing"]
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_metrics(tmp_path):
     config = tiny_config(align={"schedule": "per_epoch"})
     train(config, tmp_path / "a")
@@ -39,6 +40,7 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
     assert deterministic_lines(tmp_path / "c") != deterministic_lines(tmp_path / "a")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["per_step", "per_epoch"])
 def test_resume_from_intermediate_checkpoint_is_exact(tmp_path, schedule):
     config = tiny_config(
@@ -54,6 +56,7 @@ def test_resume_from_intermediate_checkpoint_is_exact(tmp_path, schedule):
     assert starts[-1]["resumed_from"] == 6
 
 
+@pytest.mark.slow
 def test_resume_without_checkpoint_starts_at_step_0_and_says_so(tmp_path, capsys):
     """So a sweep restarted with trainer.resume=true runs the jobs that never started, too."""
     train(tiny_config(trainer={"resume": True, "steps": 6}), tmp_path)
@@ -62,6 +65,7 @@ def test_resume_without_checkpoint_starts_at_step_0_and_says_so(tmp_path, capsys
     assert [s["resumed_from"] for s in starts] == [0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broken", ["state", "state/ocdbt.process_0"])  # all of it; the array data alone
 def test_unreadable_checkpoint_is_explained(tmp_path, broken):
     config = tiny_config(trainer={"steps": 6, "checkpoint_every": 6})
@@ -74,6 +78,7 @@ def test_unreadable_checkpoint_is_explained(tmp_path, broken):
     assert "\n" not in str(failure.value)  # one line, not orbax's dump
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_last_finite_metrics_saved(tmp_path):
     config = tiny_config(
         optim={"name": "sgd", "learning_rate": 1e38, "clip_norm": 0.0}, trainer={"steps": 40, "eval_every": 40}
@@ -104,6 +109,7 @@ def cli(args, env, **kw):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -121,6 +127,7 @@ def test_cli_failures_are_one_clear_message(args, message, cli_env, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_malformed_data_file(cli_env, tmp_path):
     data = load_synthetic(SyntheticSpec(num_train=8, num_valid=0, num_test=0)).train
     features = [f.copy() for f in data.features]
@@ -132,6 +139,7 @@ def test_cli_rejects_a_malformed_data_file(cli_env, tmp_path):
     assert "features: example 3" in (tmp_path / "run" / "FAILED").read_text()
 
 
+@pytest.mark.slow
 def test_multirun_isolates_a_failing_job_and_skips_finished_ones_on_rerun(cli_env, tmp_path):
     sweep = [*TINY, "align.states_per_symbol=1,0", f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${hydra.job.num}"]
     result = cli(["-m", *sweep], cli_env)
@@ -175,6 +183,7 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted_run(cli_env, tmp
 # --- found by running it as a new user -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_small_data_file_trains(tmp_path):
     """40 sequences, 6 features, 5 classes, the default batch of 32: fewer buckets and a partial
     last batch padded with weight-0 rows, instead of 'no full batch'."""
@@ -209,6 +218,7 @@ def test_a_small_data_file_trains(tmp_path):
     assert train_lines and all(np.isfinite(ln["loss"]) for ln in train_lines)
 
 
+@pytest.mark.slow
 def test_a_run_shorter_than_its_warmup_says_it_never_realigns(tmp_path, capsys):
     train(tiny_config(align={"warmup_steps": 20}), tmp_path)
     assert "never realigns" in capsys.readouterr().err
@@ -216,6 +226,7 @@ def test_a_run_shorter_than_its_warmup_says_it_never_realigns(tmp_path, capsys):
     assert warnings and "align.warmup_steps=20 >= trainer.steps=12" in warnings[0]["message"]
 
 
+@pytest.mark.slow
 def test_a_misspelt_key_names_the_closest_known_keys(cli_env, tmp_path):
     result = cli([*TINY, "trainer.step=10", f"hydra.run.dir={tmp_path}"], cli_env)
     assert result.returncode == 2
@@ -280,6 +291,7 @@ print(json.dumps(final))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["per_step", "per_epoch"])
 def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
     """The batch split over 4 fake CPU devices gives the metrics of 1 device (float tolerance)."""
@@ -312,6 +324,7 @@ def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
     assert env4["mesh"] == {"data": 4} and "mesh" not in json.loads((tmp_path / "1" / "environment.json").read_text())
 
 
+@pytest.mark.slow
 def test_the_pallas_kernels_refuse_a_batch_split_over_devices(tmp_path):
     probe = "import sys\nfrom jaxalign.training import train\nfrom tests.helpers import tiny_config\ntrain(tiny_config(align={'kernel': 'pallas'}), sys.argv[1])"
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")

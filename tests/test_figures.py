@@ -148,6 +148,7 @@ def test_failed_and_unfinished_runs_are_named_and_left_out(sweep, env, tmp_path)
     assert statuses == {"0": "done", "1": "failed", "2": "done", "3": "unfinished"}
 
 
+@pytest.mark.slow
 def test_a_folder_without_runs_is_a_clear_error(env, tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     result = figures([tmp_path / "empty", "--out", tmp_path / "out"], env)

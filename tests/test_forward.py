@@ -136,6 +136,7 @@ def test_bfloat16_runs_dp_in_float32():
     np.testing.assert_allclose(grad.astype(np.float32), want_grad, atol=1e-2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unroll", [2, 3, 16, 64])  # 40 frames: a divisor, non-divisors and more than T
 def test_unroll_does_not_change_score_or_gradient(unroll):
     batch = random_batch(7, batch=8, frames=40, rows=12)

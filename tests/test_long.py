@@ -88,6 +88,7 @@ def test_banded_viterbi_with_optional_rows_is_the_full_viterbi_with_them(seed):
     np.testing.assert_array_equal(positions, expected)
 
 
+@pytest.mark.slow
 def test_long_viterbi_with_a_one_row_optional_silence_equals_the_full_grid():
     """substate_grid's layout (k = 2, the silence one optional row) through the coarse pass and band."""
     from jaxalign.align.grid import substate_grid

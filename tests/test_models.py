@@ -66,6 +66,7 @@ def valid_sum(y_TxBxH, lengths_B, seed=3):
     return jnp.sum(jnp.where(valid_TxB[:, :, None], weights * y_TxBxH, 0.0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["simple", "gru", "lstm"])
 @pytest.mark.parametrize("directions", [1, 2])
 def test_recurrent_layer_equals_nnx_rnn_over_nnx_cells(kind, directions):
@@ -85,6 +86,7 @@ def test_recurrent_layer_equals_nnx_rnn_over_nnx_cells(kind, directions):
             np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5, err_msg=jax.tree_util.keystr(path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["simple", "gru", "lstm"])
 def test_hand_written_vjp_equals_autodiff_of_the_scan(kind):
     """`_recurrence`'s backward scan against JAX's own differentiation of the forward scan, with
@@ -102,6 +104,7 @@ def test_hand_written_vjp_equals_autodiff_of_the_scan(kind):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_gru_hidden_bias_sits_inside_the_reset_gate():
     """b_hn (zero in nnx.GRUCell, which has none) against a NumPy loop of the GRU equations."""
     layer = random_params(Recurrent("gru", 3, 4, directions=1, rngs=nnx.Rngs(0)), seed=4, hidden_bias=True)
@@ -138,6 +141,7 @@ def model_kwargs(**changes) -> dict:
     return {**kwargs, **changes}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["simple", "gru", "lstm"])
 def test_padded_frames_do_not_reach_valid_outputs_or_gradients(kind):
     model = SequenceModel(5, 4, **model_kwargs(kind=kind), rngs=nnx.Rngs(0))

@@ -59,6 +59,7 @@ def wide_batch(rows, tie_prone, hostile=False, classes=4):
     return log_probs, logit_pad, labels, label_pad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", [31, 33, 64, 70, 128])
 @pytest.mark.parametrize("tie_prone", [False, True])
 def test_pallas_matches_the_scan_on_every_lane(rows, tie_prone):
@@ -68,6 +69,7 @@ def test_pallas_matches_the_scan_on_every_lane(rows, tie_prone):
     assert_same_alignment(viterbi_align(*batch), viterbi_align_pallas(*batch))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_pallas_on_hostile_inputs(dtype):
     """NaN and -inf log-probs under jit (a sequence all at -inf still gets a valid path; one with a NaN
@@ -137,12 +139,14 @@ def test_pallas_forward_score_matches_brute_force_and_the_scan(seed, tie_prone):
         np.testing.assert_allclose(grad[b], occupancy, atol=2e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", [31, 33, 64, 70, 128])
 @pytest.mark.parametrize("tie_prone", [False, True])
 def test_pallas_forward_score_on_every_lane(rows, tie_prone):
     assert_same_forward(wide_batch(rows, tie_prone))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_pallas_forward_score_on_hostile_inputs(dtype):
     """-inf where no path has probability (sequences 0 and 1), finite elsewhere, no NaN in the gradient."""
@@ -203,6 +207,7 @@ def lowered_for_gpu(fn, capture_triton_ir=False):
     return lowered.as_text(), [m.split("\nThe kernel jaxpr for pallas_call")[0] for m in modules]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", COMPILED)
 def test_pallas_kernels_lower_to_triton_for_gpus(name):
     """Every op of the kernels has a Triton lowering (shapes of the GPU benchmark's small setting), and each

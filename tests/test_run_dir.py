@@ -42,6 +42,7 @@ def snapshot(run_dir: Path, leave_out=()) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_a_finished_run_dir_is_never_rewritten(cli_env, tmp_path):
     run = tmp_path / "run"
     assert cli([f"hydra.run.dir={run}"], cli_env).returncode == 0
@@ -53,6 +54,7 @@ def test_a_finished_run_dir_is_never_rewritten(cli_env, tmp_path):
     assert snapshot(run) == before  # config, overrides, metrics, checkpoints, figures: byte for byte
 
 
+@pytest.mark.slow
 def test_a_resume_continues_as_recorded_or_is_refused_untouched(tmp_path):
     config = tiny_config()  # 12 steps, checkpoints at 6 and 12
     train(config, tmp_path)
@@ -78,6 +80,7 @@ def test_a_resume_continues_as_recorded_or_is_refused_untouched(tmp_path):
     assert steps[-6:] == list(range(6, 12))  # every step logged after the resume
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_in_one_line_and_touches_nothing(cli_env, tmp_path):
     run = tmp_path / "run"
     first = subprocess.Popen(
@@ -106,6 +109,7 @@ def test_a_second_process_is_refused_in_one_line_and_touches_nothing(cli_env, tm
     assert sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == [56, 60]
 
 
+@pytest.mark.slow
 def test_the_lock_is_reentrant_within_a_process_and_names_its_holder(tmp_path):
     probe = "import sys, time\nfrom jaxalign.training.run_dir import hold\nwith hold(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(30)\n"
     holder = subprocess.Popen([sys.executable, "-c", probe, str(tmp_path)], stdout=subprocess.PIPE, text=True)
@@ -121,6 +125,7 @@ def test_the_lock_is_reentrant_within_a_process_and_names_its_holder(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_a_successful_resume_leaves_no_stale_failed(cli_env, tmp_path):
     run = tmp_path / "run"
     assert cli(["trainer.steps=4", f"hydra.run.dir={run}"], cli_env).returncode == 0

@@ -31,6 +31,7 @@ def build(setup="seq2seq", attention="content", **sections):
     return s, model, batch, splits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup, attention", VARIANTS)
 def test_teacher_forced_log_likelihood_is_the_sum_of_single_steps(setup, attention):
     s, model, batch, _ = build(setup, attention)
@@ -51,6 +52,7 @@ def test_teacher_forced_log_likelihood_is_the_sum_of_single_steps(setup, attenti
     np.testing.assert_allclose(np.asarray(total), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup, attention", VARIANTS)
 def test_beam_width_one_is_greedy_and_a_wider_beam_scores_no_worse(setup, attention):
     _, model, batch, _ = build(setup, attention)
@@ -80,6 +82,7 @@ def test_attention_sums_to_one_over_valid_frames_and_is_zero_on_padding(attentio
     assert np.all(np.asarray(weights)[np.broadcast_to(~valid[:, None, :], weights.shape)] == 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setup, attention", VARIANTS)
 def test_a_padded_batch_gives_each_example_its_unpadded_outputs(setup, attention):
     s, model, batch, splits = build(setup, attention)
@@ -123,6 +126,7 @@ def reference_vector(encoder, features_TxF, num_frames):
     return x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "feature_dim, num_frames, channels", [(8, 16, [3, 4]), (5, 7, [2]), (1, 3, [2, 2]), (4, 6, [])]
 )
@@ -155,6 +159,7 @@ def test_reversed_targets_reverse_the_labels_and_keep_each_frames_symbol():
         np.testing.assert_array_equal(backward.frame_labels(i), forward.frame_labels(i))
 
 
+@pytest.mark.slow
 def test_seq2seq_learns_a_reversed_task_that_order_sync_cannot(tmp_path):
     """Unidirectional encoders on reversed targets: at frame t order_sync must already name a symbol
     it has not seen; seq2seq reads the whole input before it emits anything."""
@@ -176,6 +181,7 @@ def seq2seq_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_round_trip_checkpoint_load_run_decode_and_align(seq2seq_run, tmp_path):
     run = load_run(seq2seq_run)
     test = load_splits(run.config.data).test
@@ -200,6 +206,7 @@ def test_round_trip_checkpoint_load_run_decode_and_align(seq2seq_run, tmp_path):
     np.testing.assert_array_equal(saved["seq_00000"], paths[0])
 
 
+@pytest.mark.slow
 def test_a_one_to_many_run_has_no_alignments_in_one_line(tmp_path):
     run_dir = tmp_path / "run"
     train(tiny_config("one_to_many", trainer={"steps": 2, "eval_every": 2, "checkpoint_every": 2}), run_dir)

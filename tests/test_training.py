@@ -30,6 +30,7 @@ def setup_step(config):
     return setup, graphdef, state, step, batcher
 
 
+@pytest.mark.slow
 def test_train_step_compiles_once_and_logs_the_scheduled_learning_rate():
     config = tiny_config()
     setup, _, state, train_step, batcher = setup_step(config)
@@ -80,6 +81,7 @@ def expected_frame_loss(log_probs, batch, setup, positions):
     return total / count
 
 
+@pytest.mark.slow
 def test_per_step_trains_on_the_flat_start_during_warmup_then_on_the_viterbi_path():
     setup, _, _, _, batcher = setup_step(tiny_config(align={"warmup_steps": 5}))
     batch = batcher.next_batch()
@@ -214,6 +216,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_end_to_end_run_learns(case, tmp_path):
     setup, align, bounds = CASES[case]
@@ -234,6 +237,7 @@ def test_end_to_end_run_learns(case, tmp_path):
     assert all((tmp_path / "figures" / f"alignment_test_{i}.png").stat().st_size > 0 for i in range(3))
 
 
+@pytest.mark.slow
 def test_realignment_beats_the_flat_start(tmp_path):
     """Symbols last 2-12 frames, so the flat start is often wrong: training on it alone decodes
     worse than realigning per step after a short warm-up (the notes' iteration)."""
@@ -295,6 +299,7 @@ def test_the_local_aligner_sees_only_its_window():
     np.testing.assert_array_equal(np.flatnonzero(moved), [8, 9, 10, 11, 12])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["per_step", "full_sum"])
 def test_the_pallas_kernels_train_like_the_scans(schedule):
     """align.kernel=pallas (interpreted on CPU) selects the Pallas kernels; per_step finds the same paths,
@@ -326,6 +331,7 @@ def test_the_pallas_kernels_train_like_the_scans(schedule):
         np.testing.assert_allclose(pallas_losses, scan_losses, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_per_step_on_ctc_s_topology_trains_on_the_best_ctc_path():
     """align.topology=ctc: the frame targets are the tokens of the best path through CTC's grid of
     the sub-state rows (blanks included), found on the stop-gradient log-probs."""
@@ -365,6 +371,7 @@ def test_ctc_topology_refuses_what_it_cannot_train(align, message):
         tiny_config(setup="time_sync", align={"topology": "ctc"})
 
 
+@pytest.mark.slow
 def test_a_ctc_trained_net_reports_the_ctc_path_s_own_alignment(tmp_path):
     """Beside the Viterbi path over its symbol posteriors (blank left out), a CTC net's own best path
     through CTC's grid, with each blank frame given to the label before it, is scored as ctc_*."""

@@ -62,6 +62,7 @@ def test_python_started_run_leaves_a_loadable_config(run_dir):
     assert load_config(run_dir / ".hydra" / "config.yaml") == tiny_config()
 
 
+@pytest.mark.slow
 def test_align_cli_writes_npz_ctm_and_textgrids_and_evaluates(run_dir, data_file, tmp_path):
     path, feats, labels, alis, vocab = data_file
     out = tmp_path / "out"
@@ -126,6 +127,7 @@ def test_align_cli_writes_npz_ctm_and_textgrids_and_evaluates(run_dir, data_file
     assert int(metrics["sequences"]) == len(kept)
 
 
+@pytest.mark.slow
 def test_align_cli_run_dir_without_checkpoint_fails_in_one_line(run_dir, data_file, tmp_path):
     empty = tmp_path / "run"
     shutil.copytree(run_dir / ".hydra", empty / ".hydra")
@@ -179,6 +181,7 @@ def test_align_cli_bad_input_gives_one_line_and_status_1(run_dir, data_file, tmp
     assert (tmp_path / "used" / "alignments.ctm").read_text() == "an earlier run's\n"  # nor touched one
 
 
+@pytest.mark.slow
 def test_align_cli_overwrite_replaces_every_earlier_output(run_dir, data_file, tmp_path):
     path, feats, labels, alis, vocab = data_file
     out = tmp_path / "out"
@@ -193,6 +196,7 @@ def test_align_cli_overwrite_replaces_every_earlier_output(run_dir, data_file, t
     assert [p.name for p in (out / "textgrids").iterdir()] == ["seq_00000.TextGrid"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shift", ["nan", "inf", "-0.01", "0"])
 def test_align_cli_refuses_a_frame_shift_that_is_not_a_finite_positive_number(shift, run_dir, data_file, tmp_path):
     proc = run_module(
@@ -202,6 +206,7 @@ def test_align_cli_refuses_a_frame_shift_that_is_not_a_finite_positive_number(sh
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_long_recording_is_aligned_in_a_band_as_the_full_grid_would(run_dir, monkeypatch, capsys):
     """Above the long-recording thresholds the net runs in overlapping windows and the alignment is
     banded (thresholds lowered here so a few test sequences end to end count as long): the path is
@@ -244,6 +249,7 @@ def test_the_python_api_refuses_what_it_would_answer_wrongly(run_dir, data_file,
         jaxalign.load_run(broken)
 
 
+@pytest.mark.slow
 def test_load_run_gives_log_probs_decodes_and_alignments(run_dir, data_file):
     run = jaxalign.load_run(run_dir)
     _, feats, labels, _, vocab = data_file
@@ -275,6 +281,7 @@ def test_plot_run_alignment_rebuilds_the_training_figures(run_dir, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_train_help_lists_groups_keys_and_examples():
     proc = run_module("jaxalign.train", "--help")
     assert proc.returncode == 0, proc.stderr
@@ -289,6 +296,7 @@ def test_train_help_lists_groups_keys_and_examples():
     assert set(keys) <= starts, set(keys) - starts
 
 
+@pytest.mark.slow
 def test_boundary_report_breaks_the_run_s_own_boundary_error_down_by_phone(run_dir, tmp_path):
     out = tmp_path / "report.json"
     done = subprocess.run(

@@ -777,3 +777,13 @@ def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained,
     mandatory = np.flatnonzero(labels != silence)
     assert set(mandatory) <= set(long["positions"].tolist())  # every phone is visited
     assert np.mean(long["positions"] == whole) > 0.95
+
+
+def test_the_run_records_its_audio_front_end(trained):
+    """The checkpoint keeps the front end the features came from; the aligner's clock is its clock."""
+    from jaxalign import load_run
+    from jaxalign.aligner.export import Clock
+
+    run = load_run(trained["run"])
+    assert run.data_info["front_end"] == {"sample_rate": 16000, "window": 0.025, "hop": 0.01, "mel_bins": 40}
+    assert run.clock == Clock(0.01, 0.0075)

@@ -123,7 +123,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         )
     check_out_beside_corpus(corpus_dir, out_dir)
     spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
-    clock = Clock.of_front_end(spec)
+    clock = run.clock or Clock.of_front_end(spec)
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
     entries, warnings = read_dictionary(dictionary_path, spec.silence)
     for line in warnings:

@@ -35,7 +35,11 @@ class Clock:
 
     @classmethod
     def of_front_end(cls, front_end) -> "Clock":
-        """The clock of an audio front end (anything with `hop_ms` and `frame_ms`)."""
+        """The clock of an audio front end: a `jaxalign.data.audio.FrontEnd` (or anything with `hop`
+        and `window` in seconds, such as its record in a checkpoint), or a data config with `hop_ms`
+        and `frame_ms`."""
+        if hasattr(front_end, "hop") and hasattr(front_end, "window"):
+            return cls(front_end.hop, round((front_end.window - front_end.hop) / 2, 9))
         return cls(front_end.hop_ms / 1000, (front_end.frame_ms - front_end.hop_ms) / 2000)
 
     def duration(self, num_frames: int) -> float:

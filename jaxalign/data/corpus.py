@@ -17,7 +17,7 @@ Layout and conventions:
 - The target of a recording: its words' phones with an optional silence (`data.silence`, a symbol of
   the vocabulary) before, between and after the words; `SequenceData.optional_symbol` tells order_sync
   that these rows may be skipped, so the Viterbi decides where the pauses are.
-- Features: the log-mel front end of `data=timit` / `data=spoken_words` (`timit.log_mel`), computed
+- Features: the log-mel front end of every speech source (`jaxalign.data.audio.FrontEnd`), computed
   once per recording and cached under `CACHE/corpus/<hash>.npz` (the hash covers the front end and
   each audio file's path, size and modification time).
 - Splits: by default every readable recording trains the aligner (forced alignment aligns the data it
@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from jaxalign.data.audio import FrontEndKeys, front_end_of, read_audio
 from jaxalign.data.dataset import DataSplits, SequenceData
-from jaxalign.data.timit import log_mel
 from jaxalign.errors import CorpusError
 from jaxalign.runtime import cache_dir
 
@@ -52,16 +52,12 @@ _STRIP = string.punctuation.replace("'", "") + "“”‘’«»¿¡"
 
 
 @dataclasses.dataclass
-class CorpusSpec:
+class CorpusSpec(FrontEndKeys):  # sample_rate: audio is resampled to it
     root: str = "???"  # the corpus folder: SPEAKER/NAME.wav + NAME.lab (or flat)
     dictionary: str = "???"  # MFA pronunciation dictionary: WORD<TAB>PH PH ...
     silence: str = "sil"  # the optional pause symbol put before, between and after the words
     oov: str = "skip"  # words not in the dictionary: skip (the recording) | espeak (its phonemes) | error
     espeak_voice: str = "en-us"  # data.oov=espeak: the voice whose phonemes stand in
-    sample_rate: int = 16000  # audio is resampled to this for the front end
-    frame_ms: float = 25.0
-    hop_ms: float = 10.0
-    num_mels: int = 40
     valid_speaker_fraction: float = 0.0  # share of speakers held out for validation; 0: none
     test_speaker_fraction: float = 0.0  # share of speakers held out for test; 0: none
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
@@ -131,18 +127,6 @@ def find_recordings(root) -> list[Recording]:
             Recording(rel.as_posix(), rel.parent.as_posix() if rel.parent != Path() else "", audio[0], transcript)
         )
     return sorted(out, key=lambda r: r.id)
-
-
-def read_audio(path, sample_rate: int) -> np.ndarray:
-    """(S,) float32 samples at `sample_rate`: channels averaged, resampled with soxr."""
-    import soundfile
-    import soxr
-
-    samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    mono = samples.mean(axis=1)
-    if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate)
-    return np.asarray(mono, np.float32)
 
 
 def normalise(text: str) -> list[str]:
@@ -265,7 +249,7 @@ def corpus_features(spec: CorpusSpec, recordings: list[Recording]) -> dict[str, 
         if not np.isfinite(audio).all():
             failed[rec.id] = f"audio {rec.audio.name} has NaN or infinite samples"
             continue
-        feats = log_mel(audio, spec)
+        feats = front_end_of(spec).log_mel(audio)
         arrays[f"f{len(ids)}"] = feats
         ids.append(rec.id)
         seconds.append(len(audio) / spec.sample_rate)
@@ -432,5 +416,6 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
         + (" (listed in RUN_DIR/corpus_unaligned.csv)" if corpus.unaligned else ""),
         flush=True,
     )
-    return DataSplits(*(to_sequences(parts[name], vocab, spec.silence) for name in ("train", "valid", "test")),
-                      record=record)  # fmt: skip
+    splits = DataSplits(*(to_sequences(parts[name], vocab, spec.silence) for name in ("train", "valid", "test")),
+                        record=record)  # fmt: skip
+    return splits.with_front_end(front_end_of(spec))

@@ -23,7 +23,8 @@ from jaxalign import uniform_align, viterbi_align
 from jaxalign.align.grid import substate_grid
 from jaxalign.aligner import cli as align_cli
 from jaxalign.config import ConfigError
-from jaxalign.data.corpus import CorpusError, CorpusSpec, espeak_phones, load_corpus, read_dictionary
+from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus
+from jaxalign.data.dictionary import espeak_phones, read_dictionary
 from jaxalign.data.espeak_corpus import write_espeak_corpus
 from jaxalign.setups import make_setup
 from jaxalign.training import train
@@ -755,13 +756,13 @@ def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained,
     the whole stream puts them."""
     from jaxalign import load_run
     from jaxalign.aligner import run as inference
-    from jaxalign.data.corpus import to_sequences
+    from jaxalign.data.corpus import utterance_sequences
 
     run = load_run(trained["run"])
     spec = CorpusSpec(root=str(trained["corpus"]), dictionary=str(trained["run"] / "dictionary.txt"),
                       cache_dir=str(trained["root"] / "cache"))  # fmt: skip
     corpus = load_corpus(spec, phones=run.vocab, say=lambda line: None)
-    data = to_sequences(corpus.utterances, run.vocab, spec.silence)
+    data = utterance_sequences(corpus.utterances, run.vocab, spec.silence)
     features = np.concatenate(data.features)
     labels = np.concatenate([y if i == 0 else y[1:] for i, y in enumerate(data.labels)])  # one pause between
     whole = run.outputs([features], [labels])[0]["positions"]

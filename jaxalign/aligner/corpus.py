@@ -26,7 +26,8 @@ from tqdm import tqdm
 from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
 from jaxalign.aligner.output_dir import OutputDir, check_out_dir
 from jaxalign.aligner.run import load_run
-from jaxalign.data.corpus import CorpusSpec, load_corpus, read_dictionary, to_sequences
+from jaxalign.data.corpus import CorpusSpec, load_corpus, utterance_sequences
+from jaxalign.data.dictionary import read_dictionary
 from jaxalign.data.load import spec_from_config
 from jaxalign.errors import CorpusError
 
@@ -136,7 +137,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         utterances = [u for u in corpus_data.utterances if f"{u.recording.id}.TextGrid" not in done]
         if len(utterances) < len(corpus_data.utterances):
             say(f"--resume: {len(corpus_data.utterances) - len(utterances)} recordings were aligned by an earlier call")
-        data = to_sequences(utterances, run.vocab, spec.silence)
+        data = utterance_sequences(utterances, run.vocab, spec.silence)
         feasible = run.feasible(data.frame_lengths(), data.labels)
         for u, y, ok in zip(utterances, data.labels, feasible):
             if not ok:

@@ -1,6 +1,10 @@
 """A forced-alignment corpus in the Montreal Forced Aligner's layout: `data=corpus data.root=DIR
 data.dictionary=FILE`.
 
+The modules: `corpus_files` (which recordings, their transcripts' words), `dictionary` (MFA
+dictionaries, espeak's phonemes), `features` (the cached front end, per-speaker normalisation), and
+this one (the spec, loading a corpus into utterances, the splits of `data=corpus`).
+
 Layout and conventions:
 - Recordings: `ROOT/SPEAKER/NAME.wav` (FLAC and OGG too, through soundfile), or flat `ROOT/NAME.wav`;
   deeper folders are allowed and the speaker is the folder path under ROOT. A stereo (or more)
@@ -27,28 +31,18 @@ Layout and conventions:
 
 import csv
 import dataclasses
-import hashlib
 import io
-import json
-import math
-import os
-import string
-from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from jaxalign.data.audio import FrontEndKeys, front_end_of, read_audio
+from jaxalign.data.audio import FrontEndKeys, front_end_of
+from jaxalign.data.corpus_files import AUDIO_SUFFIXES, Recording, find_recordings, read_transcript
 from jaxalign.data.dataset import DataSplits, SequenceData
+from jaxalign.data.dictionary import dictionary_text, espeak_phones, read_dictionary
+from jaxalign.data.features import NORMALISATIONS, corpus_features, normalise_per_speaker
 from jaxalign.errors import CorpusError
-from jaxalign.runtime import cache_dir
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-TRANSCRIPT_SUFFIXES = (".lab", ".txt", ".textgrid")  # the first one present is read
 OOV_POLICIES = ("skip", "espeak", "error")
-NORMALISATIONS = ("speaker", "none")
-FORMAT_VERSION = 1  # bump when the cached features change for the same front end
-_STRIP = string.punctuation.replace("'", "") + "“”‘’«»¿¡"
 
 
 @dataclasses.dataclass
@@ -63,16 +57,6 @@ class CorpusSpec(FrontEndKeys):  # sample_rate: audio is resampled to it
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
     seed: int = 0  # the speaker split
     normalise: str = "speaker"  # features: speaker (per-speaker mean and variance) | none
-
-
-@dataclasses.dataclass
-class Recording:
-    """One audio file of the corpus; `id` is its path under ROOT without the suffix (`SPEAKER/NAME`)."""
-
-    id: str
-    speaker: str
-    audio: Path
-    transcript: Path | None
 
 
 @dataclasses.dataclass
@@ -100,172 +84,10 @@ class Corpus:
     dictionary: dict[str, list[list[str]]]  # word -> pronunciations, with espeak's where used
 
 
-# -- reading ---------------------------------------------------------------------------------
-
-
-def find_recordings(root) -> list[Recording]:
-    """Every audio file under `root` (any depth, suffixes case-insensitive), sorted by id, with the
-    first transcript beside it in `TRANSCRIPT_SUFFIXES` order (None if there is none)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"data.root: no corpus folder {root}")
-    files: dict[tuple[Path, str], dict[str, Path]] = {}  # (folder, stem) -> {suffix: path}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES and path.is_file():
-            files.setdefault((path.parent, path.stem), {}).setdefault(path.suffix.lower(), path)
-    out = []
-    for (folder, stem), found in sorted(files.items()):
-        audio = [found[s] for s in AUDIO_SUFFIXES if s in found]
-        if not audio:
-            continue
-        if len(audio) > 1:
-            rel = (folder / stem).relative_to(root).as_posix()
-            raise CorpusError(f"data.root: {root} has two audio files for recording {rel!r} (e.g. .wav and .flac)")
-        transcript = next((found[s] for s in TRANSCRIPT_SUFFIXES if s in found), None)
-        rel = audio[0].relative_to(root).with_suffix("")
-        out.append(
-            Recording(rel.as_posix(), rel.parent.as_posix() if rel.parent != Path() else "", audio[0], transcript)
-        )
-    return sorted(out, key=lambda r: r.id)
-
-
-def normalise(text: str) -> list[str]:
-    """A transcript line -> its words, case-folded, surrounding punctuation removed."""
-    words = (w.strip(_STRIP).casefold() for w in text.split())
-    return [w for w in words if w]
-
-
-def read_transcript(path: Path) -> list[str]:
-    """The words of a `.lab`/`.txt` (UTF-8) or `.TextGrid` (UTF-8 or Praat's UTF-16) transcript;
-    ValueError with the reason if unreadable."""
-    if path.suffix.lower() != ".textgrid":
-        raw = path.read_bytes()
-        try:
-            return normalise(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError as err:
-            raise ValueError(f"transcript {path.name} is not UTF-8 text (byte {err.start})") from None
-    from praatio import textgrid
-
-    try:
-        grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
-    except Exception as err:  # praatio's parse errors have no common base
-        raise ValueError(f"transcript {path.name} is not a readable TextGrid ({type(err).__name__})") from None
-    tiers = [grid.getTier(name) for name in grid.tierNames]
-    tier = next((t for t in tiers if isinstance(t, textgrid.IntervalTier)), None)
-    if tier is None:
-        raise ValueError(f"transcript {path.name} has no interval tier")
-    return normalise(" ".join(entry.label for entry in tier.entries))
-
-
-def read_dictionary(path, silence: str) -> tuple[dict[str, list[list[str]]], list[str]]:
-    """MFA dictionary -> ({word: pronunciations in file order}, warnings about ignored lines)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"data.dictionary: no such file {path}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"data.dictionary: {path} is not UTF-8 text (byte {err.start})") from None
-    entries: dict[str, list[list[str]]] = {}
-    warnings = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith(";;;"):
-            continue
-        fields = line.split("\t") if "\t" in line else line.split(None, 1)
-        word, rest = fields[0].strip().casefold(), " ".join(fields[1:]).split()
-        while rest and _is_probability(rest[0]):  # MFA's probability columns
-            rest = rest[1:]
-        if not rest:
-            warnings.append(f"{path.name}:{n}: {word!r} has no phones; the line is ignored")
-            continue
-        if silence in rest:
-            raise CorpusError(f"data.dictionary: {path.name}:{n}: {word!r} uses {silence!r}, which is data.silence")
-        if rest not in entries.setdefault(word, []):
-            entries[word].append(rest)
-    if not entries:
-        raise CorpusError(f"data.dictionary: {path} has no pronunciations (expected WORD<TAB>PH PH ... lines)")
-    return entries, warnings
-
-
-def _is_probability(token: str) -> bool:
-    """MFA's probability columns are decimals (`0.99`, `1.0`) or `1`; a phone such as espeak's `0` or
-    `3` is not one."""
-    if token != "1" and "." not in token:
-        return False
-    try:
-        return math.isfinite(float(token))
-    except ValueError:
-        return False
-
-
-def dictionary_text(dictionary: dict[str, list[list[str]]]) -> str:
-    """MFA's format, words sorted, pronunciations in their order (the first is the one aligned)."""
-    return "".join(f"{word}\t{' '.join(p)}\n" for word in sorted(dictionary) for p in dictionary[word])
-
-
-def espeak_phones(word: str, voice: str) -> list[str]:
-    """espeak-ng's phonemes of `word` (its ASCII mnemonics, stress dropped, pauses left out)."""
-    from jaxalign.data.espeak import get_espeak
-    from jaxalign.data.spoken_words import SILENCE, phone_name
-
-    espeak = get_espeak()
-    espeak.set_voice(voice)
-    _, events = espeak.synth(word)
-    return [p for p in (phone_name(m) for _, m in events) if p != SILENCE]
-
-
-# -- features --------------------------------------------------------------------------------
-
-
-def _cache_file(spec: CorpusSpec, recordings: list[Recording]) -> Path:
-    front = {k: getattr(spec, k) for k in ("sample_rate", "frame_ms", "hop_ms", "num_mels")}
-    files = [(str(r.audio.resolve()), r.audio.stat().st_size, r.audio.stat().st_mtime_ns) for r in recordings]
-    blob = json.dumps({"front_end": front, "files": files, "format": FORMAT_VERSION}, sort_keys=True)
-    folder = Path(spec.cache_dir).expanduser() / "corpus" if spec.cache_dir else cache_dir("corpus")
-    return folder / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
-
-
-def corpus_features(spec: CorpusSpec, recordings: list[Recording]) -> dict[str, tuple[np.ndarray, float] | str]:
-    """{recording id: (features (T, num_mels), seconds) or the reason its audio is unreadable},
-    computed with a progress bar on first use and cached."""
-    path = _cache_file(spec, recordings)
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            out: dict = dict(meta["failed"])
-            for i, rid in enumerate(meta["ids"]):
-                out[rid] = (z[f"f{i}"], meta["seconds"][i])
-            return out
-    out, arrays, ids, seconds, failed = {}, {}, [], [], {}
-    for rec in tqdm(recordings, desc="data=corpus: features", unit="file", mininterval=1.0):
-        try:
-            audio = read_audio(rec.audio, spec.sample_rate)
-        except Exception as err:  # soundfile's LibsndfileError, RuntimeError, ...: the file is unreadable
-            failed[rec.id] = f"unreadable audio {rec.audio.name} ({str(err).splitlines()[0][:120]})"
-            continue
-        if not len(audio):
-            failed[rec.id] = f"audio {rec.audio.name} has no samples"
-            continue
-        if not np.isfinite(audio).all():
-            failed[rec.id] = f"audio {rec.audio.name} has NaN or infinite samples"
-            continue
-        feats = front_end_of(spec).log_mel(audio)
-        arrays[f"f{len(ids)}"] = feats
-        ids.append(rec.id)
-        seconds.append(len(audio) / spec.sample_rate)
-        out[rec.id] = (feats, seconds[-1])
-    out.update(failed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}-tmp{os.getpid()}.npz")
-    np.savez(tmp, meta=json.dumps({"ids": ids, "seconds": seconds, "failed": failed}), **arrays)
-    os.replace(tmp, path)
-    return out
-
-
 # -- the corpus ------------------------------------------------------------------------------
 
 
-def check_spec(spec: CorpusSpec) -> None:
+def check_corpus_spec(spec: CorpusSpec) -> None:
     if spec.normalise not in NORMALISATIONS:
         raise CorpusError(f"data.normalise={spec.normalise!r} is not allowed; choose one of {list(NORMALISATIONS)}")
     if spec.oov not in OOV_POLICIES:
@@ -286,7 +108,7 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
     `unaligned` with its reason (one line each through `say`). dictionary: {word: pronunciations}
     instead of reading `spec.dictionary`; phones: the phone set a trained run knows (a word whose
     phones it does not know is unaligned)."""
-    check_spec(spec)
+    check_corpus_spec(spec)
     if dictionary is None:
         dictionary, warnings = read_dictionary(spec.dictionary, spec.silence)
         for line in warnings:
@@ -351,25 +173,12 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
     unaligned.sort(key=lambda item: order[item[0]])
     for rid, reason in unaligned:
         say(f"unaligned {rid}: {reason}")
-    return Corpus(normalised(utterances) if spec.normalise == "speaker" else utterances, unaligned, dictionary)
+    return Corpus(
+        normalise_per_speaker(utterances) if spec.normalise == "speaker" else utterances, unaligned, dictionary
+    )
 
 
-def normalised(utterances: list[Utterance]) -> list[Utterance]:
-    """Per-speaker mean and variance normalisation of the features (each mel channel over all the
-    frames of the speaker's recordings), as speech aligners do (Kaldi's and MFA's CMVN)."""
-    by_speaker: dict[str, list[Utterance]] = {}
-    for u in utterances:
-        by_speaker.setdefault(u.recording.speaker, []).append(u)
-    out = {}
-    for group in by_speaker.values():
-        frames = np.concatenate([u.features for u in group])
-        mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-3)
-        for u in group:
-            out[u.recording.id] = dataclasses.replace(u, features=((u.features - mean) / std).astype(np.float32))
-    return [out[u.recording.id] for u in utterances]
-
-
-def to_sequences(utterances: list[Utterance], vocab: list[str], silence: str) -> SequenceData:
+def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: str) -> SequenceData:
     """The utterances as `SequenceData` over `vocab` (silence rows optional; no true alignments)."""
     index = {p: i for i, p in enumerate(vocab)}
     labels = [np.array([index[p] for p in u.target(silence)], np.int32) for u in utterances]
@@ -416,6 +225,6 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
         + (" (listed in RUN_DIR/corpus_unaligned.csv)" if corpus.unaligned else ""),
         flush=True,
     )
-    splits = DataSplits(*(to_sequences(parts[name], vocab, spec.silence) for name in ("train", "valid", "test")),
+    splits = DataSplits(*(utterance_sequences(parts[name], vocab, spec.silence) for name in ("train", "valid", "test")),
                         record=record)  # fmt: skip
     return splits.with_front_end(front_end_of(spec))

@@ -10,8 +10,9 @@ Layout and conventions:
   deeper folders are allowed and the speaker is the folder path under ROOT. A stereo (or more)
   recording is the mean of its channels. Any sample rate is resampled to `sample_rate` with soxr.
 - Transcripts beside the audio: `NAME.lab` or `NAME.txt` (the words on a line), else `NAME.TextGrid`
-  (the texts of its first interval tier's intervals, in order). Words are compared case-folded, with
-  punctuation around them removed (`don't` keeps its apostrophe).
+  (the texts of its first interval tier's intervals, in order). Words are compared in Unicode NFC
+  (transcripts and dictionary alike), case-folded, with punctuation around them removed (`don't`
+  keeps its apostrophe).
 - The dictionary is MFA's: `WORD<TAB>PH PH ...`, one pronunciation a line; the optional columns of
   MFA's dictionaries (pronunciation and silence probabilities: decimals such as `0.99`, or `1`)
   between the word and the phones are ignored. A word with several pronunciations is aligned with the FIRST one listed (MFA's
@@ -22,8 +23,8 @@ Layout and conventions:
   the vocabulary) before, between and after the words; `SequenceData.optional_symbol` tells order_sync
   that these rows may be skipped, so the Viterbi decides where the pauses are.
 - Features: the log-mel front end of every speech source (`jaxalign.data.audio.FrontEnd`), computed
-  once per recording and cached under `CACHE/corpus/<hash>.npz` (the hash covers the front end and
-  each audio file's path, size and modification time).
+  once per recording and cached under `CACHE/corpus/<front end>/<digest of the audio file's bytes>.npz`
+  (a failure to read is never cached).
 - Splits: by default every readable recording trains the aligner (forced alignment aligns the data it
   learns from, as MFA does) and valid/test are empty; `data.valid_speaker_fraction` and
   `data.test_speaker_fraction` hold out a seeded share of the speakers instead.
@@ -32,6 +33,7 @@ Layout and conventions:
 import csv
 import dataclasses
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -96,6 +98,8 @@ def check_corpus_spec(spec: CorpusSpec) -> None:
         raise CorpusError("data.root is required: the corpus folder (SPEAKER/NAME.wav with NAME.lab)")
     if spec.dictionary in ("", "???"):
         raise CorpusError("data.dictionary is required: the pronunciation dictionary (WORD<TAB>PH PH ...)")
+    if not Path(spec.root).is_dir():
+        raise CorpusError(f"data.root: no corpus folder {spec.root}")
     if not spec.silence or any(c.isspace() for c in spec.silence):
         raise CorpusError(f"data.silence={spec.silence!r} must be one symbol without spaces")
     fractions = (spec.valid_speaker_fraction, spec.test_speaker_fraction)
@@ -114,7 +118,7 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
         for line in warnings:
             say(f"warning: {line}")
     dictionary = {w: list(p) for w, p in dictionary.items()}
-    recordings = find_recordings(spec.root)
+    recordings = find_recordings(spec.root, warn=lambda line: say(f"warning: {line}"))
     if not recordings:
         raise CorpusError(f"data.root: no audio ({', '.join(AUDIO_SUFFIXES)}) under {spec.root}")
     words_of, unaligned = {}, []

@@ -4,12 +4,13 @@ the words of their transcripts (`jaxalign.data.corpus` has the conventions).
 - Recordings: `ROOT/SPEAKER/NAME.wav` (FLAC and OGG too), or flat `ROOT/NAME.wav`; deeper folders are
   allowed and the speaker is the folder path under ROOT.
 - Transcripts beside the audio: `NAME.lab` or `NAME.txt` (the words on a line), else `NAME.TextGrid`
-  (the texts of its first interval tier's intervals, in order). Words are compared case-folded, with
-  punctuation around them removed (`don't` keeps its apostrophe).
+  (the texts of its first interval tier's intervals, in order). Words are compared in Unicode NFC,
+  case-folded, with punctuation around them removed (`don't` keeps its apostrophe).
 """
 
 import dataclasses
 import string
+import unicodedata
 from pathlib import Path
 
 from jaxalign.errors import CorpusError
@@ -29,35 +30,78 @@ class Recording:
     transcript: Path | None
 
 
-def find_recordings(root) -> list[Recording]:
+def find_recordings(root, warn=None) -> list[Recording]:
     """Every audio file under `root` (any depth, suffixes case-insensitive), sorted by id, with the
-    first transcript beside it in `TRANSCRIPT_SUFFIXES` order (None if there is none)."""
+    first transcript beside it in `TRANSCRIPT_SUFFIXES` order (None if there is none).
+
+    Folders that are symbolic links are followed (a folder reached twice, e.g. through a link back
+    up the tree, is read once); a second file of the same name and kind whose suffix differs in case
+    only (`x.WAV` beside `x.wav`) is ignored, and `warn(line)` names it (the lower-case one is read)."""
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"data.root: no corpus folder {root}")
+    warn = warn or (lambda line: None)
+
+    def rel(path: Path) -> str:
+        return path.relative_to(root).as_posix()
+
     files: dict[tuple[Path, str], dict[str, Path]] = {}  # (folder, stem) -> {suffix: path}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES and path.is_file():
-            files.setdefault((path.parent, path.stem), {}).setdefault(path.suffix.lower(), path)
+    for path in _files_under(root, warn, rel):
+        suffix = path.suffix.lower()
+        if suffix not in AUDIO_SUFFIXES + TRANSCRIPT_SUFFIXES:
+            continue
+        found = files.setdefault((path.parent, path.stem), {})
+        if suffix in found:
+            kept, dropped = sorted((found[suffix], path), key=lambda p: (p.suffix != p.suffix.lower(), p.name))
+            found[suffix] = kept
+            kind = "audio" if suffix in AUDIO_SUFFIXES else "transcript"
+            warn(f"{rel(dropped)} is a second {kind} file beside {rel(kept)}; it is ignored ({kept.name} is read)")
+            continue
+        found[suffix] = path
     out = []
     for (folder, stem), found in sorted(files.items()):
         audio = [found[s] for s in AUDIO_SUFFIXES if s in found]
         if not audio:
             continue
         if len(audio) > 1:
-            rel = (folder / stem).relative_to(root).as_posix()
-            raise CorpusError(f"data.root: {root} has two audio files for recording {rel!r} (e.g. .wav and .flac)")
+            rel_id = (folder / stem).relative_to(root).as_posix()
+            raise CorpusError(f"data.root: {root} has two audio files for recording {rel_id!r} (e.g. .wav and .flac)")
         transcript = next((found[s] for s in TRANSCRIPT_SUFFIXES if s in found), None)
-        rel = audio[0].relative_to(root).with_suffix("")
-        out.append(
-            Recording(rel.as_posix(), rel.parent.as_posix() if rel.parent != Path() else "", audio[0], transcript)
-        )
+        rel_path = audio[0].relative_to(root).with_suffix("")
+        speaker = rel_path.parent.as_posix() if rel_path.parent != Path() else ""
+        out.append(Recording(rel_path.as_posix(), speaker, audio[0], transcript))
     return sorted(out, key=lambda r: r.id)
 
 
+def _files_under(root: Path, warn, rel) -> list[Path]:
+    """The files under `root`, sorted, through folder links; each real folder is listed once."""
+    seen, files, stack = set(), [], [root]
+    while stack:
+        folder = stack.pop()
+        real = folder.resolve()
+        if real in seen:
+            warn(f"{rel(folder)}/ leads to a folder already read ({real.name}/, a link); it is read once")
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError as err:
+            warn(f"{rel(folder) if folder != root else '.'}/ cannot be listed ({err.strerror}); it is skipped")
+            continue
+        for entry in entries:
+            if entry.is_dir():
+                stack.append(entry)
+            elif entry.is_file():
+                files.append(entry)
+    return sorted(files)
+
+
 def transcript_words(text: str) -> list[str]:
-    """A transcript line -> its words, case-folded, surrounding punctuation removed."""
-    words = (w.strip(_STRIP).casefold() for w in text.split())
+    """A transcript line -> its words in Unicode NFC (so `café` typed as e + combining accent, NFD,
+    is the dictionary's `café`), case-folded, surrounding punctuation removed."""
+    words = (
+        unicodedata.normalize("NFC", w.strip(_STRIP).casefold()) for w in unicodedata.normalize("NFC", text).split()
+    )
     return [w for w in words if w]
 
 

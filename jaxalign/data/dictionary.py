@@ -2,13 +2,16 @@
 espeak-ng's phonemes for words a dictionary lacks (`data.oov=espeak`)."""
 
 import math
+import unicodedata
 from pathlib import Path
 
 from jaxalign.errors import CorpusError
 
 
 def read_dictionary(path, silence: str) -> tuple[dict[str, list[list[str]]], list[str]]:
-    """MFA dictionary -> ({word: pronunciations in file order}, warnings about ignored lines)."""
+    """MFA dictionary -> ({word: pronunciations in file order}, warnings about ignored lines). Words
+    and phones are read in Unicode NFC (transcripts' words are too: `corpus_files.transcript_words`),
+    words case-folded."""
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"data.dictionary: no such file {path}")
@@ -18,11 +21,11 @@ def read_dictionary(path, silence: str) -> tuple[dict[str, list[list[str]]], lis
         raise CorpusError(f"data.dictionary: {path} is not UTF-8 text (byte {err.start})") from None
     entries: dict[str, list[list[str]]] = {}
     warnings = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(unicodedata.normalize("NFC", text).splitlines(), 1):
         if not line.strip() or line.startswith(";;;"):
             continue
         fields = line.split("\t") if "\t" in line else line.split(None, 1)
-        word, rest = fields[0].strip().casefold(), " ".join(fields[1:]).split()
+        word, rest = unicodedata.normalize("NFC", fields[0].strip().casefold()), " ".join(fields[1:]).split()
         while rest and _is_probability(rest[0]):  # MFA's probability columns
             rest = rest[1:]
         if not rest:

@@ -1,6 +1,6 @@
 """A corpus' features: the front end's log-mel features of each recording (`jaxalign.data.audio`),
-computed once and cached under `CACHE/corpus/<hash>.npz` (the hash covers the front end and each audio
-file's path, size and modification time), and their per-speaker normalisation (`data.normalise`)."""
+computed once and cached under `CACHE/corpus/<front end>/<digest of the file's bytes>.npz` (failures are
+never cached), and their per-speaker normalisation (`data.normalise`)."""
 
 import dataclasses
 import hashlib
@@ -16,51 +16,73 @@ from jaxalign.data.corpus_files import Recording
 from jaxalign.runtime import cache_dir
 
 NORMALISATIONS = ("speaker", "none")
-FORMAT_VERSION = 1  # bump when the cached features change for the same front end
+FORMAT_VERSION = 2  # bump when the cached features change for the same front end
 
 
-def _cache_file(spec, recordings: list[Recording]) -> Path:
+def _content_key(path: Path) -> str:
+    """A digest of the file's bytes (OSError if they cannot be read)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_folder(spec) -> Path:
+    """One folder per front end (and cache format): `CACHE/corpus/<hash>/`."""
     front = {k: getattr(spec, k) for k in ("sample_rate", "frame_ms", "hop_ms", "num_mels")}
-    files = [(str(r.audio.resolve()), r.audio.stat().st_size, r.audio.stat().st_mtime_ns) for r in recordings]
-    blob = json.dumps({"front_end": front, "files": files, "format": FORMAT_VERSION}, sort_keys=True)
-    folder = Path(spec.cache_dir).expanduser() / "corpus" if spec.cache_dir else cache_dir("corpus")
-    return folder / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.npz"
+    blob = json.dumps({"front_end": front, "format": FORMAT_VERSION}, sort_keys=True)
+    root = Path(spec.cache_dir).expanduser() / "corpus" if spec.cache_dir else cache_dir("corpus")
+    return root / hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _cached(path: Path) -> tuple[np.ndarray, float] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["features"], float(z["seconds"])
+    except (OSError, ValueError, KeyError, EOFError):  # absent, or a partial/foreign file: compute again
+        return None
 
 
 def corpus_features(spec, recordings: list[Recording]) -> dict[str, tuple[np.ndarray, float] | str]:
-    """{recording id: (features (T, num_mels), seconds) or the reason its audio is unreadable},
-    computed with a progress bar on first use and cached."""
-    path = _cache_file(spec, recordings)
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            out: dict = dict(meta["failed"])
-            for i, rid in enumerate(meta["ids"]):
-                out[rid] = (z[f"f{i}"], meta["seconds"][i])
-            return out
-    out, arrays, ids, seconds, failed = {}, {}, [], [], {}
-    for rec in tqdm(recordings, desc="data=corpus: features", unit="file", mininterval=1.0):
+    """{recording id: (features (T, num_mels), seconds) or the reason its audio is unreadable}.
+
+    Features are cached one file per recording, `CACHE/corpus/<front end>/<digest of the audio
+    file's bytes>.npz`: a renamed, copied or touched file is not read again, an edited one is. A
+    failure is never cached (a file unreadable now, e.g. chmod 000, is read again next time)."""
+    folder = _cache_folder(spec)
+    front_end = front_end_of(spec)
+    out: dict = {}
+    todo = []
+    for rec in recordings:
+        try:
+            key = _content_key(rec.audio)
+        except OSError as err:
+            out[rec.id] = f"unreadable audio {rec.audio.name} ({str(err).splitlines()[0][:120]})"
+            continue
+        got = _cached(folder / f"{key}.npz")
+        if got is None:
+            todo.append((rec, key))
+        else:
+            out[rec.id] = got
+    for rec, key in tqdm(todo, desc="data=corpus: features", unit="file", mininterval=1.0, disable=not todo):
         try:
             audio = read_audio(rec.audio, spec.sample_rate)
         except Exception as err:  # soundfile's LibsndfileError, RuntimeError, ...: the file is unreadable
-            failed[rec.id] = f"unreadable audio {rec.audio.name} ({str(err).splitlines()[0][:120]})"
+            out[rec.id] = f"unreadable audio {rec.audio.name} ({str(err).splitlines()[0][:120]})"
             continue
         if not len(audio):
-            failed[rec.id] = f"audio {rec.audio.name} has no samples"
+            out[rec.id] = f"audio {rec.audio.name} has no samples"
             continue
         if not np.isfinite(audio).all():
-            failed[rec.id] = f"audio {rec.audio.name} has NaN or infinite samples"
+            out[rec.id] = f"audio {rec.audio.name} has NaN or infinite samples"
             continue
-        feats = front_end_of(spec).log_mel(audio)
-        arrays[f"f{len(ids)}"] = feats
-        ids.append(rec.id)
-        seconds.append(len(audio) / spec.sample_rate)
-        out[rec.id] = (feats, seconds[-1])
-    out.update(failed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}-tmp{os.getpid()}.npz")
-    np.savez(tmp, meta=json.dumps({"ids": ids, "seconds": seconds, "failed": failed}), **arrays)
-    os.replace(tmp, path)
+        feats, seconds = front_end.log_mel(audio), len(audio) / spec.sample_rate
+        out[rec.id] = (feats, seconds)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{key}-tmp{os.getpid()}.npz"
+        np.savez(tmp, features=feats, seconds=np.float64(seconds))
+        os.replace(tmp, folder / f"{key}.npz")
     return out
 
 

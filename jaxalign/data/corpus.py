@@ -186,7 +186,11 @@ def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: 
     """The utterances as `SequenceData` over `vocab` (silence rows optional; no true alignments)."""
     index = {p: i for i, p in enumerate(vocab)}
     labels = [np.array([index[p] for p in u.target(silence)], np.int32) for u in utterances]
-    return SequenceData([u.features for u in utterances], labels, None, vocab, index[silence])
+    names = [u.recording.id for u in utterances]
+    return SequenceData([u.features for u in utterances], labels, None, vocab, index[silence], names=names)
+
+
+UNALIGNED_RECORD = "corpus_unaligned.csv"  # the run record's list of the recordings left out
 
 
 def unaligned_csv(unaligned: list[tuple[str, str]]) -> str:
@@ -195,6 +199,14 @@ def unaligned_csv(unaligned: list[tuple[str, str]]) -> str:
     writer.writerow(["recording", "reason"])
     writer.writerows(unaligned)
     return buffer.getvalue()
+
+
+def add_unaligned(splits: DataSplits, rows: list[tuple[str, str]]) -> DataSplits:
+    """`splits` with (recording id, reason) `rows` added to its record's `corpus_unaligned.csv`
+    (sorted by recording id, as `load_corpus` lists them)."""
+    old = list(csv.reader(io.StringIO(splits.record.get(UNALIGNED_RECORD, ""))))[1:]
+    text = unaligned_csv(sorted([tuple(r) for r in old] + list(rows)))
+    return dataclasses.replace(splits, record={**splits.record, UNALIGNED_RECORD: text})
 
 
 def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
@@ -220,7 +232,7 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
              for name in ("train", "valid", "test")}  # fmt: skip
     record = {
         "dictionary.txt": dictionary_text(corpus.dictionary),
-        "corpus_unaligned.csv": unaligned_csv(corpus.unaligned),
+        UNALIGNED_RECORD: unaligned_csv(corpus.unaligned),
     }
     print(
         f"data=corpus: {len(corpus.utterances)} recordings "

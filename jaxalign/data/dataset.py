@@ -18,6 +18,7 @@ class SequenceData:
     front_end:  the audio front end the features came from (`dataclasses.asdict` of
                 `jaxalign.data.audio.FrontEnd`: sample_rate, window, hop, mel_bins), or None for
                 features without one (digit strips, synthetic, `.npz` arrays).
+    names:      what each example is called where it has a name (a corpus' recording ids), or None.
     """
 
     features: list[np.ndarray]
@@ -26,6 +27,7 @@ class SequenceData:
     vocab: list[str]
     optional_symbol: int | None = None
     front_end: dict | None = None
+    names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -77,6 +79,7 @@ class SequenceData:
             vocab=self.vocab,
             optional_symbol=self.optional_symbol,
             front_end=self.front_end,
+            names=None if self.names is None else [self.names[i] for i in index],
         )
 
 

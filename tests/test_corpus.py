@@ -898,3 +898,28 @@ def test_a_corpus_folder_given_where_a_file_or_another_key_is_expected_is_named(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "data.root=" in lines[0], lines
+
+
+def test_normalise_recording_keeps_a_recording_s_features_whatever_its_speaker_s_other_files(source, tmp_path):
+    """data.normalise=recording: each recording minus its own speech mean, over its speaker's speech
+    spread. A silent recording added beside a recording leaves its features exactly as they were; a
+    louder one (4x, clipped: its spectrum changes too) moves them less than data.normalise=speaker does."""
+    pcm, rate = soundfile.read(source["wavs"][1], dtype="float32")
+    folder = tmp_path / "corpus" / "s"
+    copy_source(source, folder)
+    rid = f"s/{source['wav'].stem}"
+
+    def features(how):
+        return by_id(load(tmp_path / "corpus", source["dictionary"], tmp_path / "cache", normalise=how)[0])[
+            rid
+        ].features
+
+    before = {how: features(how) for how in ("recording", "speaker")}
+    write_audio(folder / "silent.wav", np.zeros(rate, np.float32), rate, subtype="PCM_16")
+    (folder / "silent.lab").write_text(source["words"][0])
+    np.testing.assert_array_equal(features("recording"), before["recording"])
+    assert np.abs(features("speaker") - before["speaker"]).max() > 0.5
+    (folder / "silent.wav").unlink()
+    write_audio(folder / source["wavs"][1].name, np.clip(4 * pcm, -1, 32767 / 32768), rate, subtype="PCM_16")
+    moved = {how: np.abs(features(how) - before[how]).mean() for how in ("recording", "speaker")}
+    assert moved["recording"] < moved["speaker"] / 2, moved

@@ -41,7 +41,7 @@ from jaxalign.data.audio import FrontEndKeys, front_end_of
 from jaxalign.data.corpus_files import AUDIO_SUFFIXES, Recording, find_recordings, read_transcript
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.dictionary import dictionary_text, espeak_phones, read_dictionary
-from jaxalign.data.features import NORMALISATIONS, corpus_features, normalise_per_speaker
+from jaxalign.data.features import NORMALISATIONS, corpus_features, normalise_features
 from jaxalign.errors import CorpusError
 
 OOV_POLICIES = ("skip", "espeak", "error")
@@ -58,7 +58,9 @@ class CorpusSpec(FrontEndKeys):  # sample_rate: audio is resampled to it
     test_speaker_fraction: float = 0.0  # share of speakers held out for test; 0: none
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
     seed: int = 0  # the speaker split
-    normalise: str = "speaker"  # features: speaker (per-speaker mean and variance) | none
+    normalise: str = (
+        "speaker"  # features: speaker (per-speaker mean and variance) | recording | none (features.normalise)
+    )
 
 
 @dataclasses.dataclass
@@ -177,9 +179,7 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
     unaligned.sort(key=lambda item: order[item[0]])
     for rid, reason in unaligned:
         say(f"unaligned {rid}: {reason}")
-    return Corpus(
-        normalise_per_speaker(utterances) if spec.normalise == "speaker" else utterances, unaligned, dictionary
-    )
+    return Corpus(normalise_features(utterances, spec.normalise), unaligned, dictionary)
 
 
 def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: str) -> SequenceData:

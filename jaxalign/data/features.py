@@ -5,6 +5,7 @@ never cached), and their per-speaker normalisation (`data.normalise`)."""
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from jaxalign.data.audio import front_end_of, read_audio
 from jaxalign.data.corpus_files import Recording
 from jaxalign.runtime import cache_dir
 
-NORMALISATIONS = ("speaker", "none")
+NORMALISATIONS = ("speaker", "recording", "none")  # data.normalise: `normalise`
 FORMAT_VERSION = 2  # bump when the cached features change for the same front end
 
 
@@ -100,3 +101,53 @@ def normalise_per_speaker(utterances: list) -> list:
         for u in group:
             out[u.recording.id] = dataclasses.replace(u, features=((u.features - mean) / std).astype(np.float32))
     return [out[u.recording.id] for u in utterances]
+
+
+SPEECH_RANGE = math.log(10.0)  # 10 dB: a recording's frame energies must spread this far to hold pauses
+SILENCE_FLOOR = math.log(1e-6) + math.log(10.0)  # mean log-mel 10 dB above the front end's floor
+
+
+def speech_frames(features: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames of one recording above an energy floor. A frame's energy is its mean
+    log-mel; with a spread of at least 10 dB between the recording's 10th and 90th percentile frames
+    the floor is halfway between them (pauses below, speech above), else every frame is speech
+    unless the recording is digital silence (within 10 dB of the front end's floor)."""
+    energy = features.mean(axis=1)
+    low, high = np.percentile(energy, [10, 90]) if len(energy) else (0.0, 0.0)
+    if high - low >= SPEECH_RANGE:
+        return energy > (low + high) / 2
+    return energy > SILENCE_FLOOR
+
+
+def normalise_per_recording(utterances: list) -> list:
+    """Each recording minus its own mean (over its speech frames, `speech_frames`; all frames where
+    it has none), divided by its speaker's standard deviation over the speech frames of all the
+    speaker's recordings (each mean-subtracted). A louder, clipped or silent recording then changes
+    no other recording's features but through the spread of the speaker's speech."""
+    centred, speech = {}, {}
+    for u in utterances:
+        mask = speech_frames(u.features)
+        mean = u.features[mask].mean(axis=0) if mask.any() else u.features.mean(axis=0)
+        centred[u.recording.id] = u.features - mean
+        speech[u.recording.id] = mask
+    by_speaker: dict[str, list] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.recording.speaker, []).append(u)
+    out = {}
+    for group in by_speaker.values():
+        frames = np.concatenate([centred[u.recording.id][speech[u.recording.id]] for u in group])
+        if not len(frames):
+            frames = np.concatenate([centred[u.recording.id] for u in group])
+        std = np.maximum(frames.std(axis=0), 1e-3)
+        for u in group:
+            out[u.recording.id] = dataclasses.replace(u, features=(centred[u.recording.id] / std).astype(np.float32))
+    return [out[u.recording.id] for u in utterances]
+
+
+def normalise_features(utterances: list, how: str) -> list:
+    """`data.normalise`: speaker (`normalise_per_speaker`), recording (`normalise_per_recording`), none."""
+    if how == "speaker":
+        return normalise_per_speaker(utterances)
+    if how == "recording":
+        return normalise_per_recording(utterances)
+    return list(utterances)

@@ -17,6 +17,10 @@ class DataFileError(JaxalignError, ValueError):
     """A data file that fails validation; the message names the key and the first bad example."""
 
 
+class DataFileNotFoundError(DataFileError, FileNotFoundError):
+    """`data.path` names no file (or a folder); the message says which, and where a folder belongs."""
+
+
 class TimitError(JaxalignError, ValueError):
     """The TIMIT corpus on disk is missing or not in the expected layout."""
 

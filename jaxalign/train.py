@@ -42,8 +42,17 @@ def check_override_keys(args: list[str]) -> None:
     """Exits with one line naming an unknown key and its closest known keys, where Hydra would
     answer a typo such as `trainer.step=10` with advice to append it."""
     keys = known_keys()
+    groups = dict(arg.split("=", 1) for arg in args if "=" in arg and "." not in arg.split("=", 1)[0])
     for arg in args:
         key = arg.split("=", 1)[0]
+        if groups.get("data") == "corpus" and key.lstrip("+") == "data.path":
+            folder = arg.split("=", 1)[1]
+            print(
+                f"jaxalign-train: data=corpus reads its corpus folder from data.root={folder} "
+                "(data.path is the .npz file of data=arrays)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         if "=" not in arg or key.startswith(("+", "~", "-", "hydra")) or "/" in key or "." not in key:
             continue  # flags, additions, deletions, Hydra's own keys and group choices (setup=...)
         if key not in keys:

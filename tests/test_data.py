@@ -327,7 +327,7 @@ def check_timit_layouts(tmp_path, tool):
     riff = sph.with_name("SI1027.WAV.wav")
     assert sph.read_bytes()[:7] == b"NIST_1A" and riff.read_bytes()[:4] == b"RIFF"
     assert (tmp_path / "riff" / "TRAIN" / "DR1" / "FCJF0" / "SI1027.WAV").read_bytes()[:4] == b"RIFF"
-    (a, rate_a), (b, rate_b) = timit.read_audio(sph), timit.read_audio(riff)
+    (a, rate_a), (b, rate_b) = timit.read_sphere_or_riff(sph), timit.read_sphere_or_riff(riff)
     assert rate_a == rate_b == 16000 and len(a) == 12800 and np.abs(a).max() > 0.05
     np.testing.assert_array_equal(a, b)
     for layout, splits in loaded.items():
@@ -444,3 +444,64 @@ def test_eval_batches_cover_every_example_once():
     for batch in Batcher(data, 8, num_buckets=2).eval_batches():
         seen += batch["index"][batch["weights"] > 0].tolist()
     assert sorted(seen) == list(range(37))
+
+
+def _log_mel_before_audio_py(samples, sample_rate, frame_ms, hop_ms, num_mels):
+    """The front end as `timit.log_mel` computed it before `jaxalign.data.audio` (verbatim)."""
+    frame = int(sample_rate * frame_ms / 1000)
+    hop = int(sample_rate * hop_ms / 1000)
+    if len(samples) < frame:
+        samples = np.pad(samples, (0, frame - len(samples)))
+    n_frames = 1 + (len(samples) - frame) // hop
+    n_fft = 1 << (frame - 1).bit_length()
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
+    edges = hz(np.linspace(mel(0.0), mel(sample_rate / 2), num_mels + 2))
+    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    bank = np.maximum(0.0, np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)))
+    idx = np.arange(frame)[None, :] + hop * np.arange(n_frames)[:, None]
+    power = np.abs(np.fft.rfft(samples[idx] * np.hamming(frame), n=n_fft)) ** 2
+    return np.log(power @ bank.T + 1e-6).astype(np.float32)
+
+
+@pytest.mark.parametrize("keys", [(16000, 25.0, 10.0, 40), (8000, 20.0, 5.0, 23), (22050, 25.0, 12.5, 80)])
+def test_front_end_features_are_byte_identical_to_before(keys):
+    """One front end (`jaxalign.data.audio`) for every speech source: the same bytes as the three
+    copies it replaced, on noise, a chirp and audio shorter than one window; its record in a run is
+    `dataclasses.asdict(FrontEnd)` and the aligner's clock is read from it."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from jaxalign.aligner.export import Clock
+    from jaxalign.data.audio import FrontEnd, front_end_of
+
+    sample_rate, frame_ms, hop_ms, num_mels = keys
+    front_end = front_end_of(
+        SimpleNamespace(sample_rate=sample_rate, frame_ms=frame_ms, hop_ms=hop_ms, num_mels=num_mels)
+    )
+    t = np.arange(sample_rate) / sample_rate
+    inputs = [
+        np.random.default_rng(0).normal(0, 0.1, 12345).astype(np.float32),
+        (0.5 * np.sin(2 * np.pi * (100 + 2000 * t) * t)).astype(np.float32),
+        np.full(37, 0.25, np.float32),
+    ]
+    for samples in inputs:
+        got = front_end.log_mel(samples)
+        assert got.tobytes() == _log_mel_before_audio_py(samples, *keys).tobytes()
+        assert len(got) == front_end.num_frames(len(samples))
+    record = dataclasses.asdict(front_end)
+    assert set(record) == {"sample_rate", "window", "hop", "mel_bins"}
+    assert Clock.of_front_end(SimpleNamespace(**record)) == Clock.of_front_end(
+        SimpleNamespace(hop_ms=hop_ms, frame_ms=frame_ms)
+    )
+    assert FrontEnd() == front_end_of(SimpleNamespace(sample_rate=16000, frame_ms=25.0, hop_ms=10.0, num_mels=40))
+
+
+def test_speech_sources_record_their_front_end_for_the_run(tmp_path):
+    """`SequenceData.info()` (what a checkpoint keeps of its data) names the front end of TIMIT."""
+    root = make_timit(tmp_path / "t", LAYOUT_UTTERANCES, layout="sphere")
+    splits = load_timit(TimitSpec(root=str(root), valid_speaker_fraction=0.5))
+    for part in (splits.train, splits.valid, splits.test):
+        assert part.info()["front_end"] == {"sample_rate": 16000, "window": 0.025, "hop": 0.01, "mel_bins": 40}
+    assert "front_end" not in load_digit_strips(SMALL_STRIPS).train.info()

@@ -11,7 +11,8 @@ import pytest
 import soundfile
 from praatio import textgrid
 
-from jaxalign.data.espeak_corpus import EspeakCorpusError, write_espeak_corpus, write_textgrid
+from jaxalign.data.espeak_corpus import EspeakCorpusError, write_espeak_corpus
+from jaxalign.data.textgrid import write_textgrid
 from jaxalign.decoding import boundary_agreement
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"

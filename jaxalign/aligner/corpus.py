@@ -25,7 +25,8 @@ from tqdm import tqdm
 from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
 from jaxalign.aligner.output_dir import OutputDir, check_out_dir
 from jaxalign.aligner.run import load_run
-from jaxalign.data.corpus import CorpusSpec, load_corpus, read_dictionary, to_sequences
+from jaxalign.data.corpus import CorpusSpec, load_corpus, utterance_sequences
+from jaxalign.data.dictionary import read_dictionary
 from jaxalign.data.load import spec_from_config
 from jaxalign.errors import CorpusError
 
@@ -133,7 +134,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         )
     check_out_beside_corpus(corpus_dir, out_dir)
     spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
-    clock = Clock.of_front_end(spec)
+    clock = run.clock or Clock.of_front_end(spec)
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
     entries, warnings = read_dictionary(dictionary_path, spec.silence)
     for line in warnings:
@@ -151,7 +152,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         utterances = [u for u in corpus_data.utterances if u.recording.id not in earlier]
         if earlier:
             say(f"--resume: {len(earlier)} recordings were aligned by an earlier call")
-        data = to_sequences(utterances, run.vocab, spec.silence)
+        data = utterance_sequences(utterances, run.vocab, spec.silence)
         feasible = run.feasible(data.frame_lengths(), data.labels)
         for u, y, ok in zip(utterances, data.labels, feasible):
             if not ok:

@@ -16,11 +16,11 @@ the boundary at t * shift. Times are rounded to 0.1 ms.
 import csv
 import dataclasses
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from jaxalign.data.textgrid import write_atomically, write_textgrid  # noqa: F401 (exported here too)
 
 DECIMALS = 4  # seconds are rounded to 0.1 ms in every output
 
@@ -35,7 +35,11 @@ class Clock:
 
     @classmethod
     def of_front_end(cls, front_end) -> "Clock":
-        """The clock of an audio front end (anything with `hop_ms` and `frame_ms`)."""
+        """The clock of an audio front end: a `jaxalign.data.audio.FrontEnd` (or anything with `hop`
+        and `window` in seconds, such as its record in a checkpoint), or a data config with `hop_ms`
+        and `frame_ms`."""
+        if hasattr(front_end, "hop") and hasattr(front_end, "window"):
+            return cls(front_end.hop, round((front_end.window - front_end.hop) / 2, 9))
         return cls(front_end.hop_ms / 1000, (front_end.frame_ms - front_end.hop_ms) / 2000)
 
     def duration(self, num_frames: int) -> float:
@@ -72,35 +76,8 @@ def utterance_id(index: int) -> str:
     return f"seq_{index:05d}"
 
 
-def write_atomically(path, write) -> Path:
-    """Calls `write(temporary path)` and renames the result to `path`: `path` is either the complete
-    new file or untouched. The folder is created if needed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_text(path, text: str) -> Path:
     return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def write_textgrid(path, tiers: dict[str, list[Interval]], duration: float) -> Path:
-    """A Praat TextGrid (long format) with one interval tier per entry of `tiers`, from 0 to
-    `duration` seconds; gaps between intervals are empty intervals."""
-    from praatio import textgrid
-
-    grid = textgrid.Textgrid()
-    for name, entries in tiers.items():
-        grid.addTier(textgrid.IntervalTier(name, [(iv.begin, iv.end, iv.label) for iv in entries], 0.0, duration))
-    return write_atomically(path, lambda tmp: grid.save(str(tmp), format="long_textgrid", includeBlankSpaces=True))
 
 
 def write_ctm(path, tiers_of: dict[str, dict[str, list[Interval]]], tier: str) -> Path:

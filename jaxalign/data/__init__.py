@@ -1,6 +1,8 @@
-"""Data sources (digit strips, synthetic, bring-your-own arrays, TIMIT, spoken words) and the bucketing batcher."""
+"""Data sources (digit strips, synthetic, bring-your-own arrays, TIMIT, spoken words, corpus folders), the one
+audio front end (`audio.FrontEnd`) and the bucketing batcher."""
 
 from jaxalign.data.arrays import DataFileError, load_arrays, read_arrays, to_sequences, validate_arrays, write_arrays
+from jaxalign.data.audio import FrontEnd, read_audio
 from jaxalign.data.batching import Batcher, IteratorState, bucket_bounds
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.digit_strips import DigitStripsSpec, load_digit_strips
@@ -13,6 +15,7 @@ __all__ = [
     "DataFileError",
     "DataSplits",
     "DigitStripsSpec",
+    "FrontEnd",
     "IteratorState",
     "SequenceData",
     "SpokenWordsError",
@@ -27,6 +30,7 @@ __all__ = [
     "load_synthetic",
     "load_timit",
     "read_arrays",
+    "read_audio",
     "to_sequences",
     "validate_arrays",
     "write_arrays",

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxalign.data.dataset import DataSplits, SequenceData, seeded_split
-from jaxalign.errors import DataFileError
+from jaxalign.errors import DataFileError, DataFileNotFoundError
 
 REQUIRED = ("features", "feature_lengths", "labels", "label_lengths")
 OPTIONAL = ("alignments", "split", "vocab")
@@ -51,8 +51,13 @@ def _fail(key: str, message: str):
 
 def _read(path) -> dict[str, np.ndarray]:
     path = Path(path)
+    if path.is_dir():
+        raise DataFileNotFoundError(
+            f"data.path: {path} is a folder, not an .npz file; a corpus folder (SPEAKER/NAME.wav + NAME.lab) "
+            f"is read with data=corpus data.root={path} data.dictionary=FILE"
+        )
     if not path.is_file():
-        raise FileNotFoundError(f"data.path: no such file {path}")
+        raise DataFileNotFoundError(f"data.path: no such file {path}")
     with open(path, "rb") as f:
         if f.read(2) != b"PK":
             raise DataFileError(f"data.path: {path} is not a readable .npz file (not a zip archive)")

@@ -15,6 +15,10 @@ class SequenceData:
     vocab:      class names, len = number of classes C.
     optional_symbol: a class whose rows in a target the path may skip (a corpus' silence between
                 words: `jaxalign.data.corpus`), or None.
+    front_end:  the audio front end the features came from (`dataclasses.asdict` of
+                `jaxalign.data.audio.FrontEnd`: sample_rate, window, hop, mel_bins), or None for
+                features without one (digit strips, synthetic, `.npz` arrays).
+    names:      what each example is called where it has a name (a corpus' recording ids), or None.
     """
 
     features: list[np.ndarray]
@@ -22,6 +26,8 @@ class SequenceData:
     alignments: list[np.ndarray] | None
     vocab: list[str]
     optional_symbol: int | None = None
+    front_end: dict | None = None
+    names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -48,18 +54,21 @@ class SequenceData:
 
     def info(self) -> dict:
         """What a trained model needs to know of its data without the data (a checkpoint keeps it):
-        feature_dim, num_classes, vocab, optional_symbol."""
-        return {
+        feature_dim, num_classes, vocab, optional_symbol, and front_end where the features have one."""
+        info = {
             "feature_dim": self.feature_dim,
             "num_classes": self.num_classes,
             "vocab": list(self.vocab),
             "optional_symbol": self.optional_symbol,
         }
+        if self.front_end is not None:
+            info["front_end"] = dict(self.front_end)
+        return info
 
     @classmethod
     def like(cls, info: dict, features: list[np.ndarray], labels: list[np.ndarray]) -> "SequenceData":
         """New sequences over the classes of a data set described by `info` (no true alignments)."""
-        return cls(features, labels, None, list(info["vocab"]), info.get("optional_symbol"))
+        return cls(features, labels, None, list(info["vocab"]), info.get("optional_symbol"), info.get("front_end"))
 
     def subset(self, index) -> "SequenceData":
         index = [int(i) for i in index]
@@ -69,6 +78,8 @@ class SequenceData:
             alignments=None if self.alignments is None else [self.alignments[i] for i in index],
             vocab=self.vocab,
             optional_symbol=self.optional_symbol,
+            front_end=self.front_end,
+            names=None if self.names is None else [self.names[i] for i in index],
         )
 
 
@@ -78,6 +89,12 @@ class DataSplits:
     valid: SequenceData
     test: SequenceData
     record: dict[str, str] = dataclasses.field(default_factory=dict)  # files for the run dir: {name: text}
+
+    def with_front_end(self, front_end) -> "DataSplits":
+        """The same splits with every split's `front_end` set to `dataclasses.asdict(front_end)`."""
+        record = dataclasses.asdict(front_end)
+        parts = (dataclasses.replace(d, front_end=record) for d in (self.train, self.valid, self.test))
+        return DataSplits(*parts, record=self.record)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}

@@ -41,6 +41,7 @@ import numpy as np
 
 from jaxalign.data.espeak import EspeakError, get_espeak
 from jaxalign.data.spoken_words import SILENCE, SpokenWordsSpec, phone_name, read_words, segments
+from jaxalign.data.textgrid import write_textgrid
 from jaxalign.errors import EspeakCorpusError
 
 VOICES = (
@@ -115,16 +116,6 @@ def _check(speakers, utterances_per_speaker, min_words, max_words, pause_probabi
 
 def _intervals(tier: list[tuple[int, int, str]], rate: int, duration: float) -> list[tuple[float, float, str]]:
     return [(a / rate, min(b / rate, duration), label) for a, b, label in tier]
-
-
-def write_textgrid(path: Path, tiers: dict[str, list[tuple[float, float, str]]], duration: float) -> None:
-    """Interval tiers from 0 to `duration` seconds; the gaps between the given intervals are empty ones."""
-    from praatio import textgrid
-
-    grid = textgrid.Textgrid()
-    for name, entries in tiers.items():
-        grid.addTier(textgrid.IntervalTier(name, entries, 0.0, duration))
-    grid.save(str(path), format="long_textgrid", includeBlankSpaces=True)
 
 
 def write_espeak_corpus(

@@ -30,7 +30,7 @@ def reverse_targets(data: SequenceData) -> SequenceData:
         alignments = [
             np.where(a >= 0, len(y) - 1 - a, a).astype(np.int32) for a, y in zip(data.alignments, data.labels)
         ]
-    return SequenceData(data.features, labels, alignments, data.vocab, data.optional_symbol)
+    return SequenceData(data.features, labels, alignments, data.vocab, data.optional_symbol, data.front_end, data.names)
 
 
 def load_splits(data_cfg) -> DataSplits:

@@ -9,7 +9,7 @@ its phoneme events, so the segmentation is exact by construction. Conventions:
   row at the start and end of every utterance (like TIMIT's `h#`). Zero-length events are dropped.
 - An event marks where espeak starts generating its phoneme; for a stop that is about the release,
   so the closure silence before it belongs to the phone before (espeak's convention, not an error).
-- Features are the TIMIT front end's log-mel energies (`timit.log_mel`, 25 ms windows every 10 ms)
+- Features are the log-mel energies of `jaxalign.data.audio.FrontEnd` (25 ms windows every 10 ms)
   after resampling espeak's 22.05 kHz output to `sample_rate`. Each frame takes the phone at its
   centre and runs of equal frame phones form the target rows (as in the TIMIT loader), so a phone
   shorter than the frame spacing can vanish from the target.
@@ -39,9 +39,9 @@ from scipy.signal import firwin, resample_poly
 from tqdm import tqdm
 
 from jaxalign.data.arrays import load_presplit_arrays, write_arrays
+from jaxalign.data.audio import FrontEndKeys, front_end_of
 from jaxalign.data.dataset import DataSplits, seeded_split
 from jaxalign.data.espeak import RATE_MAX, RATE_MIN, EspeakError, get_espeak
-from jaxalign.data.timit import log_mel
 from jaxalign.errors import SpokenWordsError
 from jaxalign.runtime import cache_dir
 
@@ -56,7 +56,7 @@ def _default_voices() -> list[str]:
 
 
 @dataclasses.dataclass
-class SpokenWordsSpec:
+class SpokenWordsSpec(FrontEndKeys):  # sample_rate: espeak's 22050 Hz output is resampled to it
     num_train: int = 3000
     num_valid: int = 300
     num_test: int = 500
@@ -72,17 +72,13 @@ class SpokenWordsSpec:
     min_pad_ms: float = 50.0  # silence added before and after the word, drawn uniformly
     max_pad_ms: float = 200.0
     snr_db: float = 20.0  # white noise relative to the speech power; >= 100 is effectively clean
-    sample_rate: int = 16000  # espeak's 22050 Hz output is resampled to this
-    frame_ms: float = 25.0
-    hop_ms: float = 10.0
-    num_mels: int = 40
     word_list: str = ""  # text file, one word per line; empty: the built-in list
     cache_dir: str = ""  # empty: $JAXALIGN_CACHE_DIR, else ~/.cache/jaxalign
     seed: int = 0
 
 
 @dataclasses.dataclass
-class Utterance:
+class SpokenWord:
     """One synthesised word. Sample positions are at `sample_rate`.
 
     audio (S,) float32; starts (P,) int start sample of each phone segment (starts[0] = 0, increasing,
@@ -129,8 +125,7 @@ def segments(events, num_samples: int) -> tuple[np.ndarray, list[str]]:
 
 def frame_rows(starts: np.ndarray, phones: list[str], num_frames: int, spec) -> tuple[list[str], np.ndarray]:
     """Each frame takes the phone at its centre; runs of equal frame phones are the target rows."""
-    hop = spec.sample_rate * spec.hop_ms / 1000
-    centres = np.arange(num_frames) * hop + spec.sample_rate * spec.frame_ms / 2000
+    centres = front_end_of(spec).frame_centres(num_frames)
     segment = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(starts) - 1)
     names = np.asarray(phones)[segment]
     change = np.concatenate([[True], names[1:] != names[:-1]])
@@ -149,7 +144,7 @@ def _antialias(up: int, down: int) -> np.ndarray:
     return firwin(2 * 10 * rate + 1, 1.0 / rate, window=("kaiser", 5.0))
 
 
-def synthesise(word: str, voice: str, rate: int, pitch: int, spec: SpokenWordsSpec, rng) -> Utterance:
+def synthesise(word: str, voice: str, rate: int, pitch: int, spec: SpokenWordsSpec, rng) -> SpokenWord:
     """Speaks one word, pads it with silence, adds noise, and computes features and the true alignment."""
     espeak = get_espeak()
     espeak.set_voice(voice)
@@ -166,9 +161,9 @@ def synthesise(word: str, voice: str, rate: int, pitch: int, spec: SpokenWordsSp
     starts, phones = segments([(round((s + lead) * ratio), m) for s, m in events], len(padded))
     power = float(np.mean(speech**2))
     audio = (padded + rng.normal(0.0, math.sqrt(power / 10 ** (spec.snr_db / 10)), len(padded))).astype(np.float32)
-    features = log_mel(audio, spec)
+    features = front_end_of(spec).log_mel(audio)
     labels, alignment = frame_rows(starts, phones, len(features), spec)
-    return Utterance(word, voice, rate, pitch, audio, starts, phones, features, labels, alignment)
+    return SpokenWord(word, voice, rate, pitch, audio, starts, phones, features, labels, alignment)
 
 
 def read_words(spec: SpokenWordsSpec) -> list[str]:
@@ -183,7 +178,7 @@ def read_words(spec: SpokenWordsSpec) -> list[str]:
     return words
 
 
-def check_spec(spec: SpokenWordsSpec) -> None:
+def check_spoken_words_spec(spec: SpokenWordsSpec) -> None:
     ranges = {"rate": (RATE_MIN, RATE_MAX), "pitch": (0, 100), "pad_ms": (0, math.inf)}
     for key, (lowest, highest) in ranges.items():
         low, high = getattr(spec, f"min_{key}"), getattr(spec, f"max_{key}")
@@ -259,7 +254,7 @@ def cache_path(spec: SpokenWordsSpec) -> Path:
 
 def generate(spec: SpokenWordsSpec, path: Path) -> None:
     """Synthesises the whole data set described by `spec` and writes it to `path` (+ `.json`)."""
-    check_spec(spec)
+    check_spoken_words_spec(spec)
     rows = plan(spec, read_words(spec))
     try:
         espeak = get_espeak()
@@ -302,8 +297,8 @@ def generate(spec: SpokenWordsSpec, path: Path) -> None:
 def load_spoken_words(spec: SpokenWordsSpec | None = None) -> DataSplits:
     """Loads the cached data set for `spec`, synthesising it first if it is not cached yet."""
     spec = spec or SpokenWordsSpec()
-    check_spec(spec)
+    check_spoken_words_spec(spec)
     path = cache_path(spec)
     if not (path.is_file() and path.with_suffix(".json").is_file()):
         generate(spec, path)
-    return load_presplit_arrays(path)
+    return load_presplit_arrays(path).with_front_end(front_end_of(spec))

@@ -10,7 +10,8 @@ or RIFF WAV (`RIFF...WAVE`, 16-bit PCM mono, read with the standard `wave` modul
 
 Phones are folded 61 -> 39 (Lee & Hon, 1989; the glottal stop `q` is dropped and its frames join the
 phone before it), adjacent equal folded phones merge into one target symbol, and every 10 ms frame
-takes the phone at its centre as its true row. Features: log-mel filterbanks in NumPy. The SA
+takes the phone at its centre as its true row. Features: the log-mel front end of
+`jaxalign.data.audio` (no resampling: a file at another rate than `data.sample_rate` is an error). The SA
 (dialect) sentences are excluded as usual; the test split is the 24-speaker core test set, and
 the validation split is a seeded 5% of the training speakers.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxalign.data.audio import FrontEndKeys, front_end_of
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.errors import TimitError
 
@@ -46,12 +48,8 @@ CORE_TEST_SPEAKERS = {
 
 
 @dataclasses.dataclass
-class TimitSpec:
+class TimitSpec(FrontEndKeys):
     root: str = "???"
-    sample_rate: int = 16000
-    frame_ms: float = 25.0
-    hop_ms: float = 10.0
-    num_mels: int = 40
     valid_speaker_fraction: float = 0.05
     seed: int = 0
 
@@ -97,7 +95,7 @@ def read_riff(path) -> tuple[np.ndarray, int]:
     return samples.astype(np.float32) / 32768.0, rate
 
 
-def read_audio(path) -> tuple[np.ndarray, int]:
+def read_sphere_or_riff(path) -> tuple[np.ndarray, int]:
     """SPHERE or RIFF WAV, told apart by the magic bytes (b"NIST_1A" / b"RIFF"), not by the file name."""
     with open(path, "rb") as f:
         magic = f.read(12)
@@ -120,44 +118,17 @@ def read_phn(path) -> list[tuple[int, int, str]]:
     return out
 
 
-def mel_filterbank(num_mels: int, n_fft: int, sample_rate: int) -> np.ndarray:
-    """(num_mels, n_fft // 2 + 1) triangular filters on the HTK mel scale."""
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
-    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
-    edges = hz(np.linspace(mel(0.0), mel(sample_rate / 2), num_mels + 2))
-    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return np.maximum(0.0, np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)))
-
-
-def log_mel(samples: np.ndarray, spec) -> np.ndarray:
-    """(S,) samples -> (T, num_mels) float32 log-mel energies, T = 1 + (S - frame) // hop.
-
-    spec: anything with sample_rate, frame_ms, hop_ms and num_mels (TimitSpec, SpokenWordsSpec).
-    """
-    frame = int(spec.sample_rate * spec.frame_ms / 1000)
-    hop = int(spec.sample_rate * spec.hop_ms / 1000)
-    if len(samples) < frame:
-        samples = np.pad(samples, (0, frame - len(samples)))
-    n_frames = 1 + (len(samples) - frame) // hop
-    n_fft = 1 << (frame - 1).bit_length()
-    idx = np.arange(frame)[None, :] + hop * np.arange(n_frames)[:, None]
-    windows = samples[idx] * np.hamming(frame)
-    power = np.abs(np.fft.rfft(windows, n=n_fft)) ** 2
-    return np.log(power @ mel_filterbank(spec.num_mels, n_fft, spec.sample_rate).T + 1e-6).astype(np.float32)
-
-
 def utterance(
     audio_path: Path, phn_path: Path, spec: TimitSpec, vocab_index
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One utterance -> (features (T, M), labels (L,), alignment (T,))."""
-    samples, rate = read_audio(audio_path)
-    if rate != spec.sample_rate:
-        raise TimitError(f"{audio_path}: sample rate {rate}, expected {spec.sample_rate}")
-    feats = log_mel(samples, spec)
+    front_end = front_end_of(spec)
+    samples, rate = read_sphere_or_riff(audio_path)
+    if rate != front_end.sample_rate:
+        raise TimitError(f"{audio_path}: sample rate {rate}, expected {front_end.sample_rate}")
+    feats = front_end.log_mel(samples)
     segments = read_phn(phn_path)
-    hop = spec.sample_rate * spec.hop_ms / 1000
-    centres = (np.arange(len(feats)) * hop + spec.sample_rate * spec.frame_ms / 2000).astype(np.int64)
+    centres = front_end.frame_centres(len(feats)).astype(np.int64)
     starts = np.array([s for s, _, _ in segments])
     seg_of_frame = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(segments) - 1)
     folded = [FOLD_61_TO_39[p] for _, _, p in segments]
@@ -234,4 +205,4 @@ def load_timit(spec: TimitSpec) -> DataSplits:
         train=build([u for u in parts["TRAIN"] if speaker(u) not in valid_speakers]),
         valid=build([u for u in parts["TRAIN"] if speaker(u) in valid_speakers]),
         test=build(core),
-    )
+    ).with_front_end(front_end_of(spec))

@@ -16,7 +16,8 @@ import numpy as np
 
 from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
-from jaxalign.data.dataset import flatten_ragged, unflatten_ragged
+from jaxalign.data.corpus import add_unaligned
+from jaxalign.data.dataset import DataSplits, flatten_ragged, unflatten_ragged
 from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
 from jaxalign.errors import TrainingDiverged
@@ -56,10 +57,11 @@ class Trainer:
         self.make_run_dir(fresh=fresh, record=record or {})
 
         self.splits = load_splits(config.data)
+        self.setup = setup_for_data(config, self.splits.train.info())
+        self.splits = leave_out_too_short(self.splits, self.setup)
         if self.first and fresh:
             for name, text in self.splits.record.items():  # the data source's part of the record
                 (self.run_dir / name).write_text(text)
-        self.setup = setup_for_data(config, self.splits.train.info())
         self.setup.check_data(self.splits)
 
         self.parallel = DataParallel(trainer.batch_size)
@@ -299,3 +301,28 @@ def train(config: Config, run_dir, record: dict[str, str] | None = None) -> dict
     the final test metrics. `record` as in `Trainer`."""
     with hold(run_dir) if jax.process_index() == 0 else contextlib.nullcontext():
         return Trainer(config, run_dir, record).run()
+
+
+def leave_out_too_short(splits, setup):
+    """Named examples (a corpus' recordings) whose target's grid does not fit their frames (k
+    sub-states a phone need k frames each: `Setup.frames_needed`) are left out of training, as
+    `jaxalign-align` leaves them unaligned, rather than masked in every batch: one console line each,
+    and a row with the reason in the run record's `corpus_unaligned.csv`."""
+    parts, rows = {}, []
+    for name in ("train", "valid", "test"):
+        data = getattr(splits, name)
+        if data.names is None or not len(data):
+            parts[name] = data
+            continue
+        feasible = setup.feasible_targets(data.frame_lengths(), data.labels)
+        for i in np.flatnonzero(~feasible):
+            reason = (
+                f"audio too short: {len(data.features[i])} frames for a path through "
+                f"{setup.frames_needed(data.labels[i])} grid rows"
+            )
+            rows.append((data.names[i], reason))
+            console(f"unaligned {data.names[i]}: {reason}")
+        parts[name] = data.subset(np.flatnonzero(feasible)) if not feasible.all() else data
+    if not rows:
+        return splits
+    return add_unaligned(DataSplits(parts["train"], parts["valid"], parts["test"], record=splits.record), rows)

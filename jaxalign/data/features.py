@@ -1,0 +1,153 @@
+"""A corpus' features: the front end's log-mel features of each recording (`jaxalign.data.audio`),
+computed once and cached under `CACHE/corpus/<front end>/<digest of the file's bytes>.npz` (failures are
+never cached), and their per-speaker normalisation (`data.normalise`)."""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from jaxalign.data.audio import front_end_of, read_audio
+from jaxalign.data.corpus_files import Recording
+from jaxalign.runtime import cache_dir
+
+NORMALISATIONS = ("speaker", "recording", "none")  # data.normalise: `normalise`
+FORMAT_VERSION = 2  # bump when the cached features change for the same front end
+
+
+def _content_key(path: Path) -> str:
+    """A digest of the file's bytes (OSError if they cannot be read)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cache_folder(spec) -> Path:
+    """One folder per front end (and cache format): `CACHE/corpus/<hash>/`."""
+    front = {k: getattr(spec, k) for k in ("sample_rate", "frame_ms", "hop_ms", "num_mels")}
+    blob = json.dumps({"front_end": front, "format": FORMAT_VERSION}, sort_keys=True)
+    root = Path(spec.cache_dir).expanduser() / "corpus" if spec.cache_dir else cache_dir("corpus")
+    return root / hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _cached(path: Path) -> tuple[np.ndarray, float] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["features"], float(z["seconds"])
+    except (OSError, ValueError, KeyError, EOFError):  # absent, or a partial/foreign file: compute again
+        return None
+
+
+def corpus_features(spec, recordings: list[Recording]) -> dict[str, tuple[np.ndarray, float] | str]:
+    """{recording id: (features (T, num_mels), seconds) or the reason its audio is unreadable}.
+
+    Features are cached one file per recording, `CACHE/corpus/<front end>/<digest of the audio
+    file's bytes>.npz`: a renamed, copied or touched file is not read again, an edited one is. A
+    failure is never cached (a file unreadable now, e.g. chmod 000, is read again next time)."""
+    folder = _cache_folder(spec)
+    front_end = front_end_of(spec)
+    out: dict = {}
+    todo = []
+    for rec in recordings:
+        try:
+            key = _content_key(rec.audio)
+        except OSError as err:
+            out[rec.id] = f"unreadable audio {rec.audio.name} ({str(err).splitlines()[0][:120]})"
+            continue
+        got = _cached(folder / f"{key}.npz")
+        if got is None:
+            todo.append((rec, key))
+        else:
+            out[rec.id] = got
+    for rec, key in tqdm(todo, desc="data=corpus: features", unit="file", mininterval=1.0, disable=not todo):
+        try:
+            audio = read_audio(rec.audio, spec.sample_rate)
+        except Exception as err:  # soundfile's LibsndfileError, RuntimeError, ...: the file is unreadable
+            out[rec.id] = f"unreadable audio {rec.audio.name} ({str(err).splitlines()[0][:120]})"
+            continue
+        if not len(audio):
+            out[rec.id] = f"audio {rec.audio.name} has no samples"
+            continue
+        if not np.isfinite(audio).all():
+            out[rec.id] = f"audio {rec.audio.name} has NaN or infinite samples"
+            continue
+        feats, seconds = front_end.log_mel(audio), len(audio) / spec.sample_rate
+        out[rec.id] = (feats, seconds)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{key}-tmp{os.getpid()}.npz"
+        np.savez(tmp, features=feats, seconds=np.float64(seconds))
+        os.replace(tmp, folder / f"{key}.npz")
+    return out
+
+
+def normalise_per_speaker(utterances: list) -> list:
+    """Per-speaker mean and variance normalisation of the features (each mel channel over all the
+    frames of the speaker's recordings), as speech aligners do (Kaldi's and MFA's CMVN).
+    utterances: `jaxalign.data.corpus.Utterance`s (features, recording.speaker, recording.id)."""
+    by_speaker: dict[str, list] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.recording.speaker, []).append(u)
+    out = {}
+    for group in by_speaker.values():
+        frames = np.concatenate([u.features for u in group])
+        mean, std = frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-3)
+        for u in group:
+            out[u.recording.id] = dataclasses.replace(u, features=((u.features - mean) / std).astype(np.float32))
+    return [out[u.recording.id] for u in utterances]
+
+
+SPEECH_RANGE = math.log(10.0)  # 10 dB: a recording's frame energies must spread this far to hold pauses
+SILENCE_FLOOR = math.log(1e-6) + math.log(10.0)  # mean log-mel 10 dB above the front end's floor
+
+
+def speech_frames(features: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames of one recording above an energy floor. A frame's energy is its mean
+    log-mel; with a spread of at least 10 dB between the recording's 10th and 90th percentile frames
+    the floor is halfway between them (pauses below, speech above), else every frame is speech
+    unless the recording is digital silence (within 10 dB of the front end's floor)."""
+    energy = features.mean(axis=1)
+    low, high = np.percentile(energy, [10, 90]) if len(energy) else (0.0, 0.0)
+    if high - low >= SPEECH_RANGE:
+        return energy > (low + high) / 2
+    return energy > SILENCE_FLOOR
+
+
+def normalise_per_recording(utterances: list) -> list:
+    """Each recording minus its own mean (over its speech frames, `speech_frames`; all frames where
+    it has none), divided by its speaker's standard deviation over the speech frames of all the
+    speaker's recordings (each mean-subtracted). A louder, clipped or silent recording then changes
+    no other recording's features but through the spread of the speaker's speech."""
+    centred, speech = {}, {}
+    for u in utterances:
+        mask = speech_frames(u.features)
+        mean = u.features[mask].mean(axis=0) if mask.any() else u.features.mean(axis=0)
+        centred[u.recording.id] = u.features - mean
+        speech[u.recording.id] = mask
+    by_speaker: dict[str, list] = {}
+    for u in utterances:
+        by_speaker.setdefault(u.recording.speaker, []).append(u)
+    out = {}
+    for group in by_speaker.values():
+        frames = np.concatenate([centred[u.recording.id][speech[u.recording.id]] for u in group])
+        if not len(frames):
+            frames = np.concatenate([centred[u.recording.id] for u in group])
+        std = np.maximum(frames.std(axis=0), 1e-3)
+        for u in group:
+            out[u.recording.id] = dataclasses.replace(u, features=(centred[u.recording.id] / std).astype(np.float32))
+    return [out[u.recording.id] for u in utterances]
+
+
+def normalise_features(utterances: list, how: str) -> list:
+    """`data.normalise`: speaker (`normalise_per_speaker`), recording (`normalise_per_recording`), none."""
+    if how == "speaker":
+        return normalise_per_speaker(utterances)
+    if how == "recording":
+        return normalise_per_recording(utterances)
+    return list(utterances)

@@ -901,8 +901,8 @@ def test_a_corpus_folder_given_where_a_file_or_another_key_is_expected_is_named(
 
 
 def test_normalise_recording_keeps_a_recording_s_features_whatever_its_speaker_s_other_files(source, tmp_path):
-    """data.normalise=recording: each recording minus its own speech mean, over its speaker's speech
-    spread. A silent recording added beside a recording leaves its features exactly as they were; a
+    """data.normalise=recording: each recording minus its own mean, over its speaker's spread (of the
+    recordings with speech). A silent recording added beside a recording leaves its features exactly as they were; a
     louder one (4x, clipped: its spectrum changes too) moves them less than data.normalise=speaker does."""
     pcm, rate = soundfile.read(source["wavs"][1], dtype="float32")
     folder = tmp_path / "corpus" / "s"

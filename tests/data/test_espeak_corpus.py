@@ -15,7 +15,7 @@ from jaxalign.data.espeak_corpus import EspeakCorpusError, write_espeak_corpus
 from jaxalign.data.textgrid import write_textgrid
 from jaxalign.decoding import boundary_agreement
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def _script(name):

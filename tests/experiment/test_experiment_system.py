@@ -236,7 +236,7 @@ def test_a_misspelt_key_names_the_closest_known_keys(cli_env, tmp_path):
 
 
 def test_the_readme_python_examples_run(tmp_path, monkeypatch):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
     assert blocks
     monkeypatch.chdir(tmp_path)
@@ -247,7 +247,7 @@ def test_the_readme_python_examples_run(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_a_non_editable_install_finds_its_configs(tmp_path):
     """pip install . (no -e): the wheel carries conf/ as jaxalign.conf, found from any directory."""
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"), str(repo)],
         capture_output=True,
@@ -306,7 +306,7 @@ def test_data_parallel_over_four_devices_matches_one_device(tmp_path, schedule):
         run = subprocess.run(
             [sys.executable, "-c", PARALLEL_PROBE, str(tmp_path / str(devices)), schedule],
             env=env,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
             capture_output=True,
             text=True,
             timeout=600,
@@ -331,7 +331,7 @@ def test_the_pallas_kernels_refuse_a_batch_split_over_devices(tmp_path):
     run = subprocess.run(
         [sys.executable, "-c", probe, str(tmp_path)],
         env=env,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=300,

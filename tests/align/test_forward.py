@@ -7,8 +7,8 @@ import pytest
 
 from jaxalign import forward_score, viterbi_align
 from jaxalign.align.types import scan_unroll
+from tests.align.test_viterbi import EDGE_SHAPES, random_batch
 from tests.reference import brute_forward, lengths
-from tests.test_align import EDGE_SHAPES, random_batch
 
 
 def score_and_grad(log_probs, logit_pad, labels, label_pad, **kw):
@@ -174,8 +174,8 @@ def test_trace_time_errors_name_the_argument(change, error, name):
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
 def test_forward_score_with_optional_rows_matches_brute_force_value_and_gradient(seed, pattern):
+    from tests.align.test_viterbi import optional_batch
     from tests.reference import brute_optional
-    from tests.test_align import optional_batch
 
     batch = optional_batch(seed, pattern)
     log_probs, rest = jnp.asarray(batch[0]), batch[1:]

@@ -19,7 +19,7 @@ from jaxalign.runtime import cache_dir
 from jaxalign.train import check_override_keys, known_keys
 from tests.helpers import compose_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 240  # per run; a pair whose partner died would otherwise wait for JAX's 5-minute timeouts
 # The TINY config of tests/helpers.py on the command line, with a realignment from step 2 and every
 # loss logged.

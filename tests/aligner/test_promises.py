@@ -15,7 +15,7 @@ from jaxalign import load_run
 from jaxalign.aligner.corpus import suspicions
 from jaxalign.aligner.export import Clock, Interval
 from jaxalign.aligner.output_dir import INCOMPLETE, WRITTEN
-from tests.test_corpus import align, trained  # noqa: F401  (the fixture: a tiny run on a small corpus)
+from tests.corpora import align
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def textgrids(out):
 
 
 @pytest.fixture(scope="module")
-def reference(trained):  # noqa: F811
+def reference(trained):
     out = trained["root"] / "reference"
     code, lines = align(trained["run"], trained["corpus"], "--out", out)
     assert code == 0, lines
@@ -39,7 +39,7 @@ def test_a_finished_folder_is_not_incomplete_and_lists_what_it_wrote(reference):
 
 
 def test_an_interrupted_call_leaves_whole_files_marked_incomplete_and_resume_finishes_it(
-    trained,  # noqa: F811
+    trained,
     reference,
     tmp_path,
     monkeypatch,
@@ -71,7 +71,7 @@ def test_an_interrupted_call_leaves_whole_files_marked_incomplete_and_resume_fin
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
 
-def test_resume_refuses_a_folder_aligned_with_another_dictionary(trained, tmp_path):  # noqa: F811
+def test_resume_refuses_a_folder_aligned_with_another_dictionary(trained, tmp_path):
     out = tmp_path / "out"
     assert align(trained["run"], trained["corpus"], "--out", out)[0] == 0
     other = tmp_path / "other.txt"
@@ -80,7 +80,7 @@ def test_resume_refuses_a_folder_aligned_with_another_dictionary(trained, tmp_pa
     assert code == 1 and "another dictionary" in lines[-1] and not any("Traceback" in line for line in lines)
 
 
-def test_overwrite_removes_the_textgrid_of_a_recording_now_unaligned(trained, tmp_path):  # noqa: F811
+def test_overwrite_removes_the_textgrid_of_a_recording_now_unaligned(trained, tmp_path):
     out = tmp_path / "out"
     assert align(trained["run"], trained["corpus"], "--out", out)[0] == 0
     victim = trained["good"][0]
@@ -94,7 +94,7 @@ def test_overwrite_removes_the_textgrid_of_a_recording_now_unaligned(trained, tm
     assert victim in (out / "unaligned.csv").read_text()
 
 
-def test_a_second_call_into_a_folder_in_use_is_refused_in_one_line(trained, tmp_path):  # noqa: F811
+def test_a_second_call_into_a_folder_in_use_is_refused_in_one_line(trained, tmp_path):
     out = tmp_path / "out"
     probe = (
         "import sys, time\nfrom jaxalign.training.run_dir import hold\n"
@@ -112,7 +112,7 @@ def test_a_second_call_into_a_folder_in_use_is_refused_in_one_line(trained, tmp_
     assert not textgrids(out)
 
 
-def test_a_full_disk_ends_in_one_line_with_no_partial_file(trained, tmp_path, monkeypatch):  # noqa: F811
+def test_a_full_disk_ends_in_one_line_with_no_partial_file(trained, tmp_path, monkeypatch):
     out, real, calls = tmp_path / "out", jaxalign.aligner.export.write_textgrid, []
 
     def disk_full(path, tiers, duration):
@@ -140,7 +140,7 @@ def test_a_write_that_fails_midway_leaves_no_partial_file(tmp_path, monkeypatch)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_run_still_training_is_refused_unless_a_step_is_asked_for(trained, tmp_path):  # noqa: F811
+def test_a_run_still_training_is_refused_unless_a_step_is_asked_for(trained, tmp_path):
     probe = (
         "import sys, time\nfrom jaxalign.training.run_dir import hold\n"
         "with hold(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
@@ -157,7 +157,7 @@ def test_a_run_still_training_is_refused_unless_a_step_is_asked_for(trained, tmp
         holder.wait()
 
 
-def test_a_target_of_silence_alone_is_feasible_and_aligned(trained):  # noqa: F811
+def test_a_target_of_silence_alone_is_feasible_and_aligned(trained):
     run = load_run(trained["run"])
     features = np.random.default_rng(0).normal(size=(20, run.feature_dim)).astype(np.float32)
     silence = run.vocab.index("sil")

@@ -13,8 +13,8 @@ import pytest
 
 from jaxalign import forward_score, viterbi_align
 from jaxalign.align import forward_score_pallas, viterbi_align_pallas
+from tests.align.test_viterbi import random_batch
 from tests.reference import brute_forward, brute_viterbi, lengths
-from tests.test_align import random_batch
 
 
 def assert_same_alignment(expected, got):

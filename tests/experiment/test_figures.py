@@ -16,7 +16,7 @@ import pytest
 
 from jaxalign.experiment import results
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIGURES = REPO / "experiments" / "figures.py"
 
 # A tiny real sweep: 2 schedules x 2 seeds, three kept checkpoints each (steps 2, 4, 6).

@@ -1,0 +1,268 @@
+"""`jaxalign-align RUN CORPUS_DIR` end to end with the session's tiny corpus run (the `trained`
+fixture of tests/conftest.py): the TextGrids, alignments.csv, unaligned.csv, --out rules, long
+recordings, the run's front end, and the configurations refused in one line."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+from praatio import textgrid
+
+from jaxalign.config import ConfigError
+from jaxalign.data.corpus import CorpusSpec, load_corpus
+from jaxalign.data.dictionary import read_dictionary
+from jaxalign.training import train
+from tests.corpora import BAD, TIGHT, align, train_cli, write_audio, write_textgrid_transcript
+from tests.helpers import compose_config, tiny_config
+
+pytestmark = pytest.mark.slow  # the session's tiny corpus run (`trained`) and jaxalign-align on it
+
+
+@pytest.fixture(scope="module")
+def aligned(trained):
+    out = trained["root"] / "aligned"
+    code, lines = align(trained["run"], trained["corpus"], "--out", out)
+    assert code == 0, lines
+    return out, lines
+
+
+def read_tiers(path):
+    grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=True)
+    return grid, {name: [tuple(e) for e in grid.getTier(name).entries] for name in grid.tierNames}
+
+
+def check_textgrid(path, words, pronunciations, duration):
+    grid, tiers = read_tiers(path)
+    assert list(grid.tierNames) == ["words", "phones"]
+    assert grid.minTimestamp == 0 and grid.maxTimestamp == pytest.approx(duration, abs=1e-4)
+    spoken_words = [e for e in tiers["words"] if e[2]]
+    phones = [e for e in tiers["phones"] if e[2]]
+    assert [e[2] for e in spoken_words] == words
+    assert [e[2] for e in phones] == [p for pron in pronunciations for p in pron]
+    for name in ("words", "phones"):  # the tier covers [0, duration] with ordered intervals
+        entries = tiers[name]
+        assert entries[0][0] == 0 and entries[-1][1] == pytest.approx(duration, abs=1e-4)
+        assert all(a < b <= duration + 1e-4 for a, b, _ in entries)
+        assert all(x[1] == y[0] for x, y in zip(entries, entries[1:]))
+    at = 0
+    for (begin, end, _), pron in zip(spoken_words, pronunciations):
+        mine = phones[at : at + len(pron)]
+        at += len(pron)
+        assert mine[0][0] == begin and mine[-1][1] == end  # the word spans exactly its phones
+        assert all(begin <= a < b <= end for a, b, _ in mine)
+        assert all(x[1] == y[0] for x, y in zip(mine, mine[1:]))  # a word's phones abut
+    return tiers
+
+
+def test_align_writes_a_textgrid_per_good_recording(trained, aligned):
+    out, _ = aligned
+    written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.TextGrid"))
+    assert written == trained["good"]
+    for rid in trained["good"]:
+        words = (trained["corpus"] / f"{rid}.lab").read_text().split()
+        duration = soundfile.info(trained["corpus"] / f"{rid}.wav").duration
+        check_textgrid(out / f"{rid}.TextGrid", words, [trained["dictionary"][w] for w in words], duration)
+
+
+def test_alignments_csv_holds_every_interval_and_a_confidence(trained, aligned):
+    out, _ = aligned
+    with open(out / "alignments.csv", newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        assert next(reader) == ["recording", "tier", "begin", "end", "label", "confidence"]
+        rows = list(reader)
+    assert sorted({r[0] for r in rows}) == trained["good"]
+    confidence = np.array([float(r[5]) for r in rows])
+    assert np.isfinite(confidence).all() and (confidence <= 0).all() and (confidence < 0).any()
+    for rid in trained["good"]:
+        _, tiers = read_tiers(out / f"{rid}.TextGrid")
+        for tier in ("words", "phones"):
+            mine = [(float(r[2]), float(r[3]), r[4]) for r in rows if r[0] == rid and r[1] == tier]
+            assert len(mine) == len([e for e in tiers[tier] if e[2]])
+            for (a, b, label), (ta, tb, tlabel) in zip(mine, [e for e in tiers[tier] if e[2]]):
+                assert label == tlabel and a == pytest.approx(ta, abs=1e-4) and b == pytest.approx(tb, abs=1e-4)
+
+
+def test_unaligned_csv_and_one_line_each_name_exactly_the_bad_recordings(trained, aligned):
+    out, lines = aligned
+    with open(out / "unaligned.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["recording", "reason"]
+    bad = {**BAD, TIGHT: trained["tight"]}
+    reasons = dict(rows[1:])
+    assert sorted(reasons) == sorted(bad) and len(rows) == 1 + len(bad)
+    for rid, words in bad.items():
+        assert words in reasons[rid], (rid, reasons[rid])
+        assert [x for x in lines if f"unaligned {rid}:" in x] == [f"jaxalign-align: unaligned {rid}: {reasons[rid]}"]
+    assert all(x.startswith("jaxalign-align: ") for x in lines if "unaligned" in x)
+    assert reasons[TIGHT] == trained["tight"]
+    # Training left out the same recordings with the same reasons, TIGHT too (too short for its grid
+    # of 2 sub-states a phone: issue 26), and wrote the dictionary the aligner reads: the corpus' own,
+    # less the line without phones.
+    with open(trained["run"] / "corpus_unaligned.csv", newline="", encoding="utf-8") as f:
+        trained_out = dict(list(csv.reader(f))[1:])
+    assert sorted(trained_out) == sorted(bad) and trained_out[TIGHT] == trained["tight"]
+    assert [x for x in trained["console"] if TIGHT in x] == [f"jaxalign: unaligned {TIGHT}: {trained['tight']}"]
+    run_dictionary = read_dictionary(trained["run"] / "dictionary.txt", "sil")
+    assert run_dictionary == (read_dictionary(trained["source_dictionary"], "sil")[0], [])
+
+
+def test_align_again_needs_overwrite_and_another_dictionary_is_used(trained, aligned, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(aligned[0], out)
+    before = (out / "alignments.csv").read_text()
+    code, lines = align(trained["run"], trained["corpus"], "--out", out)
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("jaxalign-align: error: --out")
+    assert "pass --overwrite" in lines[0] and (out / "alignments.csv").read_text() == before
+
+    # Another dictionary: one word dropped (its recordings become unaligned), one spoken backwards.
+    dropped, changed = "basket", "station"
+    lines_of = [f"{w}\t{' '.join(p[::-1] if w == changed else p)}\n" for w, p in trained["dictionary"].items()]
+    other = tmp_path / "other.txt"
+    other.write_text("".join(x for x in lines_of if not x.startswith(f"{dropped}\t")), encoding="utf-8")
+    (out / "stale").mkdir()
+    (out / "stale" / "old.TextGrid").write_text("an earlier run's\n")
+    (out / "notes.txt").write_text("mine\n")
+    code, lines = align(trained["run"], trained["corpus"], "--out", out, "--dictionary", other, "--overwrite")
+    assert code == 0, lines
+    # files it did not write stay, a TextGrid of another tool's too
+    assert (out / "stale" / "old.TextGrid").exists() and (out / "notes.txt").read_text() == "mine\n"
+    transcripts = {rid: (trained["corpus"] / f"{rid}.lab").read_text().split() for rid in trained["good"]}
+    with_dropped = sorted(rid for rid, words in transcripts.items() if dropped in words)
+    with_changed = [rid for rid, words in transcripts.items() if changed in words and dropped not in words]
+    assert with_dropped and with_changed
+    assert not any((out / f"{rid}.TextGrid").exists() for rid in with_dropped)  # its own earlier ones are gone
+    with open(out / "unaligned.csv", newline="", encoding="utf-8") as f:
+        reasons = dict(list(csv.reader(f))[1:])
+    assert {rid: reasons[rid] for rid in with_dropped} == {rid: f"words not in the dictionary: {dropped}" for rid in with_dropped}  # fmt: skip
+    assert sorted(reasons) == sorted({*BAD, TIGHT, *with_dropped})
+    written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.TextGrid"))
+    assert written == sorted({*trained["good"], "stale/old"} - set(with_dropped))
+    for rid in with_changed:
+        words = transcripts[rid]
+        prons = [trained["dictionary"][w][::-1] if w == changed else trained["dictionary"][w] for w in words]
+        check_textgrid(out / f"{rid}.TextGrid", words, prons, soundfile.info(trained["corpus"] / f"{rid}.wav").duration)
+
+
+def test_out_inside_the_corpus_is_refused(trained):
+    for out in (trained["corpus"] / "aligned", trained["corpus"] / "en-us", trained["corpus"]):
+        existed = out.exists()
+        code, lines = align(trained["run"], trained["corpus"], "--out", out, "--overwrite")
+        assert code == 1 and len(lines) == 1 and "is inside the corpus" in lines[0], lines
+        assert out.exists() == existed
+    assert not list(trained["corpus"].rglob("*.TextGrid"))
+
+
+def test_overwrite_keeps_textgrids_it_did_not_write(trained, tmp_path):
+    data = tmp_path / "data"
+    corpus = data / "corpus"
+    shutil.copytree(trained["corpus"] / "en-us_m3", corpus / "en-us_m3")
+    rid = trained["good"][-1]
+    lab = corpus / f"{rid}.lab"
+    duration = soundfile.info(lab.with_suffix(".wav")).duration
+    write_textgrid_transcript(lab.with_suffix(".TextGrid"), lab.read_text().split(), duration, "long_textgrid")
+    lab.unlink()
+    code, lines = align(trained["run"], corpus, "--out", data, "--overwrite")
+    assert lab.with_suffix(".TextGrid").is_file(), lines  # the corpus' transcript is still there
+    if code == 0:  # aligned from that transcript
+        assert (data / f"{rid}.TextGrid").is_file() and rid not in (data / "unaligned.csv").read_text()
+    else:  # or refused, in one line
+        assert code == 1 and len(lines) == 1 and lines[0].startswith("jaxalign-align: error:"), lines
+
+
+def test_a_recording_with_a_nan_sample_is_left_out_and_the_others_aligned(trained, tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(trained["corpus"] / "en-us_m3", corpus / "en-us_m3")
+    audio, rate = soundfile.read(corpus / "en-us_m3" / "en-us_m3_0000.wav", dtype="float32")
+    audio[len(audio) // 2] = np.nan
+    write_audio(corpus / "en-us_m3" / "nan.wav", audio, rate, subtype="FLOAT")
+    shutil.copy(corpus / "en-us_m3" / "en-us_m3_0000.lab", corpus / "en-us_m3" / "nan.lab")
+    code, lines = align(trained["run"], corpus, "--out", tmp_path / "out")
+    assert code == 0, lines
+    with open(tmp_path / "out" / "unaligned.csv", newline="", encoding="utf-8") as f:
+        assert [r[0] for r in list(csv.reader(f))[1:]] == ["en-us_m3/nan"]
+    assert len(list((tmp_path / "out").rglob("*.TextGrid"))) == 6
+
+
+def corpus_overrides(trained):
+    return {"data": "corpus", "data.root": str(trained["corpus"]), "data.dictionary": str(trained["run"] / "dictionary.txt"),
+            "data.cache_dir": str(trained["root"] / "cache"), "model": "gru", "model.hidden": 16,
+            "trainer.steps": 2, "trainer.progress": False}  # fmt: skip
+
+
+def test_time_sync_and_ctc_are_refused_for_a_corpus(trained, tmp_path):
+    cases = {
+        "time_sync": ({"setup": "time_sync", "model": "bigru"}, "only setup=order_sync aligns"),
+        "ctc": ({"setup": "order_sync", "align.schedule": "ctc"}, "align.schedule=ctc"),
+    }
+    for name, (overrides, words) in cases.items():
+        config = compose_config({**corpus_overrides(trained), **overrides})
+        with pytest.raises(ConfigError) as err:
+            train(config, tmp_path / name)
+        message = str(err.value)
+        assert words in message and "data.silence" in message and "\n" not in message, message
+        assert not (tmp_path / name / "checkpoints").exists() or not any((tmp_path / name / "checkpoints").iterdir())
+
+
+def test_train_cli_refuses_time_sync_on_a_corpus_in_one_line(trained, tmp_path):
+    proc = train_cli(tmp_path, "setup=time_sync", "model=bigru", *(f"{k}={v}" for k, v in corpus_overrides(trained).items() if k != "model"))  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("jaxalign-train: setup=time_sync:") and "only setup=order_sync aligns" in last
+
+
+def test_train_cli_names_a_missing_corpus_folder_in_one_line(trained, tmp_path):
+    proc = train_cli(tmp_path, "data=corpus", f"data.root={tmp_path / 'nowhere'}", f"data.dictionary={trained['run'] / 'dictionary.txt'}")  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("jaxalign-train: data.root: no corpus folder")
+
+
+def test_aligning_a_corpus_with_a_run_not_trained_on_one_is_refused(trained, tmp_path):
+    run_dir = tmp_path / "synthetic"
+    train(tiny_config(), run_dir)
+    out = tmp_path / "out"
+    code, lines = align(run_dir, trained["corpus"], "--out", out)
+    assert code == 1 and len(lines) == 2, lines  # the run's line, then the error
+    assert lines[-1].startswith("jaxalign-align: error:") and "trained on data=synthetic" in lines[-1]
+    assert "needs a data=corpus run" in lines[-1] and not out.exists()
+
+
+def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained, tmp_path, monkeypatch):
+    """The good recordings put end to end as one stream: aligned as a long recording (net over
+    windows, coarse pass, banded Viterbi with optional rows), the words land where one pass over
+    the whole stream puts them."""
+    from jaxalign import load_run
+    from jaxalign.aligner import run as inference
+    from jaxalign.data.corpus import utterance_sequences
+
+    run = load_run(trained["run"])
+    spec = CorpusSpec(root=str(trained["corpus"]), dictionary=str(trained["run"] / "dictionary.txt"),
+                      cache_dir=str(trained["root"] / "cache"))  # fmt: skip
+    corpus = load_corpus(spec, phones=run.vocab, say=lambda line: None)
+    data = utterance_sequences(corpus.utterances, run.vocab, spec.silence)
+    features = np.concatenate(data.features)
+    labels = np.concatenate([y if i == 0 else y[1:] for i, y in enumerate(data.labels)])  # one pause between
+    whole = run.outputs([features], [labels])[0]["positions"]
+    monkeypatch.setattr(inference, "LONG_FRAMES", len(features) // 3)
+    monkeypatch.setattr(inference, "CHUNK_FRAMES", len(features) // 4)
+    monkeypatch.setattr(inference, "CHUNK_OVERLAP", len(features) // 4)
+    long = run.outputs([features], [labels])[0]
+    assert "band_width" in long  # it took the long path
+    silence = run.vocab.index(spec.silence)
+    assert labels[-1] == silence and labels[0] == silence
+    assert np.all(np.diff(long["positions"]) >= 0) and long["positions"][-1] in (len(labels) - 2, len(labels) - 1)
+    assert long["positions"][0] in (0, 1) and np.all(long["positions"] >= 0)
+    mandatory = np.flatnonzero(labels != silence)
+    assert set(mandatory) <= set(long["positions"].tolist())  # every phone is visited
+    assert np.mean(long["positions"] == whole) > 0.95
+
+
+def test_the_run_records_its_audio_front_end(trained):
+    """The checkpoint keeps the front end the features came from; the aligner's clock is its clock."""
+    from jaxalign import load_run
+    from jaxalign.aligner.export import Clock
+
+    run = load_run(trained["run"])
+    assert run.data_info["front_end"] == {"sample_rate": 16000, "window": 0.025, "hop": 0.01, "mel_bins": 40}
+    assert run.clock == Clock(0.01, 0.0075)

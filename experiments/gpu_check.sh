@@ -100,7 +100,7 @@ if [ "$QUICK" = 1 ]; then
   TS_SPEECH=(--sizes digits --rounds 1 --steps 1 --compute-dtype bfloat16 --no-torch)
   TRAIN_EXTRA=(+debug=tiny data.num_train=128)
   KERNEL=(env NUMBA_ENABLE_CUDASIM=1 "$PY" experiments/viterbi_cuda_kernel.py --cases 3)
-  TESTS=(tests/test_pallas.py tests/test_cuda_kernel.py)
+  TESTS=(tests/align/test_pallas.py tests/align/test_cuda_kernel.py)
   TEST_ENV=()
 else
   VIT_SMALL=(--batch 64 --frames 400 --rows 60 --repeats 30)
@@ -113,7 +113,7 @@ else
   TS_SPEECH=(--sizes speech --rounds 5 --steps 4)
   TRAIN_EXTRA=()
   KERNEL=("$PY" experiments/viterbi_cuda_kernel.py --cases 10 --batch 16 --max-frames 64 --max-rows 24)
-  TESTS=(tests/test_pallas.py tests/test_align.py tests/test_forward.py tests/test_training.py -k "not end_to_end and not beats_the_flat_start")
+  TESTS=(tests/align/test_pallas.py tests/align/test_viterbi.py tests/align/test_forward.py tests/training/test_training.py -k "not end_to_end and not beats_the_flat_start")
   TEST_ENV=(env JAX_PLATFORMS=cuda)  # tests/conftest.py would otherwise pick the CPU
 fi
 PEERS=jaxalign_pallas,jaxalign_unroll1,jaxalign_packed,numba_cuda,torch_loop,torchaudio,numba_loop
@@ -147,7 +147,7 @@ step tests 150 ${TEST_ENV[@]+"${TEST_ENV[@]}"} "$PY" -m pytest -q -p no:cachepro
 # The default run again with the Viterbi as one Pallas kernel (align.kernel=pallas): its wall time beside train_default's.
 selected train_default_pallas && rm -rf "$RUN_ROOT/default_run_pallas"
 step train_default_pallas 120 "$PY" -m jaxalign.train "hydra.run.dir=$RUN_ROOT/default_run_pallas" align.kernel=pallas ${TRAIN_EXTRA[@]+"${TRAIN_EXTRA[@]}"}
-[ "$QUICK" = 1 ] || step tests_end_to_end 150 "${TEST_ENV[@]}" "$PY" -m pytest -q -p no:cacheprovider tests/test_training.py \
+[ "$QUICK" = 1 ] || step tests_end_to_end 150 "${TEST_ENV[@]}" "$PY" -m pytest -q -p no:cacheprovider tests/training/test_training.py \
   -k "end_to_end or beats_the_flat_start"
 
 GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -n 1)

@@ -1,4 +1,4 @@
-"""A small ctypes binding to the espeak-ng C library: audio plus phoneme events with sample positions.
+"""A small ctypes binding to the espeak-ng C library: audio plus phoneme and word events with sample positions.
 
 The shared library and its voice data come from the `espeakng-loader` wheel (no system package).
 The binding is hand-written because no maintained Python package exposes what this needs, the
@@ -9,12 +9,18 @@ program; `pyttsx3` keeps a private ctypes module for playback with word callback
 `espeak-ng-python` calls itself "minimally functional" and builds against a system libespeak-ng-dev.
 The struct and constants follow `src/include/espeak-ng/speak_lib.h` (API revision 12).
 
+`synth` returns the phoneme events; `synth_events` returns every event (`Event`): phonemes, and the
+word, sentence and end-of-clause events whose `text_position` (1-based, in characters) and `length`
+point into the text, so a phrase's phones can be given to its words (a phoneme event carries the
+text position of the word it belongs to).
+
 Synthesis runs in AUDIO_OUTPUT_SYNCHRONOUS mode: `espeak_Synth` returns once the callback has received
 all audio and events. espeak-ng keeps global state, so there is one `Espeak` per process (`get_espeak`)
 and it is not thread-safe.
 """
 
 import ctypes
+import dataclasses
 import functools
 
 import numpy as np
@@ -28,6 +34,8 @@ _INITIALIZE_DONT_EXIT = 0x8000  # return an error instead of exit() when the dat
 _CHARS_UTF8 = 1
 _POS_CHARACTER = 1
 _EVENT_LIST_TERMINATED = 0
+# espeak_EVENT_TYPE: what `Event.kind` names (MARK, PLAY, MSG_TERMINATED and SAMPLERATE are not kept)
+_EVENT_KINDS = {1: "word", 2: "sentence", 5: "end", 7: "phoneme"}
 _EVENT_PHONEME = 7
 _PARAM_RATE = 1
 _PARAM_PITCH = 3
@@ -49,6 +57,25 @@ class _Event(ctypes.Structure):
         ("user_data", ctypes.c_void_p),
         ("id", _EventId),  # phoneme events: the phoneme mnemonic, NUL-terminated unless 8 bytes long
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One espeak-ng event of a `synth_events` call.
+
+    kind: "phoneme", "word" (start of a word), "sentence" (start of a sentence) or "end" (end of a
+    clause or sentence). sample: samples since the start of the text's audio. text_position: 1-based
+    character position in the text (a phoneme: of its word; a word: its first character). length: a
+    word's length in characters (0 otherwise). name: a phoneme's mnemonic ("" otherwise). number: a
+    word's or sentence's 1-based count (0 for the others).
+    """
+
+    kind: str
+    sample: int
+    text_position: int
+    length: int = 0
+    name: str = ""
+    number: int = 0
 
 
 _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
@@ -96,7 +123,7 @@ class Espeak:
             raise EspeakError(f"espeak-ng: initialisation failed with data path {data_path}")
         self.version = lib.espeak_Info(None).decode()
         self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, str]] = []
+        self._events: list[Event] = []
         self._callback = _Callback(self._receive)  # kept referenced: espeak holds the raw pointer
         lib.espeak_SetSynthCallback(self._callback)
         self._voice = None
@@ -106,8 +133,15 @@ class Espeak:
             self._chunks.append(np.ctypeslib.as_array(wav, (num_samples,)).copy())
         i = 0
         while events[i].type != _EVENT_LIST_TERMINATED:
-            if events[i].type == _EVENT_PHONEME:
-                self._events.append((int(events[i].sample), events[i].id.string.decode("utf-8", "replace")))
+            event = events[i]
+            kind = _EVENT_KINDS.get(event.type)
+            if kind == "phoneme":
+                name = event.id.string.decode("utf-8", "replace")
+                self._events.append(Event(kind, int(event.sample), int(event.text_position), name=name))
+            elif kind is not None:
+                self._events.append(
+                    Event(kind, int(event.sample), int(event.text_position), int(event.length), number=event.id.number)
+                )
             i += 1
         return 0
 
@@ -126,6 +160,11 @@ class Espeak:
         Returns (S,) int16 audio at `sample_rate` and the phoneme events in order as
         (start sample, espeak mnemonic); an event marks where its phoneme starts.
         """
+        audio, events = self.synth_events(text, rate=rate, pitch=pitch)
+        return audio, [(e.sample, e.name) for e in events if e.kind == "phoneme"]
+
+    def synth_events(self, text: str, *, rate: int = 175, pitch: int = 50) -> tuple[np.ndarray, list[Event]]:
+        """Like `synth`, with every event in the order espeak sent them: phonemes, words, sentences, ends."""
         if not (RATE_MIN <= rate <= RATE_MAX and 0 <= pitch <= 100):
             raise EspeakError(
                 f"espeak-ng: rate {rate} must be in [{RATE_MIN}, {RATE_MAX}] and pitch {pitch} in [0, 100]"
@@ -138,7 +177,7 @@ class Espeak:
         if status != 0:
             raise EspeakError(f"espeak-ng: synthesis of {text!r} failed with status {status}")
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-        return audio, self._events
+        return audio, list(self._events)
 
 
 @functools.cache

@@ -90,6 +90,58 @@ def speak_word(word: str, rate: int, pitch: int) -> tuple[np.ndarray, list[tuple
     return pcm[begin:end], spans
 
 
+def phrase_text(words: list[str], commas: list[bool]) -> tuple[str, list[int]]:
+    """The text espeak speaks: the words with ", " after word k where `commas[k]`, else " ", and each
+    word's 1-based character position in it (espeak's `text_position`)."""
+    text, starts = "", []
+    for k, word in enumerate(words):
+        starts.append(len(text) + 1)
+        text += word + ("" if k == len(words) - 1 else ", " if commas[k] else " ")
+    return text, starts
+
+
+def speak_phrase(
+    words: list[str], commas: list[bool], rate: int, pitch: int
+) -> tuple[np.ndarray, list[tuple[int, int, str]], list[list[tuple[int, int, str]]]]:
+    """One utterance in one espeak call with the current voice, trimmed to its speech.
+
+    Returns (int16 audio at espeak's rate, phones as (start, end, name) samples into that audio in order,
+    and per word its phones, the same tuples). A phone runs from its event to the next event (pauses
+    included); zero-length phones are dropped and equal neighbours within a word merge, as in
+    `spoken_words.segments`. A phone belongs to the word its event's text position falls in; pauses belong
+    to no word. The audio runs from the first phone's start to the last phone's end (espeak's lead-in and
+    closing pause cut off); pauses inside it (commas, espeak's phrasing) stay, in no phone.
+    """
+    text, starts = phrase_text(words, commas)
+    pcm, events = get_espeak().synth_events(text, rate=rate, pitch=pitch)
+    heard = [e.text_position for e in events if e.kind == "word"]
+    if heard != starts:
+        raise EspeakCorpusError(
+            f"espeak-ng split or joined the words of {text!r}: word events at characters {heard}, expected {starts}"
+        )
+    phonemes = [e for e in events if e.kind == "phoneme"]
+    ends = [e.sample for e in phonemes[1:]] + [len(pcm)]
+    per_word: list[list[tuple[int, int, str]]] = [[] for _ in words]
+    for event, end in zip(phonemes, ends):
+        name = phone_name(event.name)
+        if name == SILENCE or end <= event.sample:
+            continue
+        k = int(np.searchsorted(starts, event.text_position, side="right")) - 1
+        if k < 0:
+            raise EspeakCorpusError(f"espeak-ng spoke {name!r} before the first word of {text!r}")
+        spans = per_word[k]
+        if spans and spans[-1][2] == name and spans[-1][1] == event.sample:
+            spans[-1] = (spans[-1][0], end, name)
+        else:
+            spans.append((event.sample, end, name))
+    missing = [w for w, spans in zip(words, per_word) if not spans]
+    if missing:
+        raise EspeakCorpusError(f"espeak-ng produced no phonemes for {missing} in {text!r}")
+    begin, stop = per_word[0][0][0], per_word[-1][-1][1]
+    per_word = [[(a - begin, b - begin, p) for a, b, p in spans] for spans in per_word]
+    return pcm[begin:stop], [span for spans in per_word for span in spans], per_word
+
+
 def _word_list(words) -> list[str]:
     if words is None or isinstance(words, (str, Path)):
         return sorted({w.lower() for w in read_words(SpokenWordsSpec(word_list=str(words or "")))})
@@ -100,7 +152,7 @@ def _word_list(words) -> list[str]:
 
 
 def _check(speakers, utterances_per_speaker, min_words, max_words, pause_probability, min_pause_ms, max_pause_ms):
-    if not 1 <= speakers <= len(VOICES):
+    if speakers is not None and not 1 <= speakers <= len(VOICES):
         raise EspeakCorpusError(f"speakers must be in [1, {len(VOICES)}] (the en-us voices), got {speakers}")
     if utterances_per_speaker < 1 or not 1 <= min_words <= max_words:
         raise EspeakCorpusError(
@@ -133,20 +185,45 @@ def write_espeak_corpus(
     seed: int = 0,
     words=None,
     overwrite: bool = False,
+    continuous: bool = False,
+    voices=None,
+    comma_probability: float = 0.3,
 ) -> dict:
     """Writes the corpus (see the module docstring) under `out_dir` and returns a summary.
 
     words: the word list (a list, or a text file with one word a line); None: `spoken_words.BUILTIN_WORDS`.
     overwrite: replace `OUT/corpus`, `OUT/truth`, `dictionary.txt` and `truth.csv` if they exist
     (otherwise a non-empty `corpus/` or `truth/` is an error).
+    continuous: speak each utterance as one phrase (see "Continuous mode" in the module docstring);
+    pause_probability, min_pause_ms and max_pause_ms then play no part, comma_probability (the chance of a
+    comma between two words of a sentence) makes the pauses.
+    voices: espeak voices, one speaker each, e.g. ["en-us", "en", "en-gb-scotland"]; None: the first
+    `speakers` of `VOICES` (then `speakers` must be in range; with `voices` it is ignored).
     Returns counts (`recordings`, `words`, `dictionary_words`, `pronunciations`, `phones`), `seconds` of
-    audio, `elapsed_seconds`, `speakers` (folder names), `voices`, `sample_rate` and the paths written.
+    audio, `elapsed_seconds`, `speakers` (folder names), `voices`, `sample_rate` and the paths written;
+    continuous mode adds `pronunciations_csv`, `ambiguous_words` (dictionary words with more than one
+    pronunciation), `ambiguous_tokens` (their occurrences) and `tokens_not_first` (word occurrences spoken
+    otherwise than their first-listed pronunciation).
     """
     import soundfile
     import soxr
 
     tic = time.perf_counter()
-    _check(speakers, utterances_per_speaker, min_words, max_words, pause_probability, min_pause_ms, max_pause_ms)
+    if voices is not None:
+        voices = [str(v) for v in voices]
+        if not voices or len(set(voices)) != len(voices) or len({speaker_name(v) for v in voices}) != len(voices):
+            raise EspeakCorpusError(f"voices: need at least one voice, no two the same, got {voices}")
+    _check(
+        None if voices is not None else speakers,
+        utterances_per_speaker,
+        min_words,
+        max_words,
+        pause_probability,
+        min_pause_ms,
+        max_pause_ms,
+    )
+    if not 0 <= comma_probability <= 1:
+        raise EspeakCorpusError(f"need 0 <= comma_probability <= 1, got {comma_probability}")
     vocabulary = _word_list(words)
     out = Path(out_dir)
     paths = {
@@ -161,12 +238,19 @@ def write_espeak_corpus(
                 raise EspeakCorpusError(f"{paths[key]} is not empty (pass overwrite=True / --overwrite to replace it)")
             shutil.rmtree(paths[key])
     espeak = get_espeak()
-    voices = list(VOICES[:speakers])
+    voices = list(VOICES[:speakers]) if voices is None else voices
     try:
         for voice in voices:
             espeak.set_voice(voice)
     except EspeakError as err:
         raise EspeakCorpusError(str(err)) from None
+    if continuous:
+        spec = dict(utterances=utterances_per_speaker, min_words=min_words, max_words=max_words)
+        spec |= dict(comma_probability=comma_probability, snr_db=snr_db, sample_rate=sample_rate, seed=seed)
+        summary = _write_continuous(
+            paths | {"pronunciations_csv": out / "pronunciations.csv"}, voices, vocabulary, **spec
+        )
+        return {**summary, "elapsed_seconds": round(time.perf_counter() - tic, 3)}
     source = espeak.sample_rate
     pronunciations = collections.defaultdict(collections.Counter)
     rows, seconds, tokens, phone_count = [], 0.0, 0, 0
@@ -234,6 +318,109 @@ def write_espeak_corpus(
         "pronunciations": len(lines),
         "seconds": round(seconds, 3),
         "elapsed_seconds": round(time.perf_counter() - tic, 3),
+        "speakers": [speaker_name(v) for v in voices],
+        "voices": voices,
+        "sample_rate": sample_rate,
+        "espeak_ng": espeak.version,
+        **{key: str(path) for key, path in paths.items()},
+    }
+
+
+CITATION_RATE, CITATION_PITCH = 175, 50  # espeak's defaults: how a dictionary's citation forms are spoken
+_POOL_KEY = 1 << 20  # seeds the sentence pool's generator apart from the speakers' ([seed, speaker, utterance])
+
+
+def sentence_pool(vocabulary, count, min_words, max_words, comma_probability, seed) -> list[tuple[list, list]]:
+    """`count` sentences as (words, commas): min_words..max_words words drawn uniformly from `vocabulary`,
+    and after each word but the last a comma with `comma_probability`."""
+    pool = []
+    for u in range(count):
+        rng = np.random.default_rng([seed, _POOL_KEY, u])
+        words = [vocabulary[int(i)] for i in rng.integers(len(vocabulary), size=rng.integers(min_words, max_words + 1))]
+        pool.append((words, [bool(rng.random() < comma_probability) for _ in words[:-1]]))
+    return pool
+
+
+def _write_continuous(
+    paths, voices, vocabulary, *, utterances, min_words, max_words, comma_probability, snr_db, sample_rate, seed
+) -> dict:
+    import soundfile
+    import soxr
+
+    espeak = get_espeak()
+    source = espeak.sample_rate
+    pool = sentence_pool(vocabulary, utterances, min_words, max_words, comma_probability, seed)
+    spoken_prons = collections.defaultdict(collections.Counter)
+    rows, said_rows, seconds, phone_count = [], [], 0.0, 0
+    for s, voice in enumerate(voices):
+        speaker = speaker_name(voice)
+        for folder in (paths["corpus"], paths["truth"]):
+            (folder / speaker).mkdir(parents=True, exist_ok=True)
+        espeak.set_voice(voice)
+        for u, (said, commas) in enumerate(pool):
+            rng = np.random.default_rng([seed, s, u])
+            rate, pitch = int(rng.integers(RATES[0], RATES[1] + 1)), int(rng.integers(PITCHES[0], PITCHES[1] + 1))
+            pcm, phones, per_word = speak_phrase(said, commas, rate, pitch)
+            lead = int(source * rng.uniform(*PAD_MS) / 1000)
+            tail = int(source * rng.uniform(*PAD_MS) / 1000)
+            speech = pcm.astype(np.float32) / 32768.0
+            clean = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)])
+            if sample_rate != source:
+                clean = soxr.resample(clean, source, sample_rate).astype(np.float32)
+            inside = np.concatenate([speech[spans[0][0] : spans[-1][1]] for spans in per_word])
+            noise = rng.normal(0.0, math.sqrt(float(np.mean(inside**2)) / 10 ** (snr_db / 10)), len(clean))
+            audio = np.clip(clean + noise, -1.0, 32767 / 32768).astype(np.float32)
+            duration = len(audio) / sample_rate
+            uttid = f"{speaker}_{u:04d}"
+            soundfile.write(paths["corpus"] / speaker / f"{uttid}.wav", audio, sample_rate, subtype="PCM_16")
+            (paths["corpus"] / speaker / f"{uttid}.lab").write_text(" ".join(said) + "\n", encoding="utf-8")
+            word_tier = [(lead + spans[0][0], lead + spans[-1][1], w) for w, spans in zip(said, per_word)]
+            tiers = {
+                "words": _intervals(word_tier, source, duration),
+                "phones": _intervals([(lead + a, lead + b, p) for a, b, p in phones], source, duration),
+            }
+            write_textgrid(paths["truth"] / speaker / f"{uttid}.TextGrid", tiers, duration)
+            rows += [(f"{speaker}/{uttid}", name, a, b, label) for name, tier in tiers.items() for a, b, label in tier]
+            for k, (word, spans) in enumerate(zip(said, per_word)):
+                pron = " ".join(p for _, _, p in spans)
+                spoken_prons[word][pron] += 1
+                said_rows.append((f"{speaker}/{uttid}", k, word, pron))
+            seconds += duration
+            phone_count += len(phones)
+    # the dictionary: the citation forms (each word alone, en-us first, then each voice's), then the
+    # other pronunciations heard in the phrases, most frequent first
+    prons = {word: [] for word in spoken_prons}
+    for voice in dict.fromkeys(["en-us", *voices]):
+        espeak.set_voice(voice)
+        for word in sorted(prons):
+            _, spans = speak_word(word, CITATION_RATE, CITATION_PITCH)
+            pron = " ".join(p for _, _, p in spans)
+            if pron not in prons[word]:
+                prons[word].append(pron)
+    for word, counts in spoken_prons.items():
+        heard = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        prons[word] += [pron for pron, _ in heard if pron not in prons[word]]
+    lines = [f"{word}\t{pron}" for word in sorted(prons) for pron in prons[word]]
+    paths["dictionary"].write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    with open(paths["truth_csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["recording", "tier", "begin", "end", "label"])
+        writer.writerows((rec, tier, f"{a:.4f}", f"{b:.4f}", label) for rec, tier, a, b, label in rows)
+    with open(paths["pronunciations_csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["recording", "index", "word", "pronunciation"])
+        writer.writerows(said_rows)
+    ambiguous = [(word, pron) for _, _, word, pron in said_rows if len(prons[word]) > 1]
+    return {
+        "recordings": len(voices) * utterances,
+        "words": len(said_rows),
+        "phones": phone_count,
+        "dictionary_words": len(prons),
+        "pronunciations": len(lines),
+        "ambiguous_words": sum(len(p) > 1 for p in prons.values()),
+        "ambiguous_tokens": len(ambiguous),
+        "tokens_not_first": sum(pron != prons[word][0] for word, pron in ambiguous),
+        "seconds": round(seconds, 3),
         "speakers": [speaker_name(v) for v in voices],
         "voices": voices,
         "sample_rate": sample_rate,

@@ -3,9 +3,12 @@
     python experiments/espeak_corpus.py --out OUT [--speakers 5] [--utterances-per-speaker 40] [--seed 0]
         [--sample-rate 22050] [--min-words 1] [--max-words 4] [--pause-probability 0.5]
         [--min-pause-ms 100] [--max-pause-ms 400] [--snr-db 20] [--words FILE] [--overwrite]
+    python experiments/espeak_corpus.py --out OUT --continuous [--voices en-us,en,en-gb-scotland]
+        [--max-words 10] [--comma-probability 0.3] [...]
 
 Writes OUT/corpus/SPEAKER/UTTID.{wav,lab}, OUT/dictionary.txt, OUT/truth/SPEAKER/UTTID.TextGrid and
-OUT/truth.csv (see `jaxalign.data.espeak_corpus`), then prints the commands that train on it and align it;
+OUT/truth.csv (see `jaxalign.data.espeak_corpus`; --continuous speaks each utterance as one phrase and adds
+OUT/pronunciations.csv, the pronunciation each word was spoken with), then prints the commands that train on it and align it;
 `experiments/corpus_report.py ALIGNED OUT/truth` scores the alignments.
 """
 
@@ -30,6 +33,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--words", default=None, help="word list, one a line (default: the built-in ~950 words)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing corpus in --out")
+    parser.add_argument("--continuous", action="store_true", help="each utterance one phrase (coarticulated)")
+    parser.add_argument(
+        "--voices", default=None, help="comma-separated espeak voices, one speaker each (replaces --speakers)"
+    )
+    parser.add_argument(
+        "--comma-probability", type=float, default=0.3, help="--continuous: chance of a comma (a pause) between words"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     try:
@@ -47,6 +57,9 @@ def main(argv=None):
             seed=args.seed,
             words=args.words,
             overwrite=args.overwrite,
+            continuous=args.continuous,
+            voices=None if args.voices is None else [v for v in args.voices.split(",") if v],
+            comma_probability=args.comma_probability,
         )
     except EspeakCorpusError as err:
         parser.error(str(err))
@@ -64,6 +77,13 @@ def main(argv=None):
             f"{summary['pronunciations']} pronunciations)"
         )
         print(f"  truth: {summary['truth']}/SPEAKER/UTTID.TextGrid (tiers words, phones) and {summary['truth_csv']}")
+        if "pronunciations_csv" in summary:
+            share = summary["tokens_not_first"] / max(summary["ambiguous_tokens"], 1)
+            print(
+                f"  spoken pronunciations: {summary['pronunciations_csv']}; {summary['ambiguous_words']} words have "
+                f"more than one pronunciation, {summary['ambiguous_tokens']} occurrences of them, "
+                f"{summary['tokens_not_first']} ({100 * share:.1f}%) spoken otherwise than the first listed"
+            )
     print("next:")
     print(f"  jaxalign-train data=corpus data.root={summary['corpus']} data.dictionary={summary['dictionary']}")
     print(f"  jaxalign-align RUN {summary['corpus']} --out aligned/")

@@ -28,6 +28,28 @@ Conventions:
   syntheses, every distinct one gets a line, the most frequent first.
 - Deterministic given `seed`, except for the little state espeak-ng carries from call to call (see
   `spoken_words`), which can move a word's last boundary by a few samples.
+
+Continuous mode (`continuous=True`): each utterance is one espeak call on the whole phrase, so words are
+coarticulated and pause only where espeak's phrasing makes them, here at commas.
+- A pool of `utterances_per_speaker` sentences (`sentence_pool`: min_words..max_words words drawn from the
+  list, a comma after each word but the last with `comma_probability`) is spoken by every speaker:
+  sentence u is each speaker's utterance u, at that speaker-utterance's own rate and pitch. Speakers are
+  `voices`, which may mix dialects: `en-us`, `en` (British), `en-gb-scotland`, `en-gb-x-rp`, `en-029`,
+  `en-us-nyc`, ... (espeak-ng's names; there is no `en-gb` or `en-sc`). The .lab holds the words without
+  the commas.
+- Times come from espeak's events (`speak_phrase`): a phone runs from its event to the next event, pauses
+  included; it belongs to the word its event's text position falls in, pauses to none. A word runs from
+  its first phone's start to its last phone's end, so two abutting words meet at the next word's first
+  phone event, and a pause between words is an empty interval in both tiers. The audio is cut from the
+  first phone's start to the last phone's end, then padded and noised as above (SNR over the words).
+- The dictionary lists every distinct pronunciation of a word: first the citation forms, each word spoken
+  alone (`speak_word` at rate 175, pitch 50) by `en-us` (always first, even when `en-us` is not a
+  speaker), then by each voice in order; then the pronunciations heard in the phrases that are not among
+  them, most frequent first (so the spoken one is always listed). A citation form can differ from the
+  same voice's phrase form: word-final `l` after a vowel is a zero-length event alone ("bowl": `b oU`) and
+  a short phone before the next word (`b oU l`).
+- `OUT/pronunciations.csv` (`recording,index,word,pronunciation`, index 0-based into the .lab's words) holds
+  each word occurrence's phones as spoken, the same as the phones tier inside its word.
 """
 
 import collections

@@ -1,7 +1,7 @@
 """Boundary accuracy of aligned TextGrids against the true ones of a corpus (e.g. `espeak_corpus.py`'s).
 
     python experiments/corpus_report.py ALIGNED_DIR TRUTH_DIR [--json [PATH]] [--tolerance-ms 20]
-        [--tiers words,phones] [--ignore-labels sil,sp,_]
+        [--tiers words,phones] [--ignore-labels sil,sp,_] [--pronunciations CSV] [--dictionary TXT]
 
 For every `*.TextGrid` under TRUTH_DIR, reads the TextGrid at the same relative path under ALIGNED_DIR
 (`jaxalign-align`'s and MFA's SPEAKER/UTTID.TextGrid layout) and compares each tier's non-empty intervals
@@ -9,9 +9,18 @@ For every `*.TextGrid` under TRUTH_DIR, reads the TextGrid at the same relative 
 and then every interval's begin and end is a boundary. Labels in --ignore-labels (aligners' silence
 names) are dropped first. `missing`: recordings with no aligned TextGrid, or none with that tier.
 Prints a table per tier; --json writes the same (default path experiments/results/corpus_report.json).
+
+Pronunciations: when the truth has the spoken pronunciation of every word (`pronunciations.csv` beside
+TRUTH_DIR, from `espeak_corpus.py --continuous`, or --pronunciations) and a dictionary (`dictionary.txt`
+beside it, or --dictionary), the report adds, over the occurrences of words the dictionary lists more than
+one pronunciation for, in recordings whose aligned words tier has the true words: the share whose aligned
+phones (those whose midpoint lies inside the aligned word) are the spoken pronunciation, and the same share
+for the dictionary's first-listed pronunciation, the baseline of always choosing it.
 """
 
 import argparse
+import collections
+import csv
 import json
 from pathlib import Path
 
@@ -60,6 +69,51 @@ def report(aligned_dir, truth_dir, *, tiers=("words", "phones"), tolerance: floa
     return out
 
 
+def read_dictionary(path) -> dict[str, list[str]]:
+    """MFA `word<TAB>ph ph` lines -> {word: [pronunciation, ...]} in the file's order."""
+    prons = collections.defaultdict(list)
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            word, _, phones = line.partition("\t")
+            prons[word].append(" ".join(phones.split()))
+    return dict(prons)
+
+
+def read_spoken(path) -> dict[str, list[tuple[str, str]]]:
+    """`pronunciations.csv` -> {recording: [(word, spoken pronunciation)] in the order spoken}."""
+    spoken = collections.defaultdict(dict)
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            spoken[row["recording"]][int(row["index"])] = (row["word"], row["pronunciation"])
+    return {rec: [words[i] for i in sorted(words)] for rec, words in spoken.items()}
+
+
+def pronunciation_report(aligned_dir, truth_dir, spoken, dictionary, *, ignore=()) -> dict:
+    """How often the aligned phones of a word with several pronunciations are the spoken ones (see above)."""
+    occurrences = aligned_right = first_right = skipped = 0
+    for path in sorted(Path(truth_dir).rglob("*.TextGrid")):
+        rel = path.relative_to(truth_dir)
+        said = spoken.get(rel.with_suffix("").as_posix())
+        other = Path(aligned_dir) / rel
+        pred = read_tiers(other, ("words", "phones"), ignore) if other.is_file() and said else {}
+        if said is None or len(pred) < 2 or [w for *_, w in pred["words"]] != [w for w, _ in said]:
+            skipped += said is not None
+            continue
+        for (begin, end, word), (_, pron) in zip(pred["words"], said):
+            if len(dictionary.get(word, ())) < 2:
+                continue
+            phones = " ".join(p for b, e, p in pred["phones"] if begin <= (b + e) / 2 < end)
+            occurrences += 1
+            aligned_right += phones == pron
+            first_right += dictionary[word][0] == pron
+    return {
+        "occurrences": occurrences,
+        "aligned_is_spoken": aligned_right / occurrences if occurrences else None,
+        "first_listed_is_spoken": first_right / occurrences if occurrences else None,
+        "recordings_skipped": skipped,
+    }
+
+
 def _fmt(value, spec) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -93,15 +147,34 @@ def main(argv=None):
     parser.add_argument("--tolerance-ms", type=float, default=20.0)
     parser.add_argument("--tiers", default="words,phones", help="comma-separated interval tier names")
     parser.add_argument("--ignore-labels", default="sil,sp,_", help="comma-separated labels dropped before comparing")
+    parser.add_argument("--pronunciations", default=None, help="spoken pronunciations (default: beside TRUTH_DIR)")
+    parser.add_argument("--dictionary", default=None, help="the dictionary aligned with (default: beside TRUTH_DIR)")
     args = parser.parse_args(argv)
+    ignore = frozenset(t for t in args.ignore_labels.split(",") if t)
     result = report(
         args.aligned_dir,
         args.truth_dir,
         tiers=tuple(t for t in args.tiers.split(",") if t),
         tolerance=args.tolerance_ms / 1000,
-        ignore=frozenset(t for t in args.ignore_labels.split(",") if t),
+        ignore=ignore,
     )
     print_table(result)
+    beside = Path(args.truth_dir).resolve().parent
+    spoken_path = Path(args.pronunciations or beside / "pronunciations.csv")
+    dictionary_path = Path(args.dictionary or beside / "dictionary.txt")
+    if spoken_path.is_file() and dictionary_path.is_file():
+        spoken, dictionary = read_spoken(spoken_path), read_dictionary(dictionary_path)
+        prons = pronunciation_report(args.aligned_dir, args.truth_dir, spoken, dictionary, ignore=ignore)
+        result["pronunciations"] = prons
+        aligned, first = (
+            _fmt(None if x is None else 100 * x, ".1f")
+            for x in (prons["aligned_is_spoken"], prons["first_listed_is_spoken"])
+        )
+        print(
+            f"pronunciations: {prons['occurrences']} occurrences of words with several; the aligned phones are "
+            f"the spoken ones in {aligned}%, the first-listed pronunciation in {first}% "
+            f"({prons['recordings_skipped']} recordings skipped: no aligned words and phones, or other words)"
+        )
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -197,3 +197,131 @@ def test_boundary_agreement_tolerance_edge_and_shifts():
     assert nothing["boundaries"] == 0 and nothing["within_tolerance"] is None and nothing["label_mismatches"] == 1
     with pytest.raises(ValueError, match="recordings"):
         boundary_agreement([[]], [])
+
+
+PHRASE_WORDS = ["garden", "water", "cabin", "hello"]  # "garden": en-us `g A@ d @ n`, en-gb-scotland `g A@ r d @ n`
+PHRASE_SPEC = dict(utterances_per_speaker=3, min_words=3, max_words=5, comma_probability=0.5, seed=2)
+
+
+def _spoken(path) -> dict[str, list[tuple[str, str]]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for row in rows:
+        out.setdefault(row["recording"], []).append((int(row["index"]), row["word"], row["pronunciation"]))
+    assert all([i for i, *_ in said] == list(range(len(said))) for said in out.values())
+    return {rec: [(w, p) for _, w, p in said] for rec, said in out.items()}
+
+
+@pytest.fixture(scope="module")
+def phrases(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phrases")
+    summary = write_espeak_corpus(
+        out, continuous=True, voices=["en-us", "en-gb-scotland"], words=PHRASE_WORDS, **PHRASE_SPEC
+    )
+    return out, summary
+
+
+def test_word_events_give_each_phoneme_its_word():
+    from jaxalign.data.espeak import get_espeak
+
+    espeak = get_espeak()
+    espeak.set_voice("en-us")
+    audio, events = espeak.synth_events("hello, garden water")
+    words = [(e.text_position, e.length, e.number) for e in events if e.kind == "word"]
+    assert words == [(1, 5, 1), (8, 6, 2), (15, 5, 3)]
+    phonemes = [e for e in events if e.kind == "phoneme"]
+    assert {e.text_position for e in phonemes if not e.name.startswith("_")} == {1, 8, 15}
+    assert [e.sample for e in phonemes] == sorted(e.sample for e in phonemes) and phonemes[-1].sample <= len(audio)
+    assert any(e.kind == "end" for e in events)
+    _, plain = espeak.synth("hello, garden water")
+    assert [m for _, m in plain] == [e.name for e in phonemes]
+
+
+def test_continuous_words_tile_the_speech_with_pauses_at_commas(phrases):
+    from jaxalign.data.espeak_corpus import sentence_pool
+
+    out, summary = phrases
+    assert summary["speakers"] == ["en-us", "en-gb-scotland"] and summary["recordings"] == 6
+    pool = sentence_pool(sorted(PHRASE_WORDS), 3, 3, 5, 0.5, 2)
+    assert any(any(commas) for _, commas in pool) and any(not all(commas) for _, commas in pool)
+    spoken = _spoken(out / "pronunciations.csv")
+    for speaker in summary["speakers"]:
+        for u, (said, commas) in enumerate(pool):
+            rec = f"{speaker}/{speaker}_{u:04d}"
+            assert (out / "corpus" / f"{rec}.lab").read_text() == " ".join(said) + "\n"  # same sentences, no commas
+            duration = soundfile.info(out / "corpus" / f"{rec}.wav").duration
+            tiers = _tiers(out / "truth" / f"{rec}.TextGrid")
+            words, phones = tiers["words"], tiers["phones"]
+            assert [w for *_, w in words] == said == [w for w, _ in spoken[rec]]
+            assert 0 < words[0][0] and words[-1][1] < duration
+            for k in range(len(words) - 1):
+                gap = words[k + 1][0] - words[k][1]
+                assert gap >= 0 and (gap > 1e-3) == commas[k], (rec, k, gap, commas)  # a pause only at a comma
+            used = 0
+            for (begin, end, _), (_, pron) in zip(words, spoken[rec]):
+                inside = [(b, e, p) for b, e, p in phones if begin - 1e-9 <= b and e <= end + 1e-9]
+                assert inside == phones[used : used + len(inside)] and inside  # in order, each phone in one word
+                assert inside[0][0] == pytest.approx(begin) and inside[-1][1] == pytest.approx(end)
+                assert all(e == pytest.approx(b) for (_, e, _), (b, _, _) in zip(inside, inside[1:]))  # they tile it
+                assert " ".join(p for *_, p in inside) == pron  # the truth's pronunciation is the phones tier's
+                used += len(inside)
+            assert used == len(phones)
+
+
+def test_continuous_dictionary_lists_every_voices_pronunciation_en_us_first(phrases):
+    from jaxalign.data.espeak import get_espeak
+    from jaxalign.data.espeak_corpus import speak_word
+
+    out, summary = phrases
+    prons = _dictionary(out / "dictionary.txt")
+    spoken = _spoken(out / "pronunciations.csv")
+    assert all(p.split() in prons[w] for said in spoken.values() for w, p in said)  # the spoken ones are listed
+    assert all(len({tuple(p) for p in ps}) == len(ps) for ps in prons.values())  # distinct
+    citation = {}
+    for voice in ("en-gb-scotland", "en-us"):
+        get_espeak().set_voice(voice)
+        citation[voice] = [p for *_, p in speak_word("garden", 175, 50)[1]]
+    assert citation["en-us"] != citation["en-gb-scotland"]
+    assert prons["garden"][0] == citation["en-us"] and citation["en-gb-scotland"] in prons["garden"]
+    by_voice = {v: {p for rec, said in spoken.items() if rec.startswith(v + "/") for w, p in said if w == "garden"}
+                for v in summary["speakers"]}  # fmt: skip
+    assert by_voice["en-us"] and by_voice["en-gb-scotland"] and not by_voice["en-us"] & by_voice["en-gb-scotland"]
+    ambiguous = [(w, p) for said in spoken.values() for w, p in said if len(prons[w]) > 1]
+    assert summary["ambiguous_tokens"] == len(ambiguous) > 0
+    assert summary["tokens_not_first"] == sum(p.split() != prons[w][0] for w, p in ambiguous) > 0
+
+
+def test_continuous_script_and_pronunciation_report(tmp_path, capsys):
+    (tmp_path / "words.txt").write_text("\n".join(PHRASE_WORDS) + "\n")
+    args = ["--out", str(tmp_path), "--continuous", "--voices", "en-us,en-gb-scotland", "--words"]
+    _script("espeak_corpus").main([*args, str(tmp_path / "words.txt"), "--utterances-per-speaker", "2"])
+    printed = capsys.readouterr().out
+    assert "4 recordings" in printed and "spoken otherwise than the first listed" in printed
+    report = _script("corpus_report")
+    truth = tmp_path / "truth"
+    report.main([str(truth), str(truth), "--json", str(tmp_path / "report.json")])
+    result = json.loads((tmp_path / "report.json").read_text())
+    prons = result["pronunciations"]
+    assert prons["occurrences"] > 0 and prons["aligned_is_spoken"] == 1.0 and prons["recordings_skipped"] == 0
+    dictionary = report.read_dictionary(tmp_path / "dictionary.txt")
+    spoken = report.read_spoken(tmp_path / "pronunciations.csv")
+    ambiguous = [(w, p) for said in spoken.values() for w, p in said if len(dictionary[w]) > 1]
+    assert prons["occurrences"] == len(ambiguous)
+    assert prons["first_listed_is_spoken"] == pytest.approx(
+        sum(dictionary[w][0] == p for w, p in ambiguous) / len(ambiguous)
+    )
+    # an aligner that always chose the first-listed pronunciation scores the baseline
+    first = tmp_path / "first"
+    for path in truth.rglob("*.TextGrid"):
+        rel = path.relative_to(truth)
+        tiers = _tiers(path)
+        phones = []
+        for begin, end, word in tiers["words"]:
+            chosen = dictionary[word][0].split()
+            edges = np.linspace(begin, end, len(chosen) + 1)
+            phones += [(float(a), float(b), p) for a, b, p in zip(edges, edges[1:], chosen)]
+        duration = textgrid.openTextgrid(str(path), includeEmptyIntervals=False).maxTimestamp
+        write_textgrid(first / rel, {"words": tiers["words"], "phones": phones}, duration)
+    got = report.pronunciation_report(first, truth, spoken, dictionary, ignore=frozenset({"_"}))
+    assert got["aligned_is_spoken"] == pytest.approx(prons["first_listed_is_spoken"]) and got["aligned_is_spoken"] < 1

@@ -266,6 +266,9 @@ def write_espeak_corpus(
             espeak.set_voice(voice)
     except EspeakError as err:
         raise EspeakCorpusError(str(err)) from None
+    stale = out / "pronunciations.csv"  # a continuous corpus's; corpus_report.py would read it with these
+    if not continuous and overwrite and stale.is_file():
+        stale.unlink()
     if continuous:
         spec = dict(utterances=utterances_per_speaker, min_words=min_words, max_words=max_words)
         spec |= dict(comma_probability=comma_probability, snr_db=snr_db, sample_rate=sample_rate, seed=seed)

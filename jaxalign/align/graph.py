@@ -102,9 +102,9 @@ def check_graph_arguments(log_probs, logit_paddings, graph) -> None:
     num_classes = log_probs.shape[2]
 
     def refuse(bad_BxS, message):
-        b = _first_bad(bad_BxS.reshape(bad_BxS.shape[0], -1).any(axis=1))
+        b = _first_bad(bad_BxS.any(axis=tuple(range(1, bad_BxS.ndim))))
         if b is not None:
-            s = int(np.flatnonzero(bad_BxS[b].reshape(bad_BxS.shape[1], -1).any(axis=1))[0])
+            s = int(np.flatnonzero(bad_BxS[b].any(axis=tuple(range(1, bad_BxS.ndim - 1))))[0])
             raise ValueError(message(b, s))
 
     refuse(
@@ -116,9 +116,7 @@ def check_graph_arguments(log_probs, logit_paddings, graph) -> None:
     )
     state_S = np.arange(arcs.shape[1])[None, :, None]
     source = np.maximum(arcs, 0)
-    padded_source = (arcs >= 0) & (
-        np.take_along_axis(emissions, source.reshape(len(arcs), -1), 1).reshape(arcs.shape) < 0
-    )
+    padded_source = (arcs >= 0) & (emissions[np.arange(arcs.shape[0])[:, None, None], source] < 0)
 
     def first_arc(b, s, bad):
         return int(arcs[b, s][np.flatnonzero(bad[b, s])[0]])
@@ -174,13 +172,13 @@ def _no_nan(w):
 
 
 def _prepare(graph: Graph, num_classes: int) -> _Prepared:
-    batch, num_states, _ = graph.arcs.shape
+    batch, num_states, num_arcs = graph.arcs.shape
     state_ok_BxS = graph.emissions >= 0
     arcs_BxSxK = graph.arcs.astype(jnp.int32)
     # A source must be an earlier, unpadded state; anything else is dropped (under jit it cannot be refused).
     source_ok = (arcs_BxSxK >= 0) & (arcs_BxSxK < jnp.arange(num_states)[None, :, None])
     source_ok &= jnp.take_along_axis(
-        state_ok_BxS, jnp.clip(arcs_BxSxK, 0, num_states - 1).reshape(batch, -1), 1
+        state_ok_BxS, jnp.clip(arcs_BxSxK, 0, num_states - 1).reshape(batch, num_states * num_arcs), 1
     ).reshape(arcs_BxSxK.shape)
     flat_BxSxK = jnp.arange(batch, dtype=jnp.int32)[:, None, None] * num_states + arcs_BxSxK
     dead = lambda w: jnp.where(state_ok_BxS, _no_nan(w), _NEG_INF)  # noqa: E731
@@ -270,7 +268,7 @@ def graph_viterbi(log_probs, logit_paddings, graph: Graph, *, unroll: int | None
     end_state_B = num_states - 1 - jnp.argmax(end_BxS[:, ::-1], axis=1).astype(jnp.int32)  # the last of equals
     score_B = jnp.max(end_BxS, axis=1)
     feasible_B = (score_B > _NEG_INF) & (frame_len_B >= 1) & nan_free(log_probs, logit_paddings)
-    arcs_BxSK = graph.arcs.astype(jnp.int32).reshape(batch, -1)
+    arcs_BxSK = graph.arcs.astype(jnp.int32).reshape(batch, graph.arcs.shape[1] * num_arcs)
 
     def backward(state_B, inputs):
         t, backptr_BxS = inputs

@@ -357,29 +357,34 @@ def _graph_forward_fwd(unroll, log_probs, logit_paddings, graph):
 def _graph_forward_bwd(unroll, residuals, score_bar_B):
     """Occupancies gamma_t[s] = P(in state s at frame t | all frames), recursed backwards: each cell
     hands its occupancy to the cells it came from (itself by the stay, the K arc sources) in
-    proportion exp(source - log-sum of the sources), local shares as in `forward_score`'s backward
-    pass; the arc shares are scattered back onto their sources with one segment sum. The shares
+    proportion to their probabilities, normalised locally (a softmax of the sources' differences to the
+    best one, as `forward_score`'s backward pass shares by sigmoids of differences); the arc shares are scattered back onto their sources with one segment sum. The shares
     summed over frames are the expected uses of each stay and arc, the weights' gradients."""
     alpha_TxBxS, alpha_end_BxS, score_B, prep, log_probs, logit_paddings, graph = residuals
     batch, num_states = alpha_end_BxS.shape
-    finite_B = jnp.isfinite(score_B)
-    end_BxS = alpha_end_BxS + prep.final_BxS - jnp.where(finite_B, score_B, 0.0)[:, None]
-    gamma_end_BxS = jnp.where(finite_B[:, None] & jnp.isfinite(end_BxS), jnp.exp(end_BxS), 0.0)
-
-    def share(source, total):
-        return jnp.where(jnp.isfinite(source), jnp.exp(source - total), 0.0)
+    end_BxS = alpha_end_BxS + prep.final_BxS
+    top_B = jnp.max(end_BxS, axis=1)
+    end_e_BxS = jnp.exp(end_BxS - jnp.where(jnp.isfinite(top_B), top_B, 0.0)[:, None])
+    total_B = jnp.sum(end_e_BxS, axis=1)
+    ok_B = jnp.isfinite(score_B) & (total_B > 0)  # a -inf score has nothing to share out
+    gamma_end_BxS = jnp.where(ok_B[:, None], end_e_BxS / jnp.where(ok_B, total_B, 1.0)[:, None], 0.0)
 
     def step(carry, inputs):
         gamma_BxS, stays_BxS, uses_BxSxK = carry
         live_B, alpha_BxS = inputs
         stay_BxS = alpha_BxS + prep.stay_w_BxS
         arrive_BxSxK = _arrivals(alpha_BxS, prep)
-        total_BxS = _logsumexp_arrivals(stay_BxS, arrive_BxSxK)
-        live_BxS = live_B[:, None] & (gamma_BxS > 0)
-        stayed_BxS = jnp.where(live_BxS, gamma_BxS * share(stay_BxS, total_BxS), 0.0)
-        arrived_BxSxK = jnp.where(
-            live_BxS[:, :, None], gamma_BxS[:, :, None] * share(arrive_BxSxK, total_BxS[:, :, None]), 0.0
-        )
+        # Shares normalised from differences to the best source (a softmax), so they sum to 1 to
+        # float32 rounding: exp(source - logsumexp) rounds the large logsumexp and drifted by 1e-3 at T=400.
+        top_BxS = jnp.maximum(stay_BxS, jnp.max(arrive_BxSxK, axis=2, initial=_NEG_INF))
+        top_BxS = jnp.where(jnp.isfinite(top_BxS), top_BxS, 0.0)
+        stay_e_BxS = jnp.exp(stay_BxS - top_BxS)
+        arrive_e_BxSxK = jnp.exp(arrive_BxSxK - top_BxS[:, :, None])
+        total_BxS = stay_e_BxS + jnp.sum(arrive_e_BxSxK, axis=2)
+        live_BxS = live_B[:, None] & (gamma_BxS > 0) & (total_BxS > 0)
+        hand_BxS = jnp.where(live_BxS, gamma_BxS / jnp.where(live_BxS, total_BxS, 1.0), 0.0)
+        stayed_BxS = hand_BxS * stay_e_BxS
+        arrived_BxSxK = hand_BxS[:, :, None] * arrive_e_BxSxK
         sources_BxS = jax.ops.segment_sum(
             arrived_BxSxK.reshape(-1), prep.source_BxSxK.reshape(-1), num_segments=batch * num_states + 1
         )[:-1].reshape(batch, num_states)

@@ -116,6 +116,21 @@ def test_graph_viterbi_and_forward_match_brute_force(seed, weighted, hostile, sh
         assert not ali.feasible[5] and score[5] == -np.inf and np.all(grad[5] == 0)
 
 
+def test_occupancy_sums_to_one_on_long_sequences_with_several_final_states():
+    """Shares normalised locally: at T=300 and scores near -1e3 the occupancy of each valid frame sums to 1
+    to float32 rounding, with optional rows (two arcs) and two final states, as forward_score's does."""
+    log_probs, logit_pad, labels, label_pad, optional = optional_batch(5, "all", frames=300, rows=40)
+    log_probs = np.where(np.isnan(log_probs), -1.0, log_probs)
+    log_probs[:, :, 0] = np.maximum(log_probs[:, :, 0], -30.0)  # no -inf: every valid frame has a path
+    graph = grid_graph(jnp.asarray(labels), jnp.asarray(label_pad), jnp.asarray(optional))
+    score, grad, weight_grads = forward_and_grads(log_probs, logit_pad, graph)
+    live = np.isfinite(score)
+    assert live.sum() >= 3 and score[live].min() < -500
+    frame_ok = np.arange(300)[None, :] < lengths(logit_pad)[:, None]
+    np.testing.assert_allclose(grad.sum(axis=2), np.where(frame_ok & live[:, None], 1.0, 0.0), atol=2e-5)
+    np.testing.assert_allclose(weight_grads["final"].sum(axis=1), live.astype(float), atol=2e-6)
+
+
 def test_the_tie_break_stays_then_takes_the_first_arc_and_ends_in_the_last_final_state():
     flat = np.zeros((1, 3, 1), np.float32)
     graph = graph_from_arcs([[0, 0, 0]], [[(0, 1), (0, 2)]], start=[[0]], final=[[1, 2]])

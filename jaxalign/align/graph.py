@@ -181,15 +181,18 @@ def _prepare(graph: Graph, num_classes: int) -> _Prepared:
         state_ok_BxS, jnp.clip(arcs_BxSxK, 0, num_states - 1).reshape(batch, num_states * num_arcs), 1
     ).reshape(arcs_BxSxK.shape)
     flat_BxSxK = jnp.arange(batch, dtype=jnp.int32)[:, None, None] * num_states + arcs_BxSxK
-    dead = lambda w: jnp.where(state_ok_BxS, _no_nan(w), _NEG_INF)  # noqa: E731
+
+    def on_states(w):
+        return jnp.where(state_ok_BxS, _no_nan(w), _NEG_INF)
+
     return _Prepared(
         emissions_BxS=jnp.clip(graph.emissions.astype(jnp.int32), 0, num_classes - 1),
         state_ok_BxS=state_ok_BxS,
         source_BxSxK=jnp.where(source_ok, flat_BxSxK, batch * num_states),
         arc_w_BxSxK=jnp.where(source_ok & state_ok_BxS[:, :, None], _no_nan(graph.arc_weights), _NEG_INF),
-        stay_w_BxS=dead(graph.stay_weights),
-        start_BxS=dead(graph.start),
-        final_BxS=dead(graph.final),
+        stay_w_BxS=on_states(graph.stay_weights),
+        start_BxS=on_states(graph.start),
+        final_BxS=on_states(graph.final),
     )
 
 
@@ -227,13 +230,14 @@ def graph_viterbi(log_probs, logit_paddings, graph: Graph, *, unroll: int | None
     Checks: called with concrete arrays (outside `jax.jit`) `check_graph_arguments` runs first and a
     ValueError names the field, example and state (or frame). Under `jit` nothing is checked: a
     backward arc, or one from a padded state, is dropped, and NaN or +inf weights count as -inf.
-    Backpointers are one byte per (frame, state): the arc taken (0 = stay, k + 1 = arc k), so K <= 254.
+    Memory: the (T-1, B, S) backpointers, one byte each (the arc taken: 0 = stay, k + 1 = arc k, so
+    K <= 255), and no copy of log_probs; the backtrace runs on device in the same call.
     """
     check_graph_inputs(log_probs, logit_paddings, graph)
     batch, num_frames, num_classes = log_probs.shape
-    if graph.arcs.shape[2] > 254:
+    if graph.arcs.shape[2] > 255:
         raise ValueError(
-            f"graph_viterbi keeps one-byte backpointers: at most 254 arcs per state, got K={graph.arcs.shape[2]}"
+            f"graph_viterbi keeps one-byte backpointers: at most 255 arcs per state, got K={graph.arcs.shape[2]}"
         )
     if _empty_graph(graph, num_frames):
         empty = jnp.full((batch, num_frames), -1, jnp.int32)

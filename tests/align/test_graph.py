@@ -351,3 +351,25 @@ def test_backpointers_are_one_byte_per_frame_and_state():
     temp = graph_viterbi.lower(*args).compile().memory_analysis().temp_size_in_bytes
     table = (frames - 1) * batch * states
     assert table <= temp < 2 * table + 4 * batch * frames * 5 + 2**16
+
+
+def test_an_arc_in_the_last_of_255_slots_is_backtraced_and_256_are_refused():
+    """Backpointer code k + 1 = 255 still fits the byte; K = 256 would not."""
+    arcs = np.full((1, 2, 255), -1, np.int32)
+    arcs[0, 1, 254] = 0
+    weights = np.zeros((1, 2, 255), np.float32)
+    graph = Graph(
+        jnp.asarray([[0, 1]], jnp.int32),
+        jnp.asarray(arcs),
+        jnp.asarray(weights),
+        jnp.asarray([[0.0, -np.inf]]),
+        jnp.asarray([[0.0, -np.inf]]),
+        jnp.asarray([[-np.inf, 0.0]]),
+    )
+    log_probs = np.log(np.full((1, 3, 2), 0.5, np.float32))
+    ali = graph_viterbi(log_probs, np.zeros((1, 3)), graph)
+    np.testing.assert_array_equal(ali.states, [[0, 0, 1]])
+    wide = graph._replace(arcs=jnp.pad(graph.arcs, ((0, 0), (0, 0), (0, 1)), constant_values=-1))
+    wide = wide._replace(arc_weights=jnp.zeros(wide.arcs.shape))
+    with pytest.raises(ValueError, match="at most 255 arcs per state"):
+        graph_viterbi(log_probs, np.zeros((1, 3)), wide)

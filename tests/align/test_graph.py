@@ -144,9 +144,11 @@ def test_the_tie_break_stays_then_takes_the_first_arc_and_ends_in_the_last_final
 
 
 @pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tie_prone", [False, True])
 @pytest.mark.parametrize("shape", EDGE_SHAPES)
-def test_grid_graph_gives_viterbi_align_and_forward_score(seed, shape):
-    batch = random_batch(seed, frames=shape[0], rows=shape[1])
+def test_grid_graph_gives_viterbi_align_and_forward_score(seed, tie_prone, shape):
+    """Positions too where paths tie (few distinct log-probs): the same tie-break."""
+    batch = random_batch(seed, frames=shape[0], rows=shape[1], tie_prone=tie_prone)
     log_probs, logit_pad, labels, label_pad = batch
     graph = grid_graph(jnp.asarray(labels), jnp.asarray(label_pad))
     ali, want = graph_viterbi(log_probs, logit_pad, graph), viterbi_align(*batch)
@@ -166,11 +168,14 @@ def test_grid_graph_gives_viterbi_align_and_forward_score(seed, shape):
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
+@pytest.mark.parametrize("tie_prone", [False, True])
 @pytest.mark.parametrize("shape", EDGE_SHAPES)
-def test_grid_graph_with_optional_rows_gives_viterbi_align_and_forward_score(seed, pattern, shape):
+def test_grid_graph_with_optional_rows_gives_viterbi_align_and_forward_score(seed, pattern, tie_prone, shape):
     """Under jit (NaN and -inf sprinkled on some seeds). viterbi_align keeps a path of score -inf where the
-    grid fits; the graph calls that infeasible."""
+    grid fits; the graph calls that infeasible. tie_prone: log-probs rounded to integers, so paths tie."""
     batch = optional_batch(seed, pattern, *shape)
+    if tie_prone:
+        batch = (np.round(batch[0]), *batch[1:])
     log_probs, logit_pad, labels, label_pad, optional = batch
     graph = grid_graph(jnp.asarray(labels), jnp.asarray(label_pad), jnp.asarray(optional))
     ali = jax.tree.map(np.asarray, jax.jit(graph_viterbi)(log_probs, logit_pad, graph))

@@ -166,7 +166,7 @@ def test_grid_graph_gives_viterbi_align_and_forward_score(seed, tie_prone, shape
     np.testing.assert_allclose(grad, want_grad, atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
 @pytest.mark.parametrize("tie_prone", [False, True])
 @pytest.mark.parametrize("shape", EDGE_SHAPES)

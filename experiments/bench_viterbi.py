@@ -8,6 +8,7 @@ a PyTorch loop and torchaudio's CTC forced_align, side by side; then CTC forced 
         --peers jaxalign_pallas,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop    # the GPU setting
     python experiments/bench_viterbi.py --batch 16 --frames 10000 --rows 500 --repeats 3 \
         --peers jaxalign_packed,numba_loop --no-sweep --out experiments/results/bench_viterbi_long.json   # long sequences
+    python experiments/bench_viterbi.py --graph-only --rows 50   # the graph kernel on the grid vs the grid kernels
 
 All peers solve the same problem (full-length sequences, path forced from row 0 at frame 0 to row L-1
 at frame T-1; labels have no adjacent repeats, so that CTC with a -inf blank has the same paths); the
@@ -18,8 +19,11 @@ and the backtrace up to positions on that device. Times are medians of repeats a
 (fewer repeats where a peer needs more than --max-seconds); ratios are peer time / jaxalign time.
 `jaxalign` uses the per-backend unroll default (`scan_unroll`: 1 on CPU, 16 on GPU); `jaxalign_unrollN`
 sets it; `jaxalign_packed` keeps 1-bit backpointers (`viterbi_align(..., packed=True)`); `jaxalign_pallas` is
-`viterbi_align_pallas`, the same result from one Pallas kernel (Triton on a GPU, the interpreter elsewhere). A peer that
-cannot run here (no CUDA device, package missing) is listed with the reason.
+`viterbi_align_pallas`, the same result from one Pallas kernel (Triton on a GPU, the interpreter elsewhere);
+`jaxalign_graph` is `graph_viterbi` over `grid_graph` (the graph built once, outside the timed call). A peer that
+cannot run here (no CUDA device, package missing) is listed with the reason. `--graph-only` runs just the
+graph kernels against the grid kernels they generalise (`graph_viterbi` vs `viterbi_align`, `graph_forward`
+vs `forward_score` with its gradient), calls interleaved and timed min-of-N (for a shared, noisy machine).
 """
 
 import argparse
@@ -44,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxalign import ctc_forced_align, viterbi_align
+from jaxalign import ctc_forced_align, forward_score, graph_forward, graph_viterbi, grid_graph, viterbi_align
 from jaxalign.align import viterbi_align_pallas
 from jaxalign.align.types import scan_unroll
 
@@ -255,6 +259,19 @@ def build_jaxalign_pallas(log_probs, labels):
     )
 
 
+def build_jaxalign_graph(log_probs, labels):
+    """`graph_viterbi` over `grid_graph`: the general kernel on the grid that `viterbi_align` solves."""
+    batch, frames, _ = log_probs.shape
+    log_probs, logit_pad = jnp.asarray(log_probs), jnp.zeros((batch, frames))
+    graph = jax.block_until_ready(grid_graph(jnp.asarray(labels), jnp.zeros(labels.shape)))
+    align = jax.jit(graph_viterbi)  # as jitted code calls it: unchecked
+
+    def run():
+        return align(log_probs, logit_pad, graph).states.block_until_ready()
+
+    return Peer(run, np.asarray, jax.default_backend(), f"graph_viterbi(grid_graph), unroll={scan_unroll(None)}")
+
+
 def build_numba_cuda(log_probs, labels):
     try:
         from numba import config, cuda
@@ -371,6 +388,7 @@ def build_torchaudio(log_probs, labels):
 BUILDERS = {
     "jaxalign_sharded": lambda lp, lab: build_jaxalign(lp, lab, sharded=True),
     "jaxalign_pallas": build_jaxalign_pallas,
+    "jaxalign_graph": build_jaxalign_graph,
     "numpy_loop": lambda lp, lab: host_peer(numpy_loop, lp, lab, "per sequence, vectorised over rows"),
     "numba_loop": build_numba_loop,
     "librosa": build_librosa,
@@ -555,8 +573,60 @@ def compare_ctc(batch, frames, rows, classes, repeats, max_seconds=10.0):
     return results
 
 
-CPU_PEERS = "jaxalign_unroll1,numpy_loop,numba_loop,librosa,dynamax"
-GPU_PEERS = "jaxalign_pallas,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop"
+def compare_graph(batch, frames, rows, classes, repeats):
+    """The graph kernels on the grid against the grid kernels: `graph_viterbi(grid_graph)` vs
+    `viterbi_align` (positions), `graph_forward` vs `forward_score` (value and gradient). The calls
+    are interleaved, round after round, and each is timed by its fastest call (min-of-N: on a shared
+    machine the other load only ever adds time); the medians are listed beside."""
+    log_probs, labels = make_problem(batch, frames, rows, classes)
+    lp, pad = jnp.asarray(log_probs), jnp.zeros((batch, frames))
+    lab, lab_pad = jnp.asarray(labels), jnp.zeros(labels.shape)
+    graph = jax.block_until_ready(grid_graph(lab, lab_pad))
+    viterbi, graph_v = jax.jit(viterbi_align), jax.jit(graph_viterbi)
+    grad_grid = jax.jit(jax.value_and_grad(lambda x: forward_score(x, pad, lab, lab_pad).sum()))
+    grad_graph = jax.jit(jax.value_and_grad(lambda x: graph_forward(x, pad, graph).sum()))
+    calls = {
+        "viterbi_align": lambda: viterbi(lp, pad, lab, lab_pad).positions.block_until_ready(),
+        "graph_viterbi": lambda: graph_v(lp, pad, graph).states.block_until_ready(),
+        "forward_score+grad": lambda: jax.block_until_ready(grad_grid(lp)),
+        "graph_forward+grad": lambda: jax.block_until_ready(grad_graph(lp)),
+    }
+    outputs = {name: call() for name, call in calls.items()}  # warm-up (compiles)
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    same = {
+        "graph_viterbi": bool(np.array_equal(outputs["graph_viterbi"], outputs["viterbi_align"])),
+        "graph_forward+grad": bool(
+            np.allclose(outputs["graph_forward+grad"][0], outputs["forward_score+grad"][0], rtol=1e-5)
+            and np.allclose(outputs["graph_forward+grad"][1], outputs["forward_score+grad"][1], atol=1e-4)
+        ),
+    }
+    base = {"graph_viterbi": "viterbi_align", "graph_forward+grad": "forward_score+grad"}
+    results = {}
+    for name, t in times.items():
+        results[name] = {"min_seconds": min(t), "median_seconds": statistics.median(t), "repeats": len(t)}
+        if name in base:
+            results[name]["ratio_min_vs_" + base[name]] = min(t) / min(times[base[name]])
+            results[name]["same_result"] = same[name]
+    return results
+
+
+def print_graph_table(results):
+    print(f"{'impl':<20} {'min ms':>8} {'median ms':>10} {'ratio (min)':>11} {'same':>5}")
+    for name, r in results.items():
+        ratio = next((v for k, v in r.items() if k.startswith("ratio_min")), 1.0)
+        print(
+            f"{name:<20} {r['min_seconds'] * 1e3:>8.2f} {r['median_seconds'] * 1e3:>10.2f} {ratio:>11.2f}"
+            f" {str(r.get('same_result', '-')):>5}"
+        )
+
+
+CPU_PEERS = "jaxalign_graph,jaxalign_unroll1,numpy_loop,numba_loop,librosa,dynamax"
+GPU_PEERS = "jaxalign_pallas,jaxalign_graph,jaxalign_unroll1,numba_cuda,torch_loop,torchaudio,numba_loop"
 
 
 def describe_memory(mem, batch, frames, rows, classes, packed=False):
@@ -589,8 +659,27 @@ def main(argv=None):
         default=1,
         help="split the host into N XLA devices and add a batch-sharded jaxalign row",
     )
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_viterbi.json"))
+    parser.add_argument(
+        "--graph-only", action="store_true", help="only the graph kernels vs the grid kernels, min-of-N, interleaved"
+    )
+    parser.add_argument("--out", default=None, help="default experiments/results/bench_viterbi.json (bench_graph.json)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = str(
+            Path(__file__).parent / "results" / ("bench_graph.json" if args.graph_only else "bench_viterbi.json")
+        )
+    if args.graph_only:
+        print(
+            f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), cores: {os.cpu_count()},"
+            f" B={args.batch} T={args.frames} L={args.rows} C={args.classes}, {args.repeats} interleaved rounds"
+        )
+        graph = compare_graph(args.batch, args.frames, args.rows, args.classes, args.repeats)
+        print_graph_table(graph)
+        record = {"config": vars(args), "backend": jax.default_backend(), "versions": versions(), "graph": graph}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(record, indent=2, default=float))
+        print(f"wrote {args.out}")
+        return
     if args.peers is None:
         args.peers = CPU_PEERS if jax.default_backend() == "cpu" else GPU_PEERS
     peers = [p for p in args.peers.split(",") if p]

@@ -122,3 +122,70 @@ def brute_optional(log_probs, logit_paddings, labels, label_paddings, optional_r
                 occupancy[np.arange(len(rows)), labels[b][rows]] += np.exp(score - total)
         out.append((best, winners, float(total), occupancy, bool(paths)))
     return out
+
+
+def graph_paths(num_frames: int, emissions, arcs, weights, stay, start, final):
+    """Every path of T frames through one left-to-right graph (NumPy arrays of one sequence, as in
+    `jaxalign.align.graph.Graph`): a list of (states, weight sum, moves), where moves[t] is how frame
+    t+1 was reached, -1 for the stay or the arc's slot k. Parallel arcs are separate paths. Padded
+    states (emission -1) and arcs from them, or not from an earlier state, are left out."""
+    num_states = len(emissions)
+    ok = [emissions[s] >= 0 for s in range(num_states)]
+    out = {p: [] for p in range(num_states)}
+    for s in range(num_states):
+        for k, p in enumerate(arcs[s]):
+            if 0 <= p < s and ok[p] and ok[s]:
+                out[p].append((s, k))
+    paths = []
+
+    def extend(states, weight, moves):
+        here = states[-1]
+        if len(states) == num_frames:
+            paths.append((list(states), weight + float(final[here]), list(moves)))
+            return
+        extend([*states, here], weight + float(stay[here]), [*moves, -1])
+        for target, k in out[here]:
+            extend([*states, target], weight + float(weights[target, k]), [*moves, k])
+
+    if num_frames >= 1:
+        for s in range(num_states):
+            if ok[s]:
+                extend([s], float(start[s]), [])
+    return paths
+
+
+def brute_graph(log_probs, logit_paddings, graph):
+    """Per example: (best score, optimal state sequences, log-sum over paths, (T, C) occupancy, and
+    the expected uses {"arc_weights": (S, K), "stay_weights": (S,), "start": (S,), "final": (S,)})
+    over every path (`graph_paths`); -inf / no winners where no path has a finite score or a valid
+    frame holds a NaN. +inf log-probs count as -inf."""
+    graph = [np.asarray(x) for x in graph]
+    emissions, arcs, weights, stay, start, final = graph
+    out = []
+    for b, t_b in enumerate(lengths(logit_paddings)):
+        t_b = int(t_b)
+        paths = graph_paths(t_b, emissions[b], arcs[b], weights[b], stay[b], start[b], final[b])
+        if np.isnan(np.asarray(log_probs[b][:t_b], np.float64)).any():
+            paths = []
+        scores = [w + score_or_neg_inf(log_probs[b], emissions[b], states) for states, w, _ in paths]
+        best = max(scores, default=-np.inf)
+        finite = np.isfinite(best)
+        winners = [p[0] for p, s in zip(paths, scores) if finite and abs(s - best) <= 1e-9]
+        total = np.logaddexp.reduce(scores) if paths else -np.inf
+        occupancy = np.zeros(log_probs.shape[1:])
+        uses = {
+            name: np.zeros(x.shape[1:]) for name, x in zip(("arc_weights", "stay_weights", "start", "final"), graph[2:])
+        }
+        if np.isfinite(total):
+            for (states, _, moves), score in zip(paths, scores):
+                p = np.exp(score - total)
+                occupancy[np.arange(t_b), emissions[b][states]] += p
+                uses["start"][states[0]] += p
+                uses["final"][states[-1]] += p
+                for t, k in enumerate(moves):
+                    if k < 0:
+                        uses["stay_weights"][states[t]] += p
+                    else:
+                        uses["arc_weights"][states[t + 1], k] += p
+        out.append((best if finite else -np.inf, winners, float(total), occupancy, uses))
+    return out

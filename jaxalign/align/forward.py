@@ -237,7 +237,9 @@ def _forward_score_optional_bwd(unroll, residuals, score_bar_B):
         stay_BxL = gamma_BxL * share(alpha_BxL, total_BxL)
         move_BxL = gamma_BxL * share(moved_BxL, total_BxL)
         skip_BxL_ = gamma_BxL * share(skipped_BxL, total_BxL)
-        prev_BxL = stay_BxL + jnp.pad(move_BxL[:, 1:], ((0, 0), (0, 1))) + jnp.pad(skip_BxL_[:, 2:], ((0, 0), (0, 2)))
+        # Padded by two then cut to L (with L = 1, skip[:, 2:] padded by two is two columns).
+        skip_back_BxL = jnp.pad(skip_BxL_[:, 2:], ((0, 0), (0, 2)))[:, :num_rows]
+        prev_BxL = stay_BxL + jnp.pad(move_BxL[:, 1:], ((0, 0), (0, 1))) + skip_back_BxL
         live_Bx1 = live_B[:, None]
         return jnp.where(live_Bx1, prev_BxL, gamma_BxL), jnp.where(live_Bx1, gamma_BxL, 0.0)
 

@@ -164,24 +164,26 @@ def _bad_frames(log_probs_BxTxC):
     return jnp.any(jnp.isnan(log_probs_BxTxC), axis=2), jnp.any(log_probs_BxTxC == jnp.inf, axis=2)
 
 
-def checked_when_eager(jitted=None, *, also=None):
-    """The public face of a jitted grid function (log_probs, logit_paddings, labels, label_paddings,
-    **options): called with concrete arrays, outside `jax.jit`, it first runs
-    `check_grid_arguments` (then `also(**bound arguments)`, a function's own checks, if given) and
-    raises one ValueError naming the problem; inside a trace it adds nothing, so jitted code pays
-    for no check. Use as `@checked_when_eager` or `@checked_when_eager(also=...)`."""
+def checked_when_eager(jitted=None, *, also=None, check=None):
+    """The public face of a jitted function: called with concrete arrays, outside `jax.jit`, it first
+    runs `check` (default `check_grid_arguments`, for the grid functions' log_probs, logit_paddings,
+    labels, label_paddings, optional_rows) on the arguments named by `check`'s parameters (then
+    `also(**bound arguments)`, a function's own checks, if given) and raises one ValueError naming
+    the problem; inside a trace it adds nothing, so jitted code pays for no check. Use as
+    `@checked_when_eager` or `@checked_when_eager(also=..., check=...)`."""
     if jitted is None:
-        return functools.partial(checked_when_eager, also=also)
+        return functools.partial(checked_when_eager, also=also, check=check)
+    check = check_grid_arguments if check is None else check
 
     signature = inspect.signature(jitted)
+    names = tuple(inspect.signature(check).parameters)
 
     @functools.wraps(jitted)
     def call(*args, **options):
         given = signature.bind(*args, **options).arguments
-        names = ("log_probs", "logit_paddings", "labels", "label_paddings", "optional_rows")
         arrays = {name: given.get(name) for name in names}
-        if not any(isinstance(a, jax.core.Tracer) for a in arrays.values()):
-            check_grid_arguments(**arrays)
+        if not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(arrays)):
+            check(**arrays)
             if also is not None:
                 bound = signature.bind(*args, **options)
                 bound.apply_defaults()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
 from jaxalign.aligner.output_dir import OutputDir, check_out_dir
 from jaxalign.aligner.run import load_run
-from jaxalign.data.corpus import CorpusSpec, load_corpus, utterance_sequences
+from jaxalign.data.corpus import SPOKEN_NOISE, CorpusSpec, load_corpus, utterance_sequences
 from jaxalign.data.dictionary import read_dictionary
 from jaxalign.data.load import spec_from_config
 from jaxalign.errors import CorpusError
@@ -76,7 +76,8 @@ def suspicions(tiers_of_one: dict, log_post_TxS, silence_id: int) -> list[str]:
     tuning to a corpus: the net hears speech (a most likely symbol other than the pause) in fewer
     frames than the transcript has phones, so there is nothing to align the words to (a silent or
     wrong file); or a word's phones last over `MAX_SECONDS_PER_PHONE` on average, far beyond any
-    speaking rate (a word stretched over a pause or noise the transcript does not mention)."""
+    speaking rate (a word stretched over a pause or noise the transcript does not mention); an
+    unknown word aligned as one `spn` interval counts its letters as its phones."""
     reasons = []
     phones = len(tiers_of_one["phones"])
     speech = int(np.sum(np.argmax(log_post_TxS, axis=1) != silence_id))
@@ -88,7 +89,13 @@ def suspicions(tiers_of_one: dict, log_post_TxS, silence_id: int) -> list[str]:
             if w.begin <= iv.begin < w.end:
                 per_word.setdefault((w.begin, w.end, w.label), []).append(iv)
     for (begin, end, word), ivs in per_word.items():
-        if (end - begin) / len(ivs) > MAX_SECONDS_PER_PHONE:
+        if [iv.label for iv in ivs] == [SPOKEN_NOISE]:  # an unknown word (data.oov=spn): its letters stand in
+            if (end - begin) / max(len(word), 1) > MAX_SECONDS_PER_PHONE:
+                reasons.append(
+                    f"word {word!r} lasts {end - begin:.2f} s for {len(word)} letters, aligned as {SPOKEN_NOISE} "
+                    f"({begin:.2f}-{end:.2f} s)"
+                )
+        elif (end - begin) / len(ivs) > MAX_SECONDS_PER_PHONE:
             reasons.append(f"word {word!r} lasts {end - begin:.2f} s for {len(ivs)} phones ({begin:.2f}-{end:.2f} s)")
     return reasons
 

@@ -26,13 +26,25 @@ def corpus_tokens(corpus: Path) -> list[str]:
 
 
 def remove_words(out: Path, fraction: float, seed: int) -> list[str]:
-    """Words removed at random (seeded) from those said once, until they are `fraction` of the tokens."""
+    """Words removed at random (seeded) from those said once, until they are `fraction` of the tokens;
+    not one whose recording holds a phone that no other recording has (a recording with an unknown
+    word trains nothing, so that phone would be unknown to the run and the recording unaligned)."""
     tokens = corpus_tokens(out / "corpus")
     words, counts = np.unique(tokens, return_counts=True)
-    once = list(words[counts == 1])
+    lines = (out / "dictionary.txt").read_text(encoding="utf-8").splitlines()
+    phones = {}
+    for line in lines:
+        word, _, pron = line.partition("\t")
+        phones.setdefault(word.casefold(), pron.split())
+    labs = {lab: lab.read_text(encoding="utf-8").casefold().split() for lab in sorted((out / "corpus").rglob("*.lab"))}
+    heard = {lab: {p for w in ws for p in phones.get(w, [])} for lab, ws in labs.items()}
+
+    def only_here(lab):
+        return heard[lab] - set().union(*(h for other, h in heard.items() if other != lab))
+
+    once = [w for w in words[counts == 1] if not any(w in ws and only_here(lab) for lab, ws in labs.items())]
     order = np.random.default_rng(seed).permutation(len(once))
     removed = sorted(once[i] for i in order[: int(round(fraction * len(tokens)))])
-    lines = (out / "dictionary.txt").read_text(encoding="utf-8").splitlines()
     kept = [line for line in lines if line.split("\t")[0].casefold() not in set(removed)]
     (out / "dictionary_unknown.txt").write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     (out / "unknown_words.txt").write_text("".join(w + "\n" for w in removed), encoding="utf-8")
@@ -46,12 +58,18 @@ def measure(out: Path, aligned: dict[str, Path]) -> dict:
     known = set(corpus_tokens(out / "corpus")) - unknown
     truth = out / "truth"
     total = len(list(truth.rglob("*.TextGrid")))
-    result = {"unknown_words": sorted(unknown), "word_tokens": len(corpus_tokens(out / "corpus")), "runs": {}}
+    result = {
+        "corpus": "espeak_corpus.py --speakers 3 --utterances-per-speaker 30 --sample-rate 16000 --seed 1",
+        "runs_trained": "data=corpus +debug=tiny trainer.steps=1000 model.hidden=64 seed=0|1, the full dictionary "
+        "(full*) or OUT/dictionary_unknown.txt (spn*, data.oov=spn)",
+        "unknown_words": sorted(unknown),
+        "word_tokens": len(corpus_tokens(out / "corpus")),
+        "runs": {},
+    }
     for name, folder in aligned.items():
         known_only = report(folder, truth, tiers=("words", "phones"), ignore=frozenset(SILENCES | unknown))
         unknown_only = report(folder, truth, tiers=("words",), ignore=frozenset(SILENCES | known))
         result["runs"][name] = {
-            "aligned": str(folder),
             "recordings": total,
             "recordings_aligned": sum((folder / p.relative_to(truth)).is_file() for p in truth.rglob("*.TextGrid")),
             "known_words": known_only["tiers"]["words"],

@@ -112,12 +112,12 @@ def test_unaligned_csv_and_one_line_each_name_exactly_the_bad_recordings(trained
 def test_an_unknown_word_is_aligned_as_spn_under_its_own_name(trained, aligned):
     """data.oov=spn (the default): the recordings with a word the dictionary lacks are aligned; the
     words tier shows the word, the phones tier `spn` (one interval spanning the word), in the
-    TextGrid and in alignments.csv; the run learnt spn as a class with k sub-states."""
+    TextGrid and in alignments.csv; they did not train the run, which has no spn class."""
     out, _ = aligned
     from jaxalign import load_run
 
     run = load_run(trained["run"])
-    assert "spn" in run.vocab and "sil" in run.vocab
+    assert "spn" not in run.vocab and "sil" in run.vocab
     with open(out / "alignments.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))[1:]
     for rid, word in UNKNOWN.items():
@@ -140,8 +140,8 @@ def test_align_again_needs_overwrite_and_another_dictionary_is_used(trained, ali
     assert code == 1 and len(lines) == 1 and lines[0].startswith("jaxalign-align: error: --out")
     assert "pass --overwrite" in lines[0] and (out / "alignments.csv").read_text() == before
 
-    # Another dictionary: one word dropped (its recordings are aligned with it as spn, the run having
-    # learnt that class), one spoken backwards.
+    # Another dictionary: one word dropped (its recordings are aligned with it as spn), one spoken
+    # backwards.
     dropped, changed = "basket", "station"
     lines_of = [f"{w}\t{' '.join(p[::-1] if w == changed else p)}\n" for w, p in trained["dictionary"].items()]
     other = tmp_path / "other.txt"
@@ -261,13 +261,14 @@ def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained,
     the whole stream puts them."""
     from jaxalign import load_run
     from jaxalign.aligner import run as inference
-    from jaxalign.data.corpus import utterance_sequences
+    from jaxalign.data.corpus import has_spoken_noise, utterance_sequences
 
     run = load_run(trained["run"])
     spec = CorpusSpec(root=str(trained["corpus"]), dictionary=str(trained["run"] / "dictionary.txt"),
                       cache_dir=str(trained["root"] / "cache"))  # fmt: skip
     corpus = load_corpus(spec, phones=run.vocab, say=lambda line: None)
-    data = utterance_sequences(corpus.utterances, run.vocab, spec.silence)
+    good = [u for u in corpus.utterances if not has_spoken_noise(u)]  # spn is no class of the net
+    data = utterance_sequences(good, run.vocab, spec.silence)
     features = np.concatenate(data.features)
     labels = np.concatenate([y if i == 0 else y[1:] for i, y in enumerate(data.labels)])  # one pause between
     whole = run.outputs([features], [labels])[0]["positions"]

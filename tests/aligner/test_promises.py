@@ -212,3 +212,28 @@ def test_an_unknown_word_aligned_as_spn_is_suspect_only_beyond_its_letters_speak
             "phones": intervals((0.0, 0.1, "t"), (0.1, 0.2, "u"), (0.2, end, "spn")),
         }
         assert suspicions(tiers, speech, silence_id=0) == suspect
+
+
+class _Setup:
+    """The little of an order_sync setup that the filler reads: 4 symbols (0 the pause), one state each."""
+
+    states_per_symbol, num_classes, optional_symbol = 1, 4, 0
+
+    def symbol_log_posteriors(self, log_probs_TxC):
+        return log_probs_TxC - np.logaddexp.reduce(log_probs_TxC, axis=1, keepdims=True)
+
+
+def test_the_filler_gives_an_unknown_word_the_frames_no_neighbouring_phone_fits():
+    """data.oov=spn: symbol 4 (spn) of `sil a sil spn sil b sil` gets the 4 frames that sound like
+    phone 3, which the transcript does not name; the known words keep theirs, pauses stay pauses."""
+    from jaxalign.aligner.unknown import align_with_filler
+
+    heard = [0, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 0]
+    log_probs = np.log(np.full((len(heard), 4), 0.02) + 0.92 * np.eye(4)[heard])
+    labels = np.array([0, 1, 0, 4, 0, 2, 0])
+    positions, log_post = align_with_filler(_Setup(), log_probs, labels, silence_id=0)
+    assert labels[positions].tolist() == [0, 1, 1, 1, 4, 4, 4, 4, 2, 2, 2, 0]
+    assert log_post.shape == (len(heard), 5) and np.allclose(log_post[4:8, 4], np.log(0.94), atol=1e-3)
+    # a penalty above what the phones lose there gives the word's frames back to its neighbours
+    positions, _ = align_with_filler(_Setup(), log_probs, labels, silence_id=0, penalty=10.0)
+    assert (labels[positions] == 4).sum() == 1

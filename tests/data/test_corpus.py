@@ -11,7 +11,7 @@ import soundfile
 import soxr
 from praatio import textgrid
 
-from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus
+from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus, load_corpus_splits, utterance_sequences
 from jaxalign.data.dictionary import espeak_phones, read_dictionary
 from jaxalign.data.espeak_corpus import write_espeak_corpus
 from tests.corpora import (
@@ -259,9 +259,9 @@ def test_oov_spn_aligns_each_unknown_word_as_spoken_noise_and_keeps_its_recordin
     assert [x for x in lines if "data.oov" in x] == [said]
 
 
-def test_oov_spn_with_a_run_that_has_no_spn_class_leaves_the_recording_out_naming_the_word(source, tmp_path):
-    """Aligning with a run trained on no unknown word (so without an spn class): the recording is
-    unaligned, its reason naming the word and what to do."""
+def test_oov_spn_needs_no_spn_class_in_the_run_and_its_recordings_do_not_train(source, tmp_path):
+    """Aligning with a run whose phones lack spn (every run: spn is scored by a filler over the
+    phones, `jaxalign.aligner.unknown`) keeps the recording; training leaves it out, in one line."""
     root = tmp_path / "corpus"
     (root / "s").mkdir(parents=True)
     shutil.copy(source["wav"], root / "s" / "oov.wav")
@@ -270,16 +270,14 @@ def test_oov_spn_with_a_run_that_has_no_spn_class_leaves_the_recording_out_namin
     (root / "s" / "good.lab").write_text(" ".join(source["words"]))
     entries, _ = read_dictionary(source["dictionary"], "sil")
     phones = sorted({p for prons in entries.values() for pron in prons for p in pron} | {"sil"})
-    spec = CorpusSpec(root=str(root), dictionary="unused", cache_dir=str(tmp_path / "cache"), normalise="none")
-    lines = []
-    corpus = load_corpus(spec, dictionary=entries, phones=phones, say=lines.append)
-    assert [u.recording.id for u in corpus.utterances] == ["s/good"]
-    ((rid, reason),) = corpus.unaligned
-    assert rid == "s/oov" and reason.startswith("words not in the dictionary: zebra (the run has no 'spn' class")
-    assert lines == [f"unaligned s/oov: {reason}"]
-    # with the class, the same word is aligned
-    corpus = load_corpus(spec, dictionary=entries, phones=[*phones, "spn"], say=lines.append)
+    spec = CorpusSpec(root=str(root), dictionary=str(source["dictionary"]), cache_dir=str(tmp_path / "cache"))
+    corpus = load_corpus(spec, dictionary=entries, phones=phones, say=lambda line: None)
     assert not corpus.unaligned and by_id(corpus)["s/oov"].pronunciations[1] == ["spn"]
+    sequences = utterance_sequences(corpus.utterances, phones, "sil")
+    assert len(phones) in sequences.labels[[u.recording.id for u in corpus.utterances].index("s/oov")]
+    splits = load_corpus_splits(spec)
+    assert splits.train.names == ["s/good"] and "spn" not in splits.train.vocab
+    assert "zebra\tspn" in splits.record["dictionary.txt"]
 
 
 def test_oov_spn_refuses_spn_as_the_silence(source, tmp_path):

@@ -1,6 +1,6 @@
 """The small espeak corpora the corpus tests share: the recordings that cannot be used (BAD, TIGHT),
-the tiny data=corpus run trained on them (the session fixture `trained` of tests/conftest.py), and
-`align`, jaxalign-align in this process."""
+those holding a word the dictionary lacks (UNKNOWN), the tiny data=corpus run trained on them (the
+session fixture `trained` of tests/conftest.py), and `align`, jaxalign-align in this process."""
 
 import contextlib
 import io
@@ -40,12 +40,15 @@ def write_textgrid_transcript(path, words, duration, fmt):
 BAD = {  # recording id -> what its one reason says
     "s/no_transcript": "no transcript (no_transcript.lab, .txt or .TextGrid)",
     "s/empty": "empty transcript empty.lab",
-    "s/oov": "words not in the dictionary: zebra",
     "s/noise": "unreadable audio noise.wav",
     "s/short": "audio too short",
-    "s/no_phones": "words not in the dictionary: zzz",
     "s/latin1": "transcript latin1.lab is not UTF-8 text",
 }
+
+# Recordings holding a word the dictionary lacks (zzz: its line has no phones) -> that word: aligned
+# as spoken noise under data.oov=spn (the default), left out under data.oov=skip.
+UNKNOWN = {"s/oov": "zebra", "s/no_phones": "zzz"}
+SKIPPED = {rid: f"words not in the dictionary: {word}" for rid, word in UNKNOWN.items()}  # data.oov=skip's reasons
 
 
 TIGHT = "s/tight"

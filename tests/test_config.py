@@ -208,3 +208,11 @@ def test_a_run_saved_with_the_retired_xla_flags_key_still_loads(tmp_path):
     with (tmp_path / "config.yaml").open("a") as f:
         f.write("xla_flags: ''\n")
     assert load_config(tmp_path / "config.yaml") == config
+
+
+def test_a_corpus_aligns_unknown_words_as_spn_by_default_and_names_the_choices():
+    corpus = ["data=corpus", "data.root=/corpus", "data.dictionary=/dictionary.txt"]
+    assert to_config(make(corpus)).data.oov == "spn"
+    with pytest.raises(ConfigError, match=r"data\.oov") as err:
+        to_config(make([*corpus, "data.oov=ignore"]))
+    assert all(choice in str(err.value) for choice in ("spn", "skip", "espeak", "error"))

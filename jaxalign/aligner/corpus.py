@@ -25,7 +25,8 @@ from tqdm import tqdm
 from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
 from jaxalign.aligner.output_dir import OutputDir, check_out_dir
 from jaxalign.aligner.run import load_run
-from jaxalign.data.corpus import CorpusSpec, load_corpus, utterance_sequences
+from jaxalign.aligner.unknown import align_with_filler
+from jaxalign.data.corpus import SPOKEN_NOISE, CorpusSpec, has_spoken_noise, load_corpus, utterance_sequences
 from jaxalign.data.dictionary import read_dictionary
 from jaxalign.data.load import spec_from_config
 from jaxalign.errors import CorpusError
@@ -76,7 +77,8 @@ def suspicions(tiers_of_one: dict, log_post_TxS, silence_id: int) -> list[str]:
     tuning to a corpus: the net hears speech (a most likely symbol other than the pause) in fewer
     frames than the transcript has phones, so there is nothing to align the words to (a silent or
     wrong file); or a word's phones last over `MAX_SECONDS_PER_PHONE` on average, far beyond any
-    speaking rate (a word stretched over a pause or noise the transcript does not mention)."""
+    speaking rate (a word stretched over a pause or noise the transcript does not mention); an
+    unknown word aligned as one `spn` interval counts its letters as its phones."""
     reasons = []
     phones = len(tiers_of_one["phones"])
     speech = int(np.sum(np.argmax(log_post_TxS, axis=1) != silence_id))
@@ -88,7 +90,13 @@ def suspicions(tiers_of_one: dict, log_post_TxS, silence_id: int) -> list[str]:
             if w.begin <= iv.begin < w.end:
                 per_word.setdefault((w.begin, w.end, w.label), []).append(iv)
     for (begin, end, word), ivs in per_word.items():
-        if (end - begin) / len(ivs) > MAX_SECONDS_PER_PHONE:
+        if [iv.label for iv in ivs] == [SPOKEN_NOISE]:  # an unknown word (data.oov=spn): its letters stand in
+            if (end - begin) / max(len(word), 1) > MAX_SECONDS_PER_PHONE:
+                reasons.append(
+                    f"word {word!r} lasts {end - begin:.2f} s for {len(word)} letters, aligned as {SPOKEN_NOISE} "
+                    f"({begin:.2f}-{end:.2f} s)"
+                )
+        elif (end - begin) / len(ivs) > MAX_SECONDS_PER_PHONE:
             reasons.append(f"word {word!r} lasts {end - begin:.2f} s for {len(ivs)} phones ({begin:.2f}-{end:.2f} s)")
     return reasons
 
@@ -161,17 +169,26 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                 say(f"unaligned {u.recording.id}: {reason}")
         keep = [i for i in range(len(utterances)) if feasible[i]]
         silence_id = run.vocab.index(spec.silence)
+        vocab = [*run.vocab, SPOKEN_NOISE] if SPOKEN_NOISE not in run.vocab else run.vocab
         with tqdm(total=len(keep), desc="jaxalign-align", unit="file", mininterval=1.0, disable=not keep) as bar:
             for start in range(0, len(keep), CHUNK):
                 part = keep[start : start + CHUNK]
-                outs = run.outputs([data.features[i] for i in part], [data.labels[i] for i in part])
+                noisy = {i for i in part if has_spoken_noise(utterances[i]) and SPOKEN_NOISE not in run.vocab}
+                # A target with spn is aligned on the net's log-probs with the filler's columns added.
+                outs = run.outputs(
+                    [data.features[i] for i in part], [data.labels[i][:1] if i in noisy else data.labels[i] for i in part]
+                )  # fmt: skip
                 for i, result in zip(part, outs):
                     u = utterances[i]
-                    log_post = run.setup.symbol_log_posteriors(result["log_probs"])
+                    if i in noisy:
+                        positions, log_post = align_with_filler(
+                            run.setup, result["log_probs"], data.labels[i], silence_id
+                        )
+                    else:
+                        positions, log_post = result["positions"], run.setup.symbol_log_posteriors(result["log_probs"])
                     found = tiers(
-                        result["positions"], data.labels[i], word_spans(u), run.vocab, spec.silence, log_post,
-                        u.duration, clock,
-                    )  # fmt: skip
+                        positions, data.labels[i], word_spans(u), vocab, spec.silence, log_post, u.duration, clock
+                    )
                     out.write(f"{u.recording.id}.TextGrid", write_textgrid, found, round(u.duration, 4))
                     tiers_of[u.recording.id] = found
                     reasons = suspicions(found, log_post, silence_id)

@@ -17,7 +17,10 @@ Layout and conventions:
   MFA's dictionaries (pronunciation and silence probabilities: decimals such as `0.99`, or `1`)
   between the word and the phones are ignored. A word with several pronunciations is aligned with the FIRST one listed (MFA's
   dictionaries list the most likely first). A line without phones is named and ignored.
-- Words not in the dictionary: `data.oov=skip` leaves the recording unaligned (named on one line),
+- Words not in the dictionary: `data.oov=spn` (default) pronounces each `spn` (MFA's spoken noise):
+  the aligner scores it with a filler over the net's phones (`jaxalign.aligner.unknown`), so the
+  recording is aligned and the word keeps its name on the words tier; such a recording does not
+  train the net (`spn` is no class of it). `skip` leaves the recording unaligned (named on one line),
   `espeak` takes espeak-ng's phonemes for them (voice `data.espeak_voice`), `error` stops.
 - The target of a recording: its words' phones with an optional silence (`data.silence`, a symbol of
   the vocabulary) before, between and after the words; `SequenceData.optional_symbol` tells order_sync
@@ -44,7 +47,8 @@ from jaxalign.data.dictionary import dictionary_text, espeak_phones, read_dictio
 from jaxalign.data.features import NORMALISATIONS, corpus_features, normalise_features
 from jaxalign.errors import CorpusError
 
-OOV_POLICIES = ("skip", "espeak", "error")
+OOV_POLICIES = ("spn", "skip", "espeak", "error")
+SPOKEN_NOISE = "spn"  # data.oov=spn: the pronunciation of every word the dictionary lacks (MFA's name)
 
 
 @dataclasses.dataclass
@@ -52,7 +56,7 @@ class CorpusSpec(FrontEndKeys):  # sample_rate: audio is resampled to it
     root: str = "???"  # the corpus folder: SPEAKER/NAME.wav + NAME.lab (or flat)
     dictionary: str = "???"  # MFA pronunciation dictionary: WORD<TAB>PH PH ...
     silence: str = "sil"  # the optional pause symbol put before, between and after the words
-    oov: str = "skip"  # words not in the dictionary: skip (the recording) | espeak (its phonemes) | error
+    oov: str = "spn"  # unknown words: spn (aligned with a filler) | skip (the recording) | espeak | error
     espeak_voice: str = "en-us"  # data.oov=espeak: the voice whose phonemes stand in
     valid_speaker_fraction: float = 0.0  # share of speakers held out for validation; 0: none
     test_speaker_fraction: float = 0.0  # share of speakers held out for test; 0: none
@@ -104,6 +108,11 @@ def check_corpus_spec(spec: CorpusSpec) -> None:
         raise CorpusError(f"data.root: no corpus folder {spec.root}")
     if not spec.silence or any(c.isspace() for c in spec.silence):
         raise CorpusError(f"data.silence={spec.silence!r} must be one symbol without spaces")
+    if spec.oov == "spn" and spec.silence == SPOKEN_NOISE:
+        raise CorpusError(
+            f"data.silence={spec.silence!r} is the pronunciation of unknown words under data.oov=spn; "
+            "choose another silence symbol or another data.oov"
+        )
     fractions = (spec.valid_speaker_fraction, spec.test_speaker_fraction)
     if min(fractions) < 0 or sum(fractions) >= 1:
         raise CorpusError(f"data.valid_speaker_fraction + test_speaker_fraction must be in [0, 1), got {fractions}")
@@ -149,11 +158,18 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
                 dictionary[word] = [phones_of_word]
         oov = {rid: [w for w in ws if w not in dictionary] for rid, ws in oov.items()}
         oov = {rid: ws for rid, ws in oov.items() if ws}
+    if oov and spec.oov == "spn":
+        unknown = sorted({w for ws in oov.values() for w in ws})
+        for word in unknown:
+            dictionary[word] = [[SPOKEN_NOISE]]
+        shown = " ".join(unknown[:20]) + (f" ... ({len(unknown) - 20} more)" if len(unknown) > 20 else "")
+        say(f"{len(unknown)} words not in the dictionary are aligned as {SPOKEN_NOISE!r} (data.oov=spn): {shown}")
+        oov = {}
     for rid, ws in oov.items():
         unaligned.append((rid, f"words not in the dictionary: {' '.join(ws)}"))
         del words_of[rid]
     if phones is not None:
-        known = set(phones)
+        known = set(phones) | ({SPOKEN_NOISE} if spec.oov == "spn" else set())
         for rid in list(words_of):
             unknown = sorted({p for w in words_of[rid] for p in dictionary[w][0] if p not in known})
             if unknown:
@@ -182,9 +198,15 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
     return Corpus(normalise_features(utterances, spec.normalise), unaligned, dictionary)
 
 
+def has_spoken_noise(utterance: Utterance) -> bool:
+    """Whether a word of `utterance` is pronounced `spn` (data.oov=spn): it is aligned, not trained on."""
+    return any(SPOKEN_NOISE in phones for phones in utterance.pronunciations)
+
+
 def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: str) -> SequenceData:
-    """The utterances as `SequenceData` over `vocab` (silence rows optional; no true alignments)."""
-    index = {p: i for i, p in enumerate(vocab)}
+    """The utterances as `SequenceData` over `vocab` (silence rows optional; no true alignments);
+    `spn`, where `vocab` lacks it, is the symbol len(vocab) (`jaxalign.aligner.unknown`)."""
+    index = {SPOKEN_NOISE: len(vocab)} | {p: i for i, p in enumerate(vocab)}
     labels = [np.array([index[p] for p in u.target(silence)], np.int32) for u in utterances]
     names = [u.recording.id for u in utterances]
     return SequenceData([u.features for u in utterances], labels, None, vocab, index[silence], names=names)
@@ -211,9 +233,14 @@ def add_unaligned(splits: DataSplits, rows: list[tuple[str, str]]) -> DataSplits
 
 def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
     """The training data of `data=corpus` (module docstring); the run record gets the dictionary
-    used (`dictionary.txt`, with espeak's pronunciations where data.oov=espeak added them) and the
-    recordings left out (`corpus_unaligned.csv`)."""
+    used (`dictionary.txt`, with the unknown words' `spn` or espeak's pronunciations where data.oov
+    added them) and the recordings left out (`corpus_unaligned.csv`)."""
     corpus = load_corpus(spec, say=lambda line: print(f"data=corpus: {line}", flush=True))
+    noisy = [u.recording.id for u in corpus.utterances if has_spoken_noise(u)]
+    if noisy:
+        print(f"data=corpus: {len(noisy)} recordings with a word pronounced {SPOKEN_NOISE!r} are aligned but not "
+              "trained on", flush=True)  # fmt: skip
+        corpus = dataclasses.replace(corpus, utterances=[u for u in corpus.utterances if not has_spoken_noise(u)])
     if not corpus.utterances:
         raise CorpusError(f"data.root: none of the recordings under {spec.root} can be used (see the lines above)")
     vocab = sorted({p for u in corpus.utterances for ps in u.pronunciations for p in ps} | {spec.silence})

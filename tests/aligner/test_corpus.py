@@ -14,7 +14,7 @@ from jaxalign.config import ConfigError
 from jaxalign.data.corpus import CorpusSpec, load_corpus
 from jaxalign.data.dictionary import read_dictionary
 from jaxalign.training import train
-from tests.corpora import BAD, TIGHT, align, train_cli, write_audio, write_textgrid_transcript
+from tests.corpora import BAD, TIGHT, UNKNOWN, align, train_cli, write_audio, write_textgrid_transcript
 from tests.helpers import compose_config, tiny_config
 
 pytestmark = pytest.mark.slow  # the session's tiny corpus run (`trained`) and jaxalign-align on it
@@ -59,7 +59,7 @@ def check_textgrid(path, words, pronunciations, duration):
 def test_align_writes_a_textgrid_per_good_recording(trained, aligned):
     out, _ = aligned
     written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.TextGrid"))
-    assert written == trained["good"]
+    assert written == sorted([*trained["good"], *UNKNOWN])
     for rid in trained["good"]:
         words = (trained["corpus"] / f"{rid}.lab").read_text().split()
         duration = soundfile.info(trained["corpus"] / f"{rid}.wav").duration
@@ -72,7 +72,7 @@ def test_alignments_csv_holds_every_interval_and_a_confidence(trained, aligned):
         reader = csv.reader(f)
         assert next(reader) == ["recording", "tier", "begin", "end", "label", "confidence"]
         rows = list(reader)
-    assert sorted({r[0] for r in rows}) == trained["good"]
+    assert sorted({r[0] for r in rows}) == sorted([*trained["good"], *UNKNOWN])
     confidence = np.array([float(r[5]) for r in rows])
     assert np.isfinite(confidence).all() and (confidence <= 0).all() and (confidence < 0).any()
     for rid in trained["good"]:
@@ -99,13 +99,37 @@ def test_unaligned_csv_and_one_line_each_name_exactly_the_bad_recordings(trained
     assert reasons[TIGHT] == trained["tight"]
     # Training left out the same recordings with the same reasons, TIGHT too (too short for its grid
     # of 2 sub-states a phone: issue 26), and wrote the dictionary the aligner reads: the corpus' own,
-    # less the line without phones.
+    # less the line without phones, plus the unknown words as spn (data.oov=spn).
     with open(trained["run"] / "corpus_unaligned.csv", newline="", encoding="utf-8") as f:
         trained_out = dict(list(csv.reader(f))[1:])
     assert sorted(trained_out) == sorted(bad) and trained_out[TIGHT] == trained["tight"]
     assert [x for x in trained["console"] if TIGHT in x] == [f"jaxalign: unaligned {TIGHT}: {trained['tight']}"]
     run_dictionary = read_dictionary(trained["run"] / "dictionary.txt", "sil")
-    assert run_dictionary == (read_dictionary(trained["source_dictionary"], "sil")[0], [])
+    source = read_dictionary(trained["source_dictionary"], "sil")[0]
+    assert run_dictionary == ({**source, **{word: [["spn"]] for word in UNKNOWN.values()}}, [])
+
+
+def test_an_unknown_word_is_aligned_as_spn_under_its_own_name(trained, aligned):
+    """data.oov=spn (the default): the recordings with a word the dictionary lacks are aligned; the
+    words tier shows the word, the phones tier `spn` (one interval spanning the word), in the
+    TextGrid and in alignments.csv; they did not train the run, which has no spn class."""
+    out, _ = aligned
+    from jaxalign import load_run
+
+    run = load_run(trained["run"])
+    assert "spn" not in run.vocab and "sil" in run.vocab
+    with open(out / "alignments.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))[1:]
+    for rid, word in UNKNOWN.items():
+        words = (trained["corpus"] / f"{rid}.lab").read_text().casefold().split()
+        assert word in words
+        prons = [["spn"] if w == word else trained["dictionary"][w] for w in words]
+        duration = soundfile.info(trained["corpus"] / f"{rid}.wav").duration
+        tiers = check_textgrid(out / f"{rid}.TextGrid", words, prons, duration)
+        (spoken,) = [e for e in tiers["words"] if e[2] == word]
+        assert (spoken[0], spoken[1], "spn") in tiers["phones"]
+        mine = [(r[1], r[4]) for r in rows if r[0] == rid]
+        assert ("words", word) in mine and ("phones", "spn") in mine
 
 
 def test_align_again_needs_overwrite_and_another_dictionary_is_used(trained, aligned, tmp_path):
@@ -116,7 +140,8 @@ def test_align_again_needs_overwrite_and_another_dictionary_is_used(trained, ali
     assert code == 1 and len(lines) == 1 and lines[0].startswith("jaxalign-align: error: --out")
     assert "pass --overwrite" in lines[0] and (out / "alignments.csv").read_text() == before
 
-    # Another dictionary: one word dropped (its recordings become unaligned), one spoken backwards.
+    # Another dictionary: one word dropped (its recordings are aligned with it as spn), one spoken
+    # backwards.
     dropped, changed = "basket", "station"
     lines_of = [f"{w}\t{' '.join(p[::-1] if w == changed else p)}\n" for w, p in trained["dictionary"].items()]
     other = tmp_path / "other.txt"
@@ -132,13 +157,15 @@ def test_align_again_needs_overwrite_and_another_dictionary_is_used(trained, ali
     with_dropped = sorted(rid for rid, words in transcripts.items() if dropped in words)
     with_changed = [rid for rid, words in transcripts.items() if changed in words and dropped not in words]
     assert with_dropped and with_changed
-    assert not any((out / f"{rid}.TextGrid").exists() for rid in with_dropped)  # its own earlier ones are gone
     with open(out / "unaligned.csv", newline="", encoding="utf-8") as f:
         reasons = dict(list(csv.reader(f))[1:])
-    assert {rid: reasons[rid] for rid in with_dropped} == {rid: f"words not in the dictionary: {dropped}" for rid in with_dropped}  # fmt: skip
-    assert sorted(reasons) == sorted({*BAD, TIGHT, *with_dropped})
+    assert sorted(reasons) == sorted({*BAD, TIGHT})
     written = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.TextGrid"))
-    assert written == sorted({*trained["good"], "stale/old"} - set(with_dropped))
+    assert written == sorted({*trained["good"], *UNKNOWN, "stale/old"})
+    for rid in with_dropped:
+        words = transcripts[rid]
+        prons = [["spn"] if w == dropped else trained["dictionary"][w] for w in words]
+        check_textgrid(out / f"{rid}.TextGrid", words, prons, soundfile.info(trained["corpus"] / f"{rid}.wav").duration)
     for rid in with_changed:
         words = transcripts[rid]
         prons = [trained["dictionary"][w][::-1] if w == changed else trained["dictionary"][w] for w in words]
@@ -234,13 +261,14 @@ def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained,
     the whole stream puts them."""
     from jaxalign import load_run
     from jaxalign.aligner import run as inference
-    from jaxalign.data.corpus import utterance_sequences
+    from jaxalign.data.corpus import has_spoken_noise, utterance_sequences
 
     run = load_run(trained["run"])
     spec = CorpusSpec(root=str(trained["corpus"]), dictionary=str(trained["run"] / "dictionary.txt"),
                       cache_dir=str(trained["root"] / "cache"))  # fmt: skip
     corpus = load_corpus(spec, phones=run.vocab, say=lambda line: None)
-    data = utterance_sequences(corpus.utterances, run.vocab, spec.silence)
+    good = [u for u in corpus.utterances if not has_spoken_noise(u)]  # spn is no class of the net
+    data = utterance_sequences(good, run.vocab, spec.silence)
     features = np.concatenate(data.features)
     labels = np.concatenate([y if i == 0 else y[1:] for i, y in enumerate(data.labels)])  # one pause between
     whole = run.outputs([features], [labels])[0]["positions"]

@@ -86,12 +86,12 @@ def test_overwrite_removes_the_textgrid_of_a_recording_now_unaligned(trained, tm
     victim = trained["good"][0]
     word = (trained["corpus"] / f"{victim}.lab").read_text().split()[0]
     lines = trained["source_dictionary"].read_text().splitlines()
-    smaller = tmp_path / "smaller.txt"
-    smaller.write_text("".join(line + "\n" for line in lines if line.split("\t")[0] != word))
-    code, said = align(trained["run"], trained["corpus"], "--out", out, "--overwrite", "--dictionary", smaller)
+    other = tmp_path / "other.txt"  # the word spoken with a phone the run never learnt
+    other.write_text("".join((f"{word}\tqqq" if line.split("\t")[0] == word else line) + "\n" for line in lines))
+    code, said = align(trained["run"], trained["corpus"], "--out", out, "--overwrite", "--dictionary", other)
     assert code == 0, said
     assert not (out / f"{victim}.TextGrid").exists()  # no stale TextGrid of the earlier call
-    assert victim in (out / "unaligned.csv").read_text()
+    assert f"{victim},phones the run was not trained on: qqq" in (out / "unaligned.csv").read_text()
 
 
 def test_a_second_call_into_a_folder_in_use_is_refused_in_one_line(trained, tmp_path):
@@ -198,3 +198,42 @@ def test_the_clock_puts_a_boundary_halfway_between_frame_centres():
     assert clock.boundary(3, 100, 1.0) == 0.0375  # 3 x 10 ms + 7.5 ms
     assert clock.boundary(99, 100, 0.99) == 0.99  # never past the audio's end
     assert Clock(0.01).boundary(3, 10, 0.1) == 0.03 and Clock(0.01).duration(10) == 0.1
+
+
+def test_an_unknown_word_aligned_as_spn_is_suspect_only_beyond_its_letters_speaking_rate():
+    """One spn interval stands for all of an unknown word's phones: the rate rule counts its letters."""
+    speech = np.log(np.tile([0.01, 0.97, 0.01, 0.01], (1200, 1)))
+    for end, suspect in (
+        (1.2, []),
+        (12.0, ["word 'zebra' lasts 11.80 s for 5 letters, aligned as spn (0.20-12.00 s)"]),
+    ):
+        tiers = {
+            "words": intervals((0.0, 0.2, "to"), (0.2, end, "zebra")),
+            "phones": intervals((0.0, 0.1, "t"), (0.1, 0.2, "u"), (0.2, end, "spn")),
+        }
+        assert suspicions(tiers, speech, silence_id=0) == suspect
+
+
+class _Setup:
+    """The little of an order_sync setup that the filler reads: 4 symbols (0 the pause), one state each."""
+
+    states_per_symbol, num_classes, optional_symbol = 1, 4, 0
+
+    def symbol_log_posteriors(self, log_probs_TxC):
+        return log_probs_TxC - np.logaddexp.reduce(log_probs_TxC, axis=1, keepdims=True)
+
+
+def test_the_filler_gives_an_unknown_word_the_frames_no_neighbouring_phone_fits():
+    """data.oov=spn: symbol 4 (spn) of `sil a sil spn sil b sil` gets the 4 frames that sound like
+    phone 3, which the transcript does not name; the known words keep theirs, pauses stay pauses."""
+    from jaxalign.aligner.unknown import align_with_filler
+
+    heard = [0, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 0]
+    log_probs = np.log(np.full((len(heard), 4), 0.02) + 0.92 * np.eye(4)[heard])
+    labels = np.array([0, 1, 0, 4, 0, 2, 0])
+    positions, log_post = align_with_filler(_Setup(), log_probs, labels, silence_id=0)
+    assert labels[positions].tolist() == [0, 1, 1, 1, 4, 4, 4, 4, 2, 2, 2, 0]
+    assert log_post.shape == (len(heard), 5) and np.allclose(log_post[4:8, 4], np.log(0.94), atol=1e-3)
+    # a penalty above what the phones lose there gives the word's frames back to its neighbours
+    positions, _ = align_with_filler(_Setup(), log_probs, labels, silence_id=0, penalty=10.0)
+    assert (labels[positions] == 4).sum() == 1

@@ -11,11 +11,13 @@ import soundfile
 import soxr
 from praatio import textgrid
 
-from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus
+from jaxalign.data.corpus import CorpusError, CorpusSpec, load_corpus, load_corpus_splits, utterance_sequences
 from jaxalign.data.dictionary import espeak_phones, read_dictionary
 from jaxalign.data.espeak_corpus import write_espeak_corpus
 from tests.corpora import (
     BAD,
+    SKIPPED,
+    UNKNOWN,
     WORDS,
     add_bad_recordings,
     train_cli,
@@ -217,17 +219,72 @@ def test_every_bad_recording_is_left_out_with_one_reason_and_the_others_load(sou
     dictionary = tmp_path / "dictionary.txt"
     shutil.copy(source["dictionary"], dictionary)
     line = add_bad_recordings(root, source["wav"], source["words"], dictionary)
+    bad = {**BAD, **SKIPPED}  # data.oov=skip leaves the recordings with an unknown word out too
     for _ in range(2):  # the second time from the feature cache
-        corpus, lines = load(root, dictionary, tmp_path / "cache")
+        corpus, lines = load(root, dictionary, tmp_path / "cache", oov="skip")
         assert sorted(by_id(corpus)) == [f"s/{w.stem}" for w in source["wavs"]]
         reasons = dict(corpus.unaligned)
-        assert sorted(reasons) == sorted(BAD) and len(corpus.unaligned) == len(BAD)
-        for rid, words in BAD.items():
+        assert sorted(reasons) == sorted(bad) and len(corpus.unaligned) == len(bad)
+        for rid, words in bad.items():
             assert words in reasons[rid], (rid, reasons[rid])
             assert [x for x in lines if x.startswith(f"unaligned {rid}:")] == [f"unaligned {rid}: {reasons[rid]}"]
         assert lines[0] == f"warning: dictionary.txt:{line}: 'zzz' has no phones; the line is ignored"
-        assert len(lines) == 1 + len(BAD) and all("\n" not in x for x in lines)
+        assert len(lines) == 1 + len(bad) and all("\n" not in x for x in lines)
         assert "zzz" not in corpus.dictionary
+
+
+def test_oov_spn_aligns_each_unknown_word_as_spoken_noise_and_keeps_its_recording(source, tmp_path):
+    """data.oov=spn (the default): a word the dictionary lacks is pronounced [spn], one class the net
+    learns like a phone, so its recording is aligned; the dictionary kept with the run lists it."""
+    root = tmp_path / "corpus"
+    (root / "s").mkdir(parents=True)
+    for wav in source["wavs"]:
+        shutil.copy(wav, root / "s" / wav.name)
+        shutil.copy(wav.with_suffix(".lab"), root / "s" / wav.with_suffix(".lab").name)
+    dictionary = tmp_path / "dictionary.txt"
+    shutil.copy(source["dictionary"], dictionary)
+    add_bad_recordings(root, source["wav"], source["words"], dictionary)
+    corpus, lines = load(root, dictionary, tmp_path / "cache")
+    assert CorpusSpec().oov == "spn"
+    assert sorted(by_id(corpus)) == sorted([f"s/{w.stem}" for w in source["wavs"]] + list(UNKNOWN))
+    assert sorted(dict(corpus.unaligned)) == sorted(BAD)
+    oov = by_id(corpus)["s/oov"]
+    assert oov.words == [source["words"][0], "zebra", source["words"][-1]] and oov.pronunciations[1] == ["spn"]
+    target = oov.target("sil")
+    at = target.index("spn")
+    assert target[at - 1] == target[at + 1] == "sil"  # the optional pauses around it stay
+    assert by_id(corpus)["s/no_phones"].pronunciations[1] == ["spn"]
+    assert corpus.dictionary["zebra"] == [["spn"]] and corpus.dictionary["zzz"] == [["spn"]]
+    said = "2 words not in the dictionary are aligned as 'spn' (data.oov=spn): zebra zzz"
+    assert [x for x in lines if "data.oov" in x] == [said]
+
+
+def test_oov_spn_needs_no_spn_class_in_the_run_and_its_recordings_do_not_train(source, tmp_path):
+    """Aligning with a run whose phones lack spn (every run: spn is scored by a filler over the
+    phones, `jaxalign.aligner.unknown`) keeps the recording; training leaves it out, in one line."""
+    root = tmp_path / "corpus"
+    (root / "s").mkdir(parents=True)
+    shutil.copy(source["wav"], root / "s" / "oov.wav")
+    (root / "s" / "oov.lab").write_text(f"{source['words'][0]} zebra")
+    shutil.copy(source["wav"], root / "s" / "good.wav")
+    (root / "s" / "good.lab").write_text(" ".join(source["words"]))
+    entries, _ = read_dictionary(source["dictionary"], "sil")
+    phones = sorted({p for prons in entries.values() for pron in prons for p in pron} | {"sil"})
+    spec = CorpusSpec(root=str(root), dictionary=str(source["dictionary"]), cache_dir=str(tmp_path / "cache"))
+    corpus = load_corpus(spec, dictionary=entries, phones=phones, say=lambda line: None)
+    assert not corpus.unaligned and by_id(corpus)["s/oov"].pronunciations[1] == ["spn"]
+    sequences = utterance_sequences(corpus.utterances, phones, "sil")
+    assert len(phones) in sequences.labels[[u.recording.id for u in corpus.utterances].index("s/oov")]
+    splits = load_corpus_splits(spec)
+    assert splits.train.names == ["s/good"] and "spn" not in splits.train.vocab
+    assert "zebra\tspn" in splits.record["dictionary.txt"]
+
+
+def test_oov_spn_refuses_spn_as_the_silence(source, tmp_path):
+    with pytest.raises(CorpusError, match="data.silence='spn'"):
+        load(source["wav"].parent, source["dictionary"], tmp_path / "cache", silence="spn")
+    corpus, _ = load(source["wav"].parent, source["dictionary"], tmp_path / "cache", silence="spn", oov="skip")
+    assert corpus.utterances
 
 
 def test_oov_error_names_the_recording_and_the_word_and_oov_espeak_speaks_it(source, tmp_path):
@@ -256,7 +313,7 @@ def test_a_dictionary_line_with_only_numbers_is_named_and_its_word_becomes_oov(s
     dictionary = tmp_path / "dict.txt"
     dictionary.write_text(source["dictionary"].read_text() + "yyy\t0.99\t\n", encoding="utf-8")
     n = len(dictionary.read_text().splitlines())
-    corpus, lines = load(root, dictionary, tmp_path / "cache")
+    corpus, lines = load(root, dictionary, tmp_path / "cache", oov="skip")
     assert corpus.unaligned == [("s/u", "words not in the dictionary: yyy")]
     assert lines == [f"warning: dict.txt:{n}: 'yyy' has no phones; the line is ignored",
                      "unaligned s/u: words not in the dictionary: yyy"]  # fmt: skip

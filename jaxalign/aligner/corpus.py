@@ -2,7 +2,11 @@
 
 Every recording of CORPUS_DIR (the layout of `jaxalign.data.corpus`) gets `DIR/SPEAKER/NAME.TextGrid`
 with MFA's tiers `words` and `phones` (pauses are empty intervals), and a row per interval in
-`DIR/alignments.csv` (recording, tier, begin, end, label, confidence). A recording that cannot be
+`DIR/alignments.csv` (recording, tier, begin, end, label, confidence, pronunciation). A word the
+dictionary lists several pronunciations for is aligned with the one the Viterbi chooses among them
+(parallel branches: `jaxalign.aligner.alternatives`); the phones tier shows it and its word row's
+`pronunciation` is its 0-based index in the dictionary's list (empty on phone rows and for unknown
+words). Unknown words (`spn`) and long recordings (banded) keep each word's first pronunciation. A recording that cannot be
 aligned is named on one line and listed with its reason in `DIR/unaligned.csv`; one whose alignment
 is aligned but implausible is named too and listed in `DIR/suspect.csv` (`suspicions`). The others
 are still written. The dictionary is the run's (`RUN/dictionary.txt`), or `dictionary=`. Times:
@@ -22,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from jaxalign.aligner import run as run_module
+from jaxalign.aligner.alternatives import align_alternatives
 from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
 from jaxalign.aligner.output_dir import OutputDir, check_out_dir
 from jaxalign.aligner.run import load_run
@@ -37,11 +43,12 @@ CHUNK = 256  # recordings aligned and written at a time: an interruption loses a
 MAX_SECONDS_PER_PHONE = 0.6
 
 
-def tiers(positions_T, labels, words_spans, vocab, silence, log_post_TxS, duration, clock):
+def tiers(positions_T, labels, words_spans, vocab, silence, log_post_TxS, duration, clock, choice=None):
     """{"words": [...], "phones": [...]} `Interval`s of one recording from its forced alignment.
 
     positions_T: (T,) index into `labels` (the grid target) of each frame's symbol; words_spans:
-    per word the (first, last + 1) indices of its phones in `labels`."""
+    per word the (first, last + 1) indices of its phones in `labels`; choice: per word the index of
+    its aligned pronunciation in the dictionary's list (None: an unknown word), kept on its interval."""
     num_frames = len(positions_T)
 
     def seconds(frame):
@@ -56,20 +63,45 @@ def tiers(positions_T, labels, words_spans, vocab, silence, log_post_TxS, durati
         conf = float(np.mean(log_post_TxS[a:b, labels[index]]))
         phones.append(Interval(seconds(a), seconds(b), name, conf))
     words = []
-    for word, (first, last) in words_spans:
+    for n, (word, (first, last)) in enumerate(words_spans):
         a, b = frames_of[first][0], frames_of[last - 1][1]
         conf = float(np.mean(log_post_TxS[np.arange(a, b), labels[positions_T[a:b]]]))
-        words.append(Interval(seconds(a), seconds(b), word, conf))
+        words.append(Interval(seconds(a), seconds(b), word, conf, None if choice is None else choice[n]))
     return {"words": words, "phones": phones}
 
 
-def word_spans(utterance) -> list[tuple[str, tuple[int, int]]]:
-    """(word, (first, last + 1) index of its phones in `Utterance.target`) per word."""
+def word_spans(utterance, pronunciations=None) -> list[tuple[str, tuple[int, int]]]:
+    """(word, (first, last + 1) index of its phones in `Utterance.target`) per word; with
+    `pronunciations` (per word its phones) those instead of the utterance's own."""
     spans, at = [], 1  # after the leading silence
-    for word, phones in zip(utterance.words, utterance.pronunciations):
+    for word, phones in zip(utterance.words, pronunciations or utterance.pronunciations):
         spans.append((word, (at, at + len(phones))))
         at += len(phones) + 1
     return spans
+
+
+def pronunciation_options(utterance, dictionary, entries, vocab) -> list[list[tuple[int | None, list[int]]]]:
+    """Per word of `utterance` its pronunciations the aligner chooses among, as (index in the
+    dictionary's list, symbol ids over `vocab`): every listed pronunciation whose phones the run
+    knows, the first (the one `load_corpus` checked and training used) always first. A word the
+    dictionary lacks (`spn`, data.oov=spn) has one, of index None."""
+    index = {p: n for n, p in enumerate(vocab)}
+    out = []
+    for word, first in zip(utterance.words, utterance.pronunciations):
+        if word not in entries or first == [SPOKEN_NOISE]:
+            out.append([(None, [index.get(p, len(vocab)) for p in first])])
+            continue
+        listed = dictionary.get(word, entries[word])
+        out.append(
+            [(n, [index[p] for p in phones]) for n, phones in enumerate(listed) if all(p in index for p in phones)]
+        )
+    return out
+
+
+def is_long(run, labels_L, num_frames: int) -> bool:
+    """Whether `Run.outputs` aligns this recording in a band (`jaxalign.aligner.run.LONG_FRAMES`)."""
+    rows = run.setup.frames_needed(labels_L)
+    return num_frames > run_module.LONG_FRAMES or num_frames * rows > run_module.LONG_GRID_CELLS
 
 
 def suspicions(tiers_of_one: dict, log_post_TxS, silence_id: int) -> list[str]:
@@ -110,6 +142,7 @@ def as_rows(tiers_: dict[str, list[Interval]]) -> dict[str, list[list]]:
     return {
         tier: [
             [float(iv.begin), float(iv.end), iv.label, None if iv.confidence is None else float(iv.confidence)]
+            + ([] if iv.pronunciation is None else [int(iv.pronunciation)])
             for iv in ivs
         ]
         for tier, ivs in tiers_.items()
@@ -168,6 +201,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                 unaligned.append((u.recording.id, reason))
                 say(f"unaligned {u.recording.id}: {reason}")
         keep = [i for i in range(len(utterances)) if feasible[i]]
+        options = [pronunciation_options(u, corpus_data.dictionary, entries, run.vocab) for u in utterances]
         silence_id = run.vocab.index(spec.silence)
         vocab = [*run.vocab, SPOKEN_NOISE] if SPOKEN_NOISE not in run.vocab else run.vocab
         with tqdm(total=len(keep), desc="jaxalign-align", unit="file", mininterval=1.0, disable=not keep) as bar:
@@ -178,17 +212,29 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                 outs = run.outputs(
                     [data.features[i] for i in part], [data.labels[i][:1] if i in noisy else data.labels[i] for i in part]
                 )  # fmt: skip
+                branching = [
+                    i for i in part if i not in noisy and not is_long(run, data.labels[i], len(data.features[i]))
+                ]
+                branching = [i for i in branching if any(len(w) > 1 for w in options[i])]
+                chosen = dict(zip(branching, align_alternatives(
+                    run.setup, [outs[part.index(i)]["log_probs"] for i in branching],
+                    [[[ids for _, ids in w] for w in options[i]] for i in branching], silence_id,
+                )))  # fmt: skip
                 for i, result in zip(part, outs):
                     u = utterances[i]
+                    labels, spans = data.labels[i], word_spans(u)
+                    choice = [None if w[0][0] is None else w[0][0] for w in options[i]]
                     if i in noisy:
-                        positions, log_post = align_with_filler(
-                            run.setup, result["log_probs"], data.labels[i], silence_id
-                        )
+                        positions, log_post = align_with_filler(run.setup, result["log_probs"], labels, silence_id)
+                    elif chosen.get(i) is not None:
+                        found_path = chosen[i]
+                        labels, positions = found_path.labels, found_path.positions
+                        choice = [options[i][n][j][0] for n, j in enumerate(found_path.choice)]
+                        spans = word_spans(u, [options[i][n][j][1] for n, j in enumerate(found_path.choice)])
+                        log_post = run.setup.symbol_log_posteriors(result["log_probs"])
                     else:
                         positions, log_post = result["positions"], run.setup.symbol_log_posteriors(result["log_probs"])
-                    found = tiers(
-                        positions, data.labels[i], word_spans(u), vocab, spec.silence, log_post, u.duration, clock
-                    )
+                    found = tiers(positions, labels, spans, vocab, spec.silence, log_post, u.duration, clock, choice)
                     out.write(f"{u.recording.id}.TextGrid", write_textgrid, found, round(u.duration, 4))
                     tiers_of[u.recording.id] = found
                     reasons = suspicions(found, log_post, silence_id)
@@ -197,7 +243,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                         say(f"suspect {u.recording.id}: {reason}")
                     out.record({"recording": u.recording.id, "tiers": as_rows(found), "suspect": reasons})
                 bar.update(len(part))
-        out.write("alignments.csv", write_intervals_csv, tiers_of)
+        out.write("alignments.csv", write_intervals_csv, tiers_of, True)
         out.write("suspect.csv", write_text, csv_text(["recording", "reason"], sorted(suspect)))
         out.write("unaligned.csv", write_text, csv_text(["recording", "reason"], sorted(unaligned)))
         out.finish()

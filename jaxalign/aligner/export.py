@@ -61,6 +61,7 @@ class Interval:
     end: float
     label: str
     confidence: float | None = None  # mean log-posterior of the label over the interval's frames
+    pronunciation: int | None = None  # a word's: the index of its aligned pronunciation in the dictionary's list
 
 
 def segments(positions_T) -> list[tuple[int, int, int]]:
@@ -98,15 +99,18 @@ def csv_text(header: list[str], rows) -> str:
     return buffer.getvalue()
 
 
-def write_intervals_csv(path, tiers_of: dict[str, dict[str, list[Interval]]]) -> Path:
-    """`recording, tier, begin, end, label, confidence` rows, recordings in key order."""
+def write_intervals_csv(path, tiers_of: dict[str, dict[str, list[Interval]]], pronunciation: bool = False) -> Path:
+    """`recording, tier, begin, end, label, confidence` rows, recordings in key order; with
+    `pronunciation` a last column too, the `Interval.pronunciation` of each word (empty elsewhere)."""
     rows = [
         [rid, tier, f"{iv.begin:.{DECIMALS}f}", f"{iv.end:.{DECIMALS}f}", iv.label, f"{iv.confidence:.4f}"]
+        + ([] if not pronunciation else ["" if iv.pronunciation is None else str(iv.pronunciation)])
         for rid, tiers in sorted(tiers_of.items())
         for tier, entries in tiers.items()
         for iv in entries
     ]
-    return write_text(path, csv_text(["recording", "tier", "begin", "end", "label", "confidence"], rows))
+    header = ["recording", "tier", "begin", "end", "label", "confidence"] + (["pronunciation"] if pronunciation else [])
+    return write_text(path, csv_text(header, rows))
 
 
 def write_npz(path, alignments: dict[int, np.ndarray]) -> Path:

@@ -15,8 +15,9 @@ Layout and conventions:
   keeps its apostrophe).
 - The dictionary is MFA's: `WORD<TAB>PH PH ...`, one pronunciation a line; the optional columns of
   MFA's dictionaries (pronunciation and silence probabilities: decimals such as `0.99`, or `1`)
-  between the word and the phones are ignored. A word with several pronunciations is aligned with the FIRST one listed (MFA's
-  dictionaries list the most likely first). A line without phones is named and ignored.
+  between the word and the phones are ignored. A word with several pronunciations is trained on with the FIRST one
+  listed (MFA's dictionaries list the most likely first); `jaxalign-align` chooses among all of them per occurrence
+  (`jaxalign.aligner.alternatives`). A line without phones is named and ignored.
 - Words not in the dictionary: `data.oov=spn` (default) pronounces each `spn` (MFA's spoken noise):
   the aligner scores it with a filler over the net's phones (`jaxalign.aligner.unknown`), so the
   recording is aligned and the word keeps its name on the words tier; such a recording does not

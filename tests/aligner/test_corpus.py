@@ -70,7 +70,7 @@ def test_alignments_csv_holds_every_interval_and_a_confidence(trained, aligned):
     out, _ = aligned
     with open(out / "alignments.csv", newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
-        assert next(reader) == ["recording", "tier", "begin", "end", "label", "confidence"]
+        assert next(reader) == ["recording", "tier", "begin", "end", "label", "confidence", "pronunciation"]
         rows = list(reader)
     assert sorted({r[0] for r in rows}) == sorted([*trained["good"], *UNKNOWN])
     confidence = np.array([float(r[5]) for r in rows])
@@ -284,6 +284,83 @@ def test_a_long_recording_is_aligned_in_a_band_with_its_optional_pauses(trained,
     mandatory = np.flatnonzero(labels != silence)
     assert set(mandatory) <= set(long["positions"].tolist())  # every phone is visited
     assert np.mean(long["positions"] == whole) > 0.95
+
+
+def dictionary_file(path, entries):
+    path.write_text("".join(f"{w}\t{' '.join(p)}\n" for w, prons in entries.items() for p in prons), encoding="utf-8")
+    return path
+
+
+def csv_rows(out):
+    with open(out / "alignments.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_pronunciation_a_word_gives_todays_alignment_byte_for_byte(trained, tmp_path):
+    """A dictionary of first pronunciations only: every TextGrid is the one the grid's forced
+    alignment (`Run.outputs`' positions) gives, byte for byte; and the pronunciation graph itself,
+    run on the same log-probs with one pronunciation a word, finds that same path."""
+    from jaxalign import load_run
+    from jaxalign.aligner.alternatives import align_alternatives
+    from jaxalign.aligner.corpus import tiers, word_spans
+    from jaxalign.aligner.export import write_textgrid
+    from jaxalign.data.corpus import has_spoken_noise, utterance_sequences
+
+    single = dictionary_file(tmp_path / "single.txt", {w: [p] for w, p in trained["dictionary"].items()})
+    out = tmp_path / "out"
+    code, lines = align(trained["run"], trained["corpus"], "--out", out, "--dictionary", single)
+    assert code == 0, lines
+    run = load_run(trained["run"])
+    spec = CorpusSpec(root=str(trained["corpus"]), dictionary=str(single), cache_dir=str(trained["root"] / "cache"))
+    corpus = load_corpus(spec, phones=run.vocab, say=lambda line: None)
+    good = [u for u in corpus.utterances if not has_spoken_noise(u) and u.recording.id in trained["good"]]
+    data = utterance_sequences(good, run.vocab, spec.silence)
+    outs = run.outputs(data.features, data.labels)
+    silence = run.vocab.index("sil")
+    prons = [[[[run.vocab.index(p) for p in ps]] for ps in u.pronunciations] for u in good]
+    found = align_alternatives(run.setup, [o["log_probs"] for o in outs], prons, silence)
+    for u, y, o, f in zip(good, data.labels, outs, found):
+        np.testing.assert_array_equal(f.positions, o["positions"])
+        np.testing.assert_array_equal(f.labels, y)
+        log_post = run.setup.symbol_log_posteriors(o["log_probs"])
+        today = tiers(o["positions"], y, word_spans(u), run.vocab, "sil", log_post, u.duration, run.clock)
+        write_textgrid(tmp_path / "today.TextGrid", today, round(u.duration, 4))
+        assert (out / f"{u.recording.id}.TextGrid").read_bytes() == (tmp_path / "today.TextGrid").read_bytes()
+    assert {
+        r["pronunciation"] for r in csv_rows(out) if r["tier"] == "words" and r["label"] in trained["dictionary"]
+    } == {"0"}
+
+
+def test_the_spoken_pronunciation_listed_second_is_chosen(trained, tmp_path):
+    """A word given a wrong first pronunciation (another word's phones, reversed) and its spoken one
+    second: the aligner picks the spoken one, the phones tier shows it and alignments.csv names its
+    index (1) on the word's rows; the other words keep 0, an unknown word and the phones have none."""
+    counts = {}
+    for rid in trained["good"]:
+        for w in set((trained["corpus"] / f"{rid}.lab").read_text().casefold().split()):
+            counts[w] = counts.get(w, 0) + 1
+    word = max(sorted(counts), key=counts.get)
+    other = max((w for w in trained["dictionary"] if w != word), key=lambda w: len(trained["dictionary"][w]))
+    wrong = trained["dictionary"][other][::-1]
+    entries = {w: [p] for w, p in trained["dictionary"].items()}
+    entries[word] = [wrong, trained["dictionary"][word]]
+    out = tmp_path / "out"
+    code, lines = align(
+        trained["run"], trained["corpus"], "--out", out, "--dictionary", dictionary_file(tmp_path / "two.txt", entries)
+    )
+    assert code == 0, lines
+    rows = csv_rows(out)
+    mine = [r for r in rows if r["tier"] == "words" and r["label"] == word]
+    assert len(mine) >= counts[word] and all(r["pronunciation"] == "1" for r in mine), mine
+    assert {
+        r["pronunciation"] for r in rows if r["tier"] == "words" and r["label"] not in (word, *UNKNOWN.values())
+    } == {"0"}
+    assert {r["pronunciation"] for r in rows if r["tier"] == "words" and r["label"] in UNKNOWN.values()} == {""}
+    assert {r["pronunciation"] for r in rows if r["tier"] == "phones"} == {""}
+    for rid in trained["good"]:
+        words = (trained["corpus"] / f"{rid}.lab").read_text().casefold().split()
+        duration = soundfile.info(trained["corpus"] / f"{rid}.wav").duration
+        check_textgrid(out / f"{rid}.TextGrid", words, [trained["dictionary"][w] for w in words], duration)
 
 
 def test_the_run_records_its_audio_front_end(trained):

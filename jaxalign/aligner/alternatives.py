@@ -1,0 +1,156 @@
+"""Words with several pronunciations, aligned as parallel branches: the Viterbi chooses one per
+occurrence (`jaxalign-align` on a corpus; training keeps each word's first pronunciation).
+
+A recording's graph (`alternatives_graph`) is the grid of its target with each word replaced by its
+pronunciations side by side: `pause word_1 pause word_2 ... pause`, where every pronunciation of a
+word is entered from the pause before it and, the pause skipped, from the last state of every
+pronunciation of the word before; it leaves into the pause after it and, skipped, into every
+pronunciation of the next word. Each symbol's states and classes are the setup's own grid rows
+(`substate_grid`: k sub-states a phone, one skippable row for the optional pause), so with one
+pronunciation per word the graph IS `grid_graph` of today's target, state for state and arc for
+arc, and `graph_viterbi` finds the grid's path (same tie-break). The chosen path is turned back
+into today's representation: the chosen pronunciations' target, each frame's index in it, and the
+index of each word's pronunciation in its dictionary list.
+
+Arcs carry no weight: MFA's pronunciation probability columns are dropped by `read_dictionary`, so
+every listed pronunciation is equally likely a priori. Unknown words (`spn`, `jaxalign.aligner.unknown`)
+and long recordings (band alignment, `jaxalign.align.long`, which takes no graphs) keep the first
+pronunciation.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxalign.align.graph import graph_from_arcs, graph_viterbi
+from jaxalign.align.grid import substate_grid
+
+
+class Chosen(NamedTuple):
+    """One recording's alignment through its pronunciation graph.
+
+    choice:    per word, the index of the chosen pronunciation in the word's list.
+    labels:    (L,) int32 the target of the chosen pronunciations (`Utterance.target`'s layout).
+    positions: (T,) int32 each frame's index in `labels` (as `Run.outputs`' positions).
+    """
+
+    choice: list[int]
+    labels: np.ndarray
+    positions: np.ndarray
+
+
+class _Layout(NamedTuple):
+    emissions: list[int]  # class of each state
+    arcs: list[tuple[int, int]]
+    start: list[int]
+    final: list[int]
+    kinds: list[tuple]  # per state: ("pause", i) or ("phone", word, branch, phone index)
+
+
+def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
+    """The left-to-right graph of one recording (module docstring). pronunciations: per word, its
+    pronunciations as lists of symbol ids (at least one each). The states are the rows of the
+    setup's grid (`substate_grid` with `setup.states_per_symbol` and `setup.optional_symbol`) over
+    all the branches' symbols in order; a pause row the grid marks optional may be skipped."""
+    symbols, kinds = [silence_id], [("pause", 0)]
+    for i, prons in enumerate(pronunciations):
+        for j, phones in enumerate(prons):
+            symbols += phones
+            kinds += [("phone", i, j, m) for m in range(len(phones))]
+        symbols.append(silence_id)
+        kinds.append(("pause", i + 1))
+    labels = np.asarray(symbols, np.int32)[None]
+    grid = substate_grid(labels, np.zeros(labels.shape, np.float32), setup.states_per_symbol, setup.optional_symbol)
+    used = np.asarray(grid.paddings[0]) == 0
+    rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
+    optional = np.zeros(len(rows), bool) if grid.optional is None else np.asarray(grid.optional[0])[used] > 0
+    first = {int(s): int(np.flatnonzero(label_of == s)[0]) for s in np.unique(label_of)}
+    last = {int(s): int(np.flatnonzero(label_of == s)[-1]) for s in np.unique(label_of)}
+    pause_label = {kind[1]: s for s, kind in enumerate(kinds) if kind[0] == "pause"}
+    ends = {}  # word -> last state of each of its branches
+    for s, kind in enumerate(kinds):
+        if kind[0] == "phone" and kind[3] == len(pronunciations[kind[1]][kind[2]]) - 1:
+            ends.setdefault(kind[1], []).append(last[s])
+    arcs, start = [], []
+    for r in range(len(rows)):
+        s = int(label_of[r])
+        if r != first[s]:
+            arcs.append((r - 1, r))
+            continue
+        kind = kinds[s]
+        if kind[0] == "phone" and kind[3] > 0:
+            arcs.append((last[s - 1], r))
+            continue
+        word = kind[1]  # a branch's first phone: word `word`; a pause: the one after word - 1
+        before = pause_label[word] if kind[0] == "phone" else None
+        if before is not None:
+            arcs.append((last[before], r))
+            if optional[first[before]]:
+                arcs += [(e, r) for e in ends.get(word - 1, [])]
+                if word == 0:
+                    start.append(r)
+        else:
+            arcs += [(e, r) for e in ends.get(word - 1, [])]
+            if word == 0:
+                start.append(r)
+    final = [len(rows) - 1]
+    if optional[-1]:
+        final = [*ends[len(pronunciations) - 1], len(rows) - 1]
+    state_kinds = [kinds[int(s)] for s in label_of]
+    return _Layout([int(c) for c in rows], arcs, sorted(start), final, state_kinds)
+
+
+def _chosen(layout: _Layout, pronunciations, states_T, silence_id: int) -> Chosen:
+    """A path of states -> the chosen pronunciations, their target and each frame's index in it."""
+    choice = [0] * len(pronunciations)
+    for s in np.unique(states_T):
+        kind = layout.kinds[int(s)]
+        if kind[0] == "phone":
+            choice[kind[1]] = kind[2]
+    labels, begin, pause_at = [silence_id], [], [0]
+    for prons, j in zip(pronunciations, choice):
+        begin.append(len(labels))
+        labels += prons[j]
+        pause_at.append(len(labels))
+        labels.append(silence_id)
+
+    def index(kind):
+        return pause_at[kind[1]] if kind[0] == "pause" else begin[kind[1]] + kind[3]
+
+    table = np.array([index(kind) for kind in layout.kinds], np.int32)
+    return Chosen(choice, np.asarray(labels, np.int32), table[np.asarray(states_T)])
+
+
+def align_alternatives(setup, log_probs, pronunciations, silence_id: int) -> list[Chosen | None]:
+    """The best path of each recording through its pronunciation graph, in one batched `graph_viterbi`.
+
+    log_probs: per recording (T_i, C') the run's log-probs (`Run.outputs`' `log_probs`); the search
+    reads their sub-state columns renormalised, the CTC blank left out (as the grid's forced
+    alignment does in `OrderSync.decode`). pronunciations: per recording, per word, its
+    pronunciations as symbol-id lists. Returns per recording a `Chosen`, or None where no path fits."""
+    if not log_probs:
+        return []
+    width = setup.num_classes * setup.states_per_symbol
+    layouts = [alternatives_graph(setup, prons, silence_id) for prons in pronunciations]
+    graph = graph_from_arcs(
+        [g.emissions for g in layouts],
+        [g.arcs for g in layouts],
+        [g.start for g in layouts],
+        [g.final for g in layouts],
+    )
+    frames = max(len(lp) for lp in log_probs)
+    batch_lp = np.zeros((len(log_probs), frames, width), np.float32)
+    paddings = np.ones((len(log_probs), frames), np.float32)
+    for b, lp in enumerate(log_probs):
+        symbol_lp = np.asarray(lp, np.float32)[:, :width]
+        batch_lp[b, : len(lp)] = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
+        paddings[b, : len(lp)] = 0
+    found = graph_viterbi(batch_lp, paddings, graph)
+    states, feasible = np.asarray(found.states), np.asarray(found.feasible)
+    out = []
+    for b, (layout, prons) in enumerate(zip(layouts, pronunciations)):
+        if not feasible[b]:
+            out.append(None)
+            continue
+        out.append(_chosen(layout, prons, states[b, : len(log_probs[b])], silence_id))
+    return out

@@ -1,0 +1,64 @@
+"""Pronunciation alternatives as parallel branches (`jaxalign.aligner.alternatives`) on synthetic
+log-probs: the graph is the grid with one pronunciation a word, and the Viterbi picks the spoken one."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from jaxalign.align.graph import graph_from_arcs, grid_graph
+from jaxalign.align.grid import substate_grid
+from jaxalign.aligner.alternatives import align_alternatives, alternatives_graph
+
+SIL = 0
+SETUP = SimpleNamespace(states_per_symbol=2, optional_symbol=SIL, num_classes=8)
+
+
+def log_probs_of(classes, num_classes=8, k=2):
+    """(T, C k) log-probs where frame t is sure of the sub-state class `classes[t]`."""
+    lp = np.full((len(classes), num_classes * k), np.log(0.01 / (num_classes * k - 1)), np.float32)
+    lp[np.arange(len(classes)), classes] = np.log(0.99)
+    return lp
+
+
+def frames_of(symbols, each=2, k=2):
+    """Sub-state classes of symbols spoken in order, `each` frames per sub-state (a pause: one row)."""
+    out = []
+    for s in symbols:
+        out += [s * k] * each if s == SIL else [s * k + j for j in range(k) for _ in range(each)]
+    return out
+
+
+def test_one_pronunciation_a_word_is_the_grid():
+    prons = [[[1, 2]], [[3]], [[4, 5, 1]]]
+    layout = alternatives_graph(SETUP, prons, SIL)
+    graph = graph_from_arcs([layout.emissions], [layout.arcs], [layout.start], [layout.final])
+    labels = np.array([[SIL, 1, 2, SIL, 3, SIL, 4, 5, 1, SIL]])
+    grid = substate_grid(labels, np.zeros(labels.shape), 2, SIL)
+    expected = grid_graph(grid.rows, grid.paddings, grid.optional)
+    used = graph.emissions.shape[1]
+    for name in ("emissions", "arcs", "stay_weights", "start", "final"):
+        np.testing.assert_array_equal(getattr(graph, name), np.asarray(getattr(expected, name))[:, :used], name)
+
+
+def test_the_spoken_pronunciation_is_chosen_when_listed_second():
+    """Word 1 has a wrong first pronunciation (other phones, another length) and the spoken one
+    second; word 2 has two and the first is spoken. Pauses are skipped or taken as the frames say."""
+    prons = [[[6, 7, 6], [1, 2]], [[3, 4], [5]]]
+    spoken = frames_of([SIL, 1, 2, 3, 4, SIL])  # no pause between the words
+    (found,) = align_alternatives(SETUP, [log_probs_of(spoken)], [prons], SIL)
+    assert found.choice == [1, 0]
+    np.testing.assert_array_equal(found.labels, [SIL, 1, 2, SIL, 3, 4, SIL])
+    expected = [0, 0] + [1] * 4 + [2] * 4 + [4] * 4 + [5] * 4 + [6, 6]  # the middle pause (index 3) skipped
+    np.testing.assert_array_equal(found.positions, expected)
+
+
+def test_each_occurrence_chooses_for_itself_in_a_batch():
+    prons = [[[1, 2], [3]], [[1, 2], [3]]]
+    first = frames_of([SIL, 3, SIL, 1, 2])
+    second = frames_of([1, 2, 3, SIL], each=3)
+    found = align_alternatives(SETUP, [log_probs_of(first), log_probs_of(second)], [prons, prons], SIL)
+    assert [f.choice for f in found] == [[1, 0], [0, 1]]
+    np.testing.assert_array_equal(found[0].labels, [SIL, 3, SIL, 1, 2, SIL])
+    np.testing.assert_array_equal(found[1].labels, [SIL, 1, 2, SIL, 3, SIL])
+    assert len(found[0].positions) == len(first) and len(found[1].positions) == len(second)
+    assert found[1].positions[0] == 1 and found[1].positions[-1] == 5

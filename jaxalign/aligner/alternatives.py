@@ -25,6 +25,8 @@ import numpy as np
 from jaxalign.align.graph import graph_from_arcs, graph_viterbi
 from jaxalign.align.grid import substate_grid
 
+MAX_CELLS = 64_000_000  # frames x graph states of one graph_viterbi call (its one-byte backpointers)
+
 
 class Chosen(NamedTuple):
     """One recording's alignment through its pronunciation graph.
@@ -121,36 +123,50 @@ def _chosen(layout: _Layout, pronunciations, states_T, silence_id: int) -> Chose
     return Chosen(choice, np.asarray(labels, np.int32), table[np.asarray(states_T)])
 
 
-def align_alternatives(setup, log_probs, pronunciations, silence_id: int) -> list[Chosen | None]:
-    """The best path of each recording through its pronunciation graph, in one batched `graph_viterbi`.
+def align_alternatives(
+    setup, log_probs, pronunciations, silence_id: int, max_cells: int = MAX_CELLS
+) -> list[Chosen | None]:
+    """The best path of each recording through its pronunciation graph, by batched `graph_viterbi`
+    calls (recordings of similar length together, at most `max_cells` frames x states of one-byte
+    backpointers a call).
 
     log_probs: per recording (T_i, C') the run's log-probs (`Run.outputs`' `log_probs`); the search
     reads their sub-state columns renormalised, the CTC blank left out (as the grid's forced
     alignment does in `OrderSync.decode`). pronunciations: per recording, per word, its
     pronunciations as symbol-id lists. Returns per recording a `Chosen`, or None where no path fits."""
-    if not log_probs:
-        return []
-    width = setup.num_classes * setup.states_per_symbol
     layouts = [alternatives_graph(setup, prons, silence_id) for prons in pronunciations]
+    out: list[Chosen | None] = [None] * len(layouts)
+    group: list[int] = []
+    for i in sorted(range(len(layouts)), key=lambda i: len(log_probs[i])):
+        wider = [*group, i]
+        cells = len(wider) * len(log_probs[i]) * max(len(layouts[j].emissions) for j in wider)
+        if group and cells > max_cells:
+            _align_group(setup, log_probs, pronunciations, layouts, group, silence_id, out)
+            wider = [i]
+        group = wider
+    if group:
+        _align_group(setup, log_probs, pronunciations, layouts, group, silence_id, out)
+    return out
+
+
+def _align_group(setup, log_probs, pronunciations, layouts, group, silence_id, out) -> None:
+    """One `graph_viterbi` call over the recordings `group`; their `Chosen` into `out`."""
+    width = setup.num_classes * setup.states_per_symbol
     graph = graph_from_arcs(
-        [g.emissions for g in layouts],
-        [g.arcs for g in layouts],
-        [g.start for g in layouts],
-        [g.final for g in layouts],
+        [layouts[i].emissions for i in group],
+        [layouts[i].arcs for i in group],
+        [layouts[i].start for i in group],
+        [layouts[i].final for i in group],
     )
-    frames = max(len(lp) for lp in log_probs)
-    batch_lp = np.zeros((len(log_probs), frames, width), np.float32)
-    paddings = np.ones((len(log_probs), frames), np.float32)
-    for b, lp in enumerate(log_probs):
-        symbol_lp = np.asarray(lp, np.float32)[:, :width]
-        batch_lp[b, : len(lp)] = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
-        paddings[b, : len(lp)] = 0
+    frames = max(len(log_probs[i]) for i in group)
+    batch_lp = np.zeros((len(group), frames, width), np.float32)
+    paddings = np.ones((len(group), frames), np.float32)
+    for b, i in enumerate(group):
+        symbol_lp = np.asarray(log_probs[i], np.float32)[:, :width]
+        batch_lp[b, : len(symbol_lp)] = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
+        paddings[b, : len(symbol_lp)] = 0
     found = graph_viterbi(batch_lp, paddings, graph)
     states, feasible = np.asarray(found.states), np.asarray(found.feasible)
-    out = []
-    for b, (layout, prons) in enumerate(zip(layouts, pronunciations)):
-        if not feasible[b]:
-            out.append(None)
-            continue
-        out.append(_chosen(layout, prons, states[b, : len(log_probs[b])], silence_id))
-    return out
+    for b, i in enumerate(group):
+        if feasible[b]:
+            out[i] = _chosen(layouts[i], pronunciations[i], states[b, : len(log_probs[i])], silence_id)

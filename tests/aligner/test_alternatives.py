@@ -62,3 +62,16 @@ def test_each_occurrence_chooses_for_itself_in_a_batch():
     np.testing.assert_array_equal(found[1].labels, [SIL, 1, 2, SIL, 3, SIL])
     assert len(found[0].positions) == len(first) and len(found[1].positions) == len(second)
     assert found[1].positions[0] == 1 and found[1].positions[-1] == 5
+
+
+def test_recordings_split_into_several_calls_give_the_same_paths():
+    prons = [[[1, 2], [3]], [[1, 2], [3]]]
+    spoken = [frames_of([SIL, 3, SIL, 1, 2]), frames_of([1, 2, 3, SIL], each=3), frames_of([3, 1, 2], each=4)]
+    lps = [log_probs_of(s) for s in spoken]
+    together = align_alternatives(SETUP, lps, [prons] * 3, SIL)
+    apart = align_alternatives(SETUP, lps, [prons] * 3, SIL, max_cells=1)
+    assert [f.choice for f in together] == [[1, 0], [0, 1], [1, 0]]
+    for a, b in zip(together, apart):
+        assert a.choice == b.choice
+        np.testing.assert_array_equal(a.positions, b.positions)
+        np.testing.assert_array_equal(a.labels, b.labels)

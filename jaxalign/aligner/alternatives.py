@@ -61,8 +61,11 @@ def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
             kinds += [("phone", i, j, m) for m in range(len(phones))]
         symbols.append(silence_id)
         kinds.append(("pause", i + 1))
-    labels = np.asarray(symbols, np.int32)[None]
-    grid = substate_grid(labels, np.zeros(labels.shape, np.float32), setup.states_per_symbol, setup.optional_symbol)
+    width = max(64, 1 << (len(symbols) - 1).bit_length())  # a few padded widths: a few compilations
+    labels = np.zeros((1, width), np.int32)
+    labels[0, : len(symbols)] = symbols
+    paddings = (np.arange(width) >= len(symbols)).astype(np.float32)[None]
+    grid = substate_grid(labels, paddings, setup.states_per_symbol, setup.optional_symbol)
     used = np.asarray(grid.paddings[0]) == 0
     rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
     optional = np.zeros(len(rows), bool) if grid.optional is None else np.asarray(grid.optional[0])[used] > 0

@@ -16,6 +16,11 @@ beside it, or --dictionary), the report adds, over the occurrences of words the 
 one pronunciation for, in recordings whose aligned words tier has the true words: the share whose aligned
 phones (those whose midpoint lies inside the aligned word) are the spoken pronunciation, and the same share
 for the dictionary's first-listed pronunciation, the baseline of always choosing it.
+
+Pauses: over the recordings whose aligned words are the true words, every junction between two words
+where the truth has no pause (the next word starts where the last ends): how many the aligner put a
+pause into (a gap over 1 ms between its words; their median length), and how many of the junction's two
+word boundaries (the end of one word, the start of the next) are within the tolerance.
 """
 
 import argparse
@@ -114,6 +119,34 @@ def pronunciation_report(aligned_dir, truth_dir, spoken, dictionary, *, ignore=(
     }
 
 
+def pause_report(aligned_dir, truth_dir, *, tolerance: float = 0.020, ignore=()) -> dict:
+    """Pauses inserted where the truth has none, and word boundaries at those junctions (see above)."""
+    junctions = inserted = within = 0
+    lengths, skipped = [], 0
+    for path in sorted(Path(truth_dir).rglob("*.TextGrid")):
+        other = Path(aligned_dir) / path.relative_to(truth_dir)
+        true = read_tiers(path, ("words",), ignore).get("words", [])
+        pred = read_tiers(other, ("words",), ignore).get("words", []) if other.is_file() else []
+        if [w for *_, w in pred] != [w for *_, w in true]:
+            skipped += 1
+            continue
+        for (_, t_end, _), (t_begin, _, _), (_, p_end, _), (p_begin, _, _) in zip(true, true[1:], pred, pred[1:]):
+            if t_begin - t_end > 0.001:  # the truth pauses here
+                continue
+            junctions += 1
+            if p_begin - p_end > 0.001:
+                inserted += 1
+                lengths.append(p_begin - p_end)
+            within += (abs(p_end - t_end) <= tolerance + 1e-9) + (abs(p_begin - t_begin) <= tolerance + 1e-9)
+    return {
+        "junctions_without_pause": junctions,
+        "pause_inserted": inserted / junctions if junctions else None,
+        "inserted_median_ms": 1000 * float(sorted(lengths)[len(lengths) // 2]) if lengths else None,
+        "boundaries_within_tolerance": within / (2 * junctions) if junctions else None,
+        "recordings_skipped": skipped,
+    }
+
+
 def _fmt(value, spec) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -159,6 +192,15 @@ def main(argv=None):
         ignore=ignore,
     )
     print_table(result)
+    pauses = pause_report(args.aligned_dir, args.truth_dir, tolerance=args.tolerance_ms / 1000, ignore=ignore)
+    result["pauses"] = pauses
+    if pauses["junctions_without_pause"]:
+        print(
+            f"pauses: {pauses['junctions_without_pause']} word junctions without a pause; a pause inserted into "
+            f"{100 * pauses['pause_inserted']:.1f}% (median {_fmt(pauses['inserted_median_ms'], '.0f')} ms); their "
+            f"word boundaries within {args.tolerance_ms:g} ms: {100 * pauses['boundaries_within_tolerance']:.1f}% "
+            f"({pauses['recordings_skipped']} recordings skipped: other words)"
+        )
     beside = Path(args.truth_dir).resolve().parent
     spoken_path = Path(args.pronunciations or beside / "pronunciations.csv")
     dictionary_path = Path(args.dictionary or beside / "dictionary.txt")

@@ -302,6 +302,7 @@ def test_continuous_script_and_pronunciation_report(tmp_path, capsys):
     truth = tmp_path / "truth"
     report.main([str(truth), str(truth), "--json", str(tmp_path / "report.json")])
     result = json.loads((tmp_path / "report.json").read_text())
+    assert result["pauses"]["pause_inserted"] == 0 and result["pauses"]["boundaries_within_tolerance"] == 1
     prons = result["pronunciations"]
     assert prons["occurrences"] > 0 and prons["aligned_is_spoken"] == 1.0 and prons["recordings_skipped"] == 0
     dictionary = report.read_dictionary(tmp_path / "dictionary.txt")
@@ -325,3 +326,15 @@ def test_continuous_script_and_pronunciation_report(tmp_path, capsys):
         write_textgrid(first / rel, {"words": tiers["words"], "phones": phones}, duration)
     got = report.pronunciation_report(first, truth, spoken, dictionary, ignore=frozenset({"_"}))
     assert got["aligned_is_spoken"] == pytest.approx(prons["first_listed_is_spoken"]) and got["aligned_is_spoken"] < 1
+
+
+def test_the_pause_report_counts_pauses_put_where_the_truth_has_none(tmp_path):
+    """Two junctions without a pause in the truth: the aligner pauses 100 ms in one and moves both of
+    its boundaries by 50 ms; the other it places exactly. A true pause is not a junction counted."""
+    truth = [(0.0, 0.5, "a"), (0.5, 1.0, "b"), (1.0, 1.4, "c"), (1.6, 2.0, "d")]
+    aligned = [(0.0, 0.45, "a"), (0.55, 1.0, "b"), (1.0, 1.3, "c"), (1.7, 2.0, "d")]
+    for folder, words in (("truth", truth), ("aligned", aligned)):
+        write_textgrid(tmp_path / folder / "s" / "u.TextGrid", {"words": words}, 2.0)
+    got = _script("corpus_report").pause_report(tmp_path / "aligned", tmp_path / "truth", tolerance=0.02)
+    assert got["junctions_without_pause"] == 2 and got["pause_inserted"] == 0.5
+    assert got["inserted_median_ms"] == pytest.approx(100) and got["boundaries_within_tolerance"] == 0.5

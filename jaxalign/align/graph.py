@@ -31,7 +31,7 @@ from jaxalign.align.types import (
     skip_ok,
     valid_mask,
 )
-from jaxalign.align.validate import _bad_frames, _first_bad, _padding_lengths, checked_when_eager
+from jaxalign.align.validate import _first_bad, _padding_lengths, check_valid_frames_finite, checked_when_eager
 
 _NEG_INF = -jnp.inf
 
@@ -139,15 +139,7 @@ def check_graph_arguments(log_probs, logit_paddings, graph) -> None:
             np.isnan(values) | (values == np.inf),
             lambda b, s, name=name: f"graph.{name}: example {b} state {s} has a NaN or +inf log-weight",
         )
-    nan_BxT, positive_inf_BxT = (np.asarray(a) for a in _bad_frames(jnp.asarray(log_probs)))
-    valid_BxT = np.arange(nan_BxT.shape[1])[None, :] < frame_len[:, None]
-    for bad, what in (
-        (nan_BxT & valid_BxT, "a NaN log-probability"),
-        (positive_inf_BxT & valid_BxT, "a +inf log-probability"),
-    ):
-        b = _first_bad(bad.any(axis=1))
-        if b is not None:
-            raise ValueError(f"log_probs: example {b} frame {int(np.flatnonzero(bad[b])[0])} has {what}")
+    check_valid_frames_finite(log_probs, frame_len)
 
 
 # -- the kernels ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxalign.align.types import valid_mask
 
@@ -81,3 +82,19 @@ def substate_grid(labels_BxL, label_paddings_BxL, k: int, optional_symbol: int |
     rows = jnp.where(ok_BxR, symbol_BxR * k + r_R[None, :] - start_BxR, -1).astype(jnp.int32)
     optional = (ok_BxR & (symbol_BxR == optional_symbol)).astype(jnp.float32)
     return Grid(rows, (~ok_BxR).astype(jnp.float32), optional, jnp.where(ok_BxR, label_BxR, -1).astype(jnp.int32))
+
+
+def target_grid(symbols_L, k: int, optional_symbol: int | None = None, width: int | None = None):
+    """One target's `substate_grid` as NumPy arrays without padding: (rows (R,) class of each grid
+    row, label_of (R,) its index in `symbols_L`, optional (R,) float 1 on a skippable row, or None
+    without an optional symbol). `width` (>= L) pads the target before building, so that targets of
+    many lengths share a few compiled shapes."""
+    symbols_L = np.asarray(symbols_L, np.int32)
+    width = len(symbols_L) if width is None else width
+    labels = np.zeros((1, width), np.int32)
+    labels[0, : len(symbols_L)] = symbols_L
+    paddings = (np.arange(width) >= len(symbols_L)).astype(np.float32)[None]
+    grid = substate_grid(labels, paddings, k, optional_symbol)
+    used = np.asarray(grid.paddings[0]) == 0
+    optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
+    return np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used], optional

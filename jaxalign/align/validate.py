@@ -147,6 +147,12 @@ def check_grid_arguments(log_probs, logit_paddings, labels, label_paddings, opti
         raise ValueError(
             f"labels: example {b} row {row} has id {labels[b, row]}, outside the {num_classes} classes of log_probs"
         )
+    check_valid_frames_finite(log_probs, frame_len)
+
+
+def check_valid_frames_finite(log_probs, frame_len) -> None:
+    """Refuses a NaN or +inf log-prob on a valid frame (frame_len (B,) valid frames of each example),
+    naming the example and the frame."""
     nan_BxT, positive_inf_BxT = (np.asarray(a) for a in _bad_frames(jnp.asarray(log_probs)))  # only (B, T) moves
     valid_BxT = np.arange(positive_inf_BxT.shape[1])[None, :] < frame_len[:, None]
     for bad, what in (

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxalign.align.graph import graph_from_arcs, graph_viterbi
-from jaxalign.align.grid import substate_grid
+from jaxalign.align.grid import target_grid
 
 MAX_CELLS = 64_000_000  # frames x graph states of one graph_viterbi call (its one-byte backpointers)
 
@@ -62,13 +62,8 @@ def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
         symbols.append(silence_id)
         kinds.append(("pause", i + 1))
     width = max(64, 1 << (len(symbols) - 1).bit_length())  # a few padded widths: a few compilations
-    labels = np.zeros((1, width), np.int32)
-    labels[0, : len(symbols)] = symbols
-    paddings = (np.arange(width) >= len(symbols)).astype(np.float32)[None]
-    grid = substate_grid(labels, paddings, setup.states_per_symbol, setup.optional_symbol)
-    used = np.asarray(grid.paddings[0]) == 0
-    rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
-    optional = np.zeros(len(rows), bool) if grid.optional is None else np.asarray(grid.optional[0])[used] > 0
+    rows, label_of, optional = target_grid(symbols, setup.states_per_symbol, setup.optional_symbol, width)
+    optional = np.zeros(len(rows), bool) if optional is None else optional > 0
     first = {int(s): int(np.flatnonzero(label_of == s)[0]) for s in np.unique(label_of)}
     last = {int(s): int(np.flatnonzero(label_of == s)[-1]) for s in np.unique(label_of)}
     pause_label = {kind[1]: s for s, kind in enumerate(kinds) if kind[0] == "pause"}

@@ -11,7 +11,7 @@ them, which then heard speech everywhere: docs/aligner.md).
 
 import numpy as np
 
-from jaxalign.align.grid import substate_grid
+from jaxalign.align.grid import target_grid
 from jaxalign.align.long import long_viterbi
 
 FILLER_PENALTY = 1.0  # nats a frame: how much better than the filler a phone must fit to keep a frame
@@ -36,10 +36,7 @@ def align_with_filler(setup, log_probs_TxC, labels_L, silence_id: int, penalty: 
     k, c = setup.states_per_symbol, setup.num_classes
     lp = filler_log_probs(setup, log_probs_TxC, silence_id, penalty)
     labels_L = np.asarray(labels_L)
-    grid = substate_grid(labels_L[None], np.zeros((1, len(labels_L))), k, setup.optional_symbol)
-    used = np.asarray(grid.paddings[0]) == 0
-    rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
-    optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
+    rows, label_of, optional = target_grid(labels_L, k, setup.optional_symbol)
     found = long_viterbi(lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional)
     posteriors = setup.symbol_log_posteriors(log_probs_TxC)
     speech = np.where(np.arange(c) == silence_id, -np.inf, posteriors).max(axis=1, keepdims=True)

@@ -26,7 +26,7 @@ from jaxalign.align import (
     viterbi_align_pallas,
 )
 from jaxalign.align.ctc import ctc_grid, label_rows
-from jaxalign.align.grid import Grid, substate_grid
+from jaxalign.align.grid import Grid, substate_grid, target_grid
 from jaxalign.align.pallas_grid import use_interpreter
 from jaxalign.align.types import Alignment, is_feasible, lengths, valid_mask
 from jaxalign.errors import ConfigError
@@ -345,10 +345,7 @@ class OrderSync(Setup):
         symbol_lp = np.asarray(log_probs_TxC, np.float32)[:, : c * k]
         symbol_lp = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
         labels_L = np.asarray(labels_L)
-        grid = substate_grid(labels_L[None], np.zeros((1, len(labels_L))), k, self.optional_symbol)
-        used = np.asarray(grid.paddings[0]) == 0
-        rows, label_of = np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used]
-        optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
+        rows, label_of, optional = target_grid(labels_L, k, self.optional_symbol)
         found = long_viterbi(symbol_lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional)
         return found._replace(positions=label_of[found.positions].astype(np.int32))
 

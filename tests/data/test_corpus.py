@@ -210,7 +210,9 @@ def test_a_dictionary_phone_that_looks_like_a_number_is_kept(tmp_path):
     assert warnings == []
 
 
-def test_every_bad_recording_is_left_out_with_one_reason_and_the_others_load(source, tmp_path):
+def copy_corpus(source, tmp_path):
+    """The source's recordings and transcripts in tmp_path/corpus/s, its dictionary copied beside:
+    (corpus folder, dictionary path)."""
     root = tmp_path / "corpus"
     (root / "s").mkdir(parents=True)
     for wav in source["wavs"]:
@@ -218,6 +220,11 @@ def test_every_bad_recording_is_left_out_with_one_reason_and_the_others_load(sou
         shutil.copy(wav.with_suffix(".lab"), root / "s" / wav.with_suffix(".lab").name)
     dictionary = tmp_path / "dictionary.txt"
     shutil.copy(source["dictionary"], dictionary)
+    return root, dictionary
+
+
+def test_every_bad_recording_is_left_out_with_one_reason_and_the_others_load(source, tmp_path):
+    root, dictionary = copy_corpus(source, tmp_path)
     line = add_bad_recordings(root, source["wav"], source["words"], dictionary)
     bad = {**BAD, **SKIPPED}  # data.oov=skip leaves the recordings with an unknown word out too
     for _ in range(2):  # the second time from the feature cache
@@ -234,15 +241,10 @@ def test_every_bad_recording_is_left_out_with_one_reason_and_the_others_load(sou
 
 
 def test_oov_spn_aligns_each_unknown_word_as_spoken_noise_and_keeps_its_recording(source, tmp_path):
-    """data.oov=spn (the default): a word the dictionary lacks is pronounced [spn], one class the net
-    learns like a phone, so its recording is aligned; the dictionary kept with the run lists it."""
-    root = tmp_path / "corpus"
-    (root / "s").mkdir(parents=True)
-    for wav in source["wavs"]:
-        shutil.copy(wav, root / "s" / wav.name)
-        shutil.copy(wav.with_suffix(".lab"), root / "s" / wav.with_suffix(".lab").name)
-    dictionary = tmp_path / "dictionary.txt"
-    shutil.copy(source["dictionary"], dictionary)
+    """data.oov=spn (the default): a word the dictionary lacks is pronounced [spn], a unit the net
+    does not learn (a filler scored from its phones when aligning), so its recording is aligned; the
+    dictionary kept with the run lists it."""
+    root, dictionary = copy_corpus(source, tmp_path)
     add_bad_recordings(root, source["wav"], source["words"], dictionary)
     corpus, lines = load(root, dictionary, tmp_path / "cache")
     assert CorpusSpec().oov == "spn"

@@ -180,6 +180,12 @@ class TrainerConfig:
     beam_width: int = 1  # ctc: >1 adds prefix beam search on the test set
     progress: bool = True  # a bar on a terminal, a console line every log_every steps otherwise
     log_every: int = 50  # steps between train lines in metrics.jsonl (and console lines off a terminal)
+    converge_churn: float = (
+        0.0  # stop once under this share of a probe's frames change row between checks; 0: run all steps
+    )
+    converge_every: int = 100  # steps between convergence checks (after the warm-up)
+    converge_patience: int = 2  # quiet checks in a row that stop training
+    converge_examples: int = 64  # training examples in the convergence probe
     distributed: DistributedConfig = dataclasses.field(default_factory=DistributedConfig)  # several processes
 
     def __post_init__(self):
@@ -192,8 +198,14 @@ class TrainerConfig:
             "keep_checkpoints",
             "beam_width",
             "log_every",
+            "converge_every",
+            "converge_patience",
+            "converge_examples",
         ):
             _at_least(f"trainer.{key}", getattr(self, key), 1)
+        _finite("trainer.converge_churn", self.converge_churn)
+        if not 0.0 <= self.converge_churn < 1.0:
+            raise ConfigError(f"trainer.converge_churn={self.converge_churn} must be in [0, 1)")
 
 
 def _check_split_sizes(data) -> None:

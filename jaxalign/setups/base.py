@@ -59,6 +59,7 @@ class Setup:
     aligns: bool = False  # evaluation yields forced alignments (alignment metrics, churn, the figure's path)
     frame_metrics: bool = True  # frame accuracy against the true per-frame labels applies
     stores_alignments: bool = False  # trains on a stored alignment of the training set, realigned by the trainer
+    warmup_steps: int = 0  # steps trained on an initial alignment before the model's own (order_sync's warm-up)
 
     def __init__(self, config, num_classes: int):
         self.num_classes = num_classes

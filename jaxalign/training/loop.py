@@ -25,6 +25,7 @@ from jaxalign.optim import lr_multiplier
 from jaxalign.setups import setup_for_data
 from jaxalign.training.alignments import AlignmentStore
 from jaxalign.training.checkpoints import Checkpoints
+from jaxalign.training.convergence import Convergence, probe_examples
 from jaxalign.training.evaluation import alignment_figures, evaluate_split
 from jaxalign.training.parallel import DataParallel
 from jaxalign.training.record import MetricsWriter, Progress, console, write_environment
@@ -86,6 +87,7 @@ class Trainer:
         self.compiled: set[tuple] = set()  # batch shapes the train step has compiled for
 
         self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stores_alignments else None
+        self.convergence = self.make_convergence()
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
         self.valid_lengths = self.splits.valid.frame_lengths() if len(self.splits.valid) else np.zeros(0, np.int64)
 
@@ -102,6 +104,15 @@ class Trainer:
         for message in self.setup.warnings(trainer.steps):
             console(f"WARNING: {message}")
             self.writer.write(self.start, "warning", message=message)
+
+    def make_convergence(self) -> Convergence | None:
+        """The convergence check (`jaxalign.training.convergence`) where it is asked for and applies."""
+        trainer, train = self.config.trainer, self.splits.train
+        if trainer.converge_churn == 0 or not self.setup.aligns or not len(train):
+            return None
+        probe = train.subset(probe_examples(len(train), trainer.converge_examples, self.config.seed))
+        self.probe_batches = Batcher(probe, trainer.batch_size, num_buckets=trainer.num_buckets)
+        return Convergence(trainer, probe, first_step=self.setup.warmup_steps)
 
     def make_run_dir(self, fresh: bool, record: dict[str, str]) -> None:
         """The run dir; when the run starts at step 0, its record: the config (`.hydra/config.yaml`)
@@ -123,6 +134,8 @@ class Trainer:
             out["valid_forced"] = flatten_ragged(forced)[0]
         if self.store:
             out.update({f"store_{k}": v for k, v in self.store.flat().items()})
+        if self.convergence:
+            out.update({f"converge_{k}": v for k, v in self.convergence.flat().items()})
         return out
 
     def restore(self) -> int:
@@ -136,6 +149,10 @@ class Trainer:
         if self.store:
             stored = {k[len("store_") :]: v for k, v in saved.items() if k.startswith("store_")}
             self.store.load_flat(stored, meta["realigned"])
+        if self.convergence:
+            self.convergence.load_flat(
+                {k[len("converge_") :]: v for k, v in saved.items() if k.startswith("converge_")}
+            )
         if saved["has_valid_forced"]:
             self.previous_forced = [
                 p.astype(np.int32) for p in unflatten_ragged(saved["valid_forced"], self.valid_lengths)
@@ -210,6 +227,24 @@ class Trainer:
             self.previous_forced = forced
         return metrics
 
+    def check_convergence(self, step: int) -> bool:
+        """Aligns the probe after step `step` (0-based) when a check is due; returns whether training
+        has converged (`Convergence`)."""
+        if not (self.convergence and self.convergence.due(step)):
+            return False
+        _, forced = evaluate_split(
+            self.evaluate_batch,
+            self.convergence.probe,
+            self.probe_batches,
+            self.setup,
+            beam_width=1,
+            to_host=self.parallel.to_host,
+        )
+        moved = self.convergence.update(forced)
+        if moved is not None:
+            self.writer.write(step + 1, "converge", alignment_churn=moved, quiet_checks=self.convergence.quiet)
+        return self.convergence.converged
+
     def figure(self, step: int) -> Path | None:
         """figures/alignment_test_<i>.png for the shortest, median and longest test target."""
         if "test" not in self.eval_batches:
@@ -236,13 +271,20 @@ class Trainer:
     def run(self) -> dict:
         trainer = self.config.trainer
         sizes = self.splits.sizes()
+        until = (
+            f"up to {trainer.steps} steps (until the alignments converge)"
+            if self.convergence
+            else f"{trainer.steps} steps"
+        )
         console(
             f"{self.config.setup.name} on {self.config.data.name} ({sizes['train']} train / {sizes['valid']} valid / {sizes['test']} test), "
-            f"{trainer.steps} steps of batch {trainer.batch_size}; run dir {self.run_dir}"
+            f"{until} of batch {trainer.batch_size}; run dir {self.run_dir}"
         )
         clock = time.perf_counter()
         progress = Progress(trainer.steps, self.start, trainer.log_every, trainer.progress)
         pending, valid = None, {}
+        stopped = f"trainer.steps={trainer.steps} reached"
+        end = trainer.steps
         for step in range(self.start, trainer.steps):
             metrics, frames, compiled = self.dispatch(step)
             loss = None
@@ -250,7 +292,11 @@ class Trainer:
                 loss = float(self.log_train(*pending)["loss"])
             pending = (step, metrics)
             progress.update(step, frames, compiled, loss)
-            last = step == trainer.steps - 1
+            converged = self.check_convergence(step)
+            if converged:
+                progress.skip()
+                stopped, end = self.convergence.reason(), step + 1
+            last = converged or step == trainer.steps - 1
             evaluate, save = due(step, trainer.eval_every) or last, due(step, trainer.checkpoint_every) or last
             if evaluate or save:
                 self.log_train(*pending)
@@ -262,30 +308,33 @@ class Trainer:
             if save:
                 self.checkpoint(step + 1)
                 progress.skip()
+            if converged:
+                break
         progress.close()
+        if self.start >= end:
+            stopped = f"resumed at step {self.start}: nothing left to train"
+        self.writer.write(end, "stop", reason=stopped)
         test = {}
         if "test" in self.eval_batches:
             test = self.evaluate_split("test")
-            self.writer.write(trainer.steps, "test", **test)
-        figure = self.figure(trainer.steps)
+            self.writer.write(end, "test", **test)
+        figure = self.figure(end)
         seconds = time.perf_counter() - clock
-        self.writer.write(
-            trainer.steps, "timing", event="end", seconds=seconds, frames_per_second=progress.frames_per_second
-        )
+        self.writer.write(end, "timing", event="end", seconds=seconds, frames_per_second=progress.frames_per_second)
         self.writer.close()
         self.checkpoints.close()
-        self.summary(valid, test, seconds, figure)
+        self.summary(valid, test, seconds, figure, f"stopped at step {end}: {stopped}")
         return test
 
-    def summary(self, valid: dict, test: dict, seconds: float, figure: Path | None) -> None:
-        """The end of the run on the console: final metrics, wall time, where things are."""
+    def summary(self, valid: dict, test: dict, seconds: float, figure: Path | None, stopped: str) -> None:
+        """The end of the run on the console: why it stopped, final metrics, wall time, where things are."""
 
         def show(metrics):
             return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float))) or "-"
 
         latest = self.checkpoints.latest_step()
         lines = [
-            f"done in {seconds:.0f} s",
+            f"done in {seconds:.0f} s; {stopped}",
             f"  valid: {show(valid)}",
             f"  test:  {show(test)}",
             f"  run dir:    {self.run_dir} (metrics.jsonl, tensorboard/)",

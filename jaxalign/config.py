@@ -124,6 +124,7 @@ class AlignConfig:
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
+    pronunciation_every: int = 200  # data with several pronunciations of a word: steps between re-choosing the one trained on; 0: the first listed
     realign_at: list[float] = dataclasses.field(
         default_factory=list
     )  # realign_list: epochs (>= 1) or fractions of training (< 1)
@@ -135,6 +136,7 @@ class AlignConfig:
         _one_of("align.kernel", self.kernel, KERNELS)
         _one_of("align.topology", self.topology, TOPOLOGIES)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
+        _at_least("align.pronunciation_every", self.pronunciation_every, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
         _at_least("align.prior_scale", self.prior_scale, 0.0)
         _at_least("align.aligner_mix", self.aligner_mix, 0.0)

@@ -4,7 +4,7 @@ Every recording of CORPUS_DIR (the layout of `jaxalign.data.corpus`) gets `DIR/S
 with MFA's tiers `words` and `phones` (pauses are empty intervals), and a row per interval in
 `DIR/alignments.csv` (recording, tier, begin, end, label, confidence, pronunciation). A word the
 dictionary lists several pronunciations for is aligned with the one the Viterbi chooses among them
-(parallel branches: `jaxalign.aligner.alternatives`); the phones tier shows it and its word row's
+(parallel branches: `jaxalign.setups.alternatives`); the phones tier shows it and its word row's
 `pronunciation` is its 0-based index in the dictionary's list (empty on phone rows and for unknown
 words). Unknown words (`spn`) and long recordings (banded) keep each word's first pronunciation. A recording that cannot be
 aligned is named on one line and listed with its reason in `DIR/unaligned.csv`; one whose alignment
@@ -27,15 +27,22 @@ import numpy as np
 from tqdm import tqdm
 
 from jaxalign.aligner import run as run_module
-from jaxalign.aligner.alternatives import align_alternatives
 from jaxalign.aligner.export import Clock, Interval, csv_text, segments, write_intervals_csv, write_text, write_textgrid
 from jaxalign.aligner.output_dir import OutputDir, check_out_dir
 from jaxalign.aligner.run import load_run
 from jaxalign.aligner.unknown import align_with_filler
-from jaxalign.data.corpus import SPOKEN_NOISE, CorpusSpec, has_spoken_noise, load_corpus, utterance_sequences
+from jaxalign.data.corpus import (
+    SPOKEN_NOISE,
+    CorpusSpec,
+    has_spoken_noise,
+    load_corpus,
+    pronunciation_options,
+    utterance_sequences,
+)
 from jaxalign.data.dictionary import read_dictionary
 from jaxalign.data.load import spec_from_config
 from jaxalign.errors import CorpusError
+from jaxalign.setups.alternatives import align_alternatives
 
 CHUNK = 256  # recordings aligned and written at a time: an interruption loses at most these
 # An alignment is suspect (`suspicions`) where the net hears speech in fewer frames than the
@@ -78,24 +85,6 @@ def word_spans(utterance, pronunciations=None) -> list[tuple[str, tuple[int, int
         spans.append((word, (at, at + len(phones))))
         at += len(phones) + 1
     return spans
-
-
-def pronunciation_options(utterance, dictionary, entries, vocab) -> list[list[tuple[int | None, list[int]]]]:
-    """Per word of `utterance` its pronunciations the aligner chooses among, as (index in the
-    dictionary's list, symbol ids over `vocab`): every listed pronunciation whose phones the run
-    knows, the first (the one `load_corpus` checked and training used) always first. A word the
-    dictionary lacks (`spn`, data.oov=spn) has one, of index None."""
-    index = {p: n for n, p in enumerate(vocab)}
-    out = []
-    for word, first in zip(utterance.words, utterance.pronunciations):
-        if word not in entries or first == [SPOKEN_NOISE]:
-            out.append([(None, [index.get(p, len(vocab)) for p in first])])
-            continue
-        listed = dictionary.get(word, entries[word])
-        out.append(
-            [(n, [index[p] for p in phones]) for n, phones in enumerate(listed) if all(p in index for p in phones)]
-        )
-    return out
 
 
 def is_long(run, labels_L, num_frames: int) -> bool:

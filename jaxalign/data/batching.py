@@ -51,7 +51,7 @@ class Batcher:
         self.seed = seed
         self.frame_lengths = data.frame_lengths()
         self.bounds = bounds or bucket_bounds(self.frame_lengths, num_buckets, batch_size)
-        self.label_len = int(max(data.label_lengths().max(), 1))
+        self.label_len = max(data.longest_target(), 1)  # room for any pronunciation training may choose
         self.bucket_of = np.searchsorted(self.bounds, self.frame_lengths)
         self.state = IteratorState()
         self._epoch_cache: tuple[int, list[np.ndarray]] = (-1, [])

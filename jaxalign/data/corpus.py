@@ -17,7 +17,7 @@ Layout and conventions:
   MFA's dictionaries (pronunciation and silence probabilities: decimals such as `0.99`, or `1`)
   between the word and the phones are ignored. A word with several pronunciations is trained on with the FIRST one
   listed (MFA's dictionaries list the most likely first); `jaxalign-align` chooses among all of them per occurrence
-  (`jaxalign.aligner.alternatives`). A line without phones is named and ignored.
+  (`jaxalign.setups.alternatives`). A line without phones is named and ignored.
 - Words not in the dictionary: `data.oov=spn` (default) pronounces each `spn` (MFA's spoken noise):
   the aligner scores it with a filler over the net's phones (`jaxalign.aligner.unknown`), so the
   recording is aligned and the word keeps its name on the words tier; such a recording does not
@@ -204,13 +204,40 @@ def has_spoken_noise(utterance: Utterance) -> bool:
     return any(SPOKEN_NOISE in phones for phones in utterance.pronunciations)
 
 
-def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: str) -> SequenceData:
+def pronunciation_options(utterance, dictionary, entries, vocab) -> list[list[tuple[int | None, list[int]]]]:
+    """Per word of `utterance` its pronunciations to choose among, as (index in the dictionary's
+    list, symbol ids over `vocab`): every listed pronunciation whose phones `vocab` holds, the
+    utterance's own (the first listed) always first. A word the dictionary lacks (`spn`,
+    data.oov=spn) has one, of index None. entries: the dictionary the words were looked up in
+    (a run's), dictionary: the one whose lists are chosen from (the same, or the one an aligner
+    is given)."""
+    index = {p: n for n, p in enumerate(vocab)}
+    out = []
+    for word, first in zip(utterance.words, utterance.pronunciations):
+        if word not in entries or first == [SPOKEN_NOISE]:
+            out.append([(None, [index.get(p, len(vocab)) for p in first])])
+            continue
+        listed = dictionary.get(word, entries[word])
+        out.append(
+            [(n, [index[p] for p in phones]) for n, phones in enumerate(listed) if all(p in index for p in phones)]
+        )
+    return out
+
+
+def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: str, dictionary=None) -> SequenceData:
     """The utterances as `SequenceData` over `vocab` (silence rows optional; no true alignments);
-    `spn`, where `vocab` lacks it, is the symbol len(vocab) (`jaxalign.aligner.unknown`)."""
+    `spn`, where `vocab` lacks it, is the symbol len(vocab) (`jaxalign.aligner.unknown`). With
+    `dictionary` ({word: pronunciations}), each utterance's `alternatives` where a word has several."""
     index = {SPOKEN_NOISE: len(vocab)} | {p: i for i, p in enumerate(vocab)}
     labels = [np.array([index[p] for p in u.target(silence)], np.int32) for u in utterances]
     names = [u.recording.id for u in utterances]
-    return SequenceData([u.features for u in utterances], labels, None, vocab, index[silence], names=names)
+    alternatives = None
+    if dictionary is not None:
+        options = [pronunciation_options(u, dictionary, dictionary, vocab) for u in utterances]
+        alternatives = [[[ids for _, ids in w] for w in o] if any(len(w) > 1 for w in o) else None for o in options]
+    return SequenceData(
+        [u.features for u in utterances], labels, None, vocab, index[silence], names=names, alternatives=alternatives
+    )
 
 
 UNALIGNED_RECORD = "corpus_unaligned.csv"  # the run record's list of the recordings left out
@@ -244,7 +271,8 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
         corpus = dataclasses.replace(corpus, utterances=[u for u in corpus.utterances if not has_spoken_noise(u)])
     if not corpus.utterances:
         raise CorpusError(f"data.root: none of the recordings under {spec.root} can be used (see the lines above)")
-    vocab = sorted({p for u in corpus.utterances for ps in u.pronunciations for p in ps} | {spec.silence})
+    used = {w for u in corpus.utterances for w in u.words}  # every listed pronunciation's phones: training chooses
+    vocab = sorted({p for w in used for ps in corpus.dictionary[w] for p in ps} | {spec.silence})
     speakers = sorted({u.recording.speaker for u in corpus.utterances})
     rng = np.random.default_rng(spec.seed)
     order = [speakers[i] for i in rng.permutation(len(speakers))]
@@ -269,6 +297,6 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
         + (" (listed in RUN_DIR/corpus_unaligned.csv)" if corpus.unaligned else ""),
         flush=True,
     )
-    splits = DataSplits(*(utterance_sequences(parts[name], vocab, spec.silence) for name in ("train", "valid", "test")),
-                        record=record)  # fmt: skip
+    splits = DataSplits(*(utterance_sequences(parts[name], vocab, spec.silence, corpus.dictionary)
+                          for name in ("train", "valid", "test")), record=record)  # fmt: skip
     return splits.with_front_end(front_end_of(spec))

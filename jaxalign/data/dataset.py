@@ -19,6 +19,10 @@ class SequenceData:
                 `jaxalign.data.audio.FrontEnd`: sample_rate, window, hop, mel_bins), or None for
                 features without one (digit strips, synthetic, `.npz` arrays).
     names:      what each example is called where it has a name (a corpus' recording ids), or None.
+    alternatives: per example, per word, the pronunciations a word may be spoken with (symbol-id
+                lists, the one in `labels` first) where the example has a word with several, else
+                None; or None for data without them. Training re-chooses among them
+                (`jaxalign.training.pronunciations`) and writes the choice into `labels`.
     """
 
     features: list[np.ndarray]
@@ -28,6 +32,7 @@ class SequenceData:
     optional_symbol: int | None = None
     front_end: dict | None = None
     names: list[str] | None = None
+    alternatives: list | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -45,6 +50,14 @@ class SequenceData:
 
     def label_lengths(self) -> np.ndarray:
         return np.array([len(y) for y in self.labels], np.int64)
+
+    def longest_target(self) -> int:
+        """The most symbols a target has, or may have with its words' longest `alternatives`."""
+        longest = int(self.label_lengths().max(initial=0))
+        for words in self.alternatives or []:
+            if words is not None:  # a pause around each word, as in the target
+                longest = max(longest, 1 + sum(1 + max(len(p) for p in prons) for prons in words))
+        return longest
 
     def frame_labels(self, i: int) -> np.ndarray:
         """(T_i,) symbol of each frame from the true alignment (time-synchronous targets)."""
@@ -80,6 +93,7 @@ class SequenceData:
             optional_symbol=self.optional_symbol,
             front_end=self.front_end,
             names=None if self.names is None else [self.names[i] for i in index],
+            alternatives=None if self.alternatives is None else [self.alternatives[i] for i in index],
         )
 
 

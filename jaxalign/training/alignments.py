@@ -36,13 +36,16 @@ class AlignmentStore:
             out[i] = example["positions"].astype(np.int32)
         return out
 
-    def realign_if_due(self, step: int, params) -> float | None:
-        """Realigns every training example where the schedule says so before this step; returns
+    def realign_if_due(self, step: int, params, before=None) -> float | None:
+        """Realigns every training example where the schedule says so before this step, first
+        calling `before(params)` if given (e.g. re-choosing the targets' pronunciations); returns
         the churn (fraction of frames that moved), or None when no realignment was due."""
         state = self.batcher.state
         mark = self.setup.schedule.realign_due(self.setup, step, state.epoch, state.position == 0, self.realigned)
         if mark is None:
             return None
+        if before is not None:
+            before(params)
         new = self._run(params)
         moved = churn(self.positions, new)
         self.positions = new

@@ -28,6 +28,7 @@ from jaxalign.training.checkpoints import Checkpoints
 from jaxalign.training.convergence import Convergence, probe_examples
 from jaxalign.training.evaluation import alignment_figures, evaluate_split
 from jaxalign.training.parallel import DataParallel
+from jaxalign.training.pronunciations import PronunciationChoice
 from jaxalign.training.record import MetricsWriter, Progress, console, write_environment
 from jaxalign.training.run_dir import check_resume, hold
 from jaxalign.training.step import init_train_state, make_eval_fn, make_train_step
@@ -88,6 +89,11 @@ class Trainer:
 
         self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stores_alignments else None
         self.convergence = self.make_convergence()
+        self.pronunciations = None
+        if config.align.pronunciation_every and any(w is not None for w in self.splits.train.alternatives or []):
+            self.pronunciations = PronunciationChoice(
+                self.splits.train, self.train_batches, self.setup, graphdef, config.align.pronunciation_every
+            )
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
         self.valid_lengths = self.splits.valid.frame_lengths() if len(self.splits.valid) else np.zeros(0, np.int64)
 
@@ -136,6 +142,8 @@ class Trainer:
             out.update({f"store_{k}": v for k, v in self.store.flat().items()})
         if self.convergence:
             out.update({f"converge_{k}": v for k, v in self.convergence.flat().items()})
+        if self.pronunciations:
+            out.update({f"pronunciation_{k}": v for k, v in self.pronunciations.flat().items()})
         return out
 
     def restore(self) -> int:
@@ -149,6 +157,10 @@ class Trainer:
         if self.store:
             stored = {k[len("store_") :]: v for k, v in saved.items() if k.startswith("store_")}
             self.store.load_flat(stored, meta["realigned"])
+        if self.pronunciations:
+            self.pronunciations.load_flat(
+                {k[len("pronunciation_") :]: v for k, v in saved.items() if k.startswith("pronunciation_")}
+            )
         if self.convergence:
             self.convergence.load_flat(
                 {k[len("converge_") :]: v for k, v in saved.items() if k.startswith("converge_")}
@@ -171,9 +183,13 @@ class Trainer:
     def dispatch(self, step: int):
         """Runs one train step asynchronously; returns (metrics on device, frames, compiled)."""
         if self.store:  # stored schedules: realign the whole training set where the schedule says so
-            moved = self.store.realign_if_due(step, self.state.params)
+            moved = self.store.realign_if_due(
+                step, self.state.params, before=lambda params: self.pronounce(step, params)
+            )
             if moved is not None:
                 self.writer.write(step, "realign", alignment_churn=moved, epoch=self.train_batches.state.epoch)
+        elif self.pronunciations and self.pronunciations.due(step):
+            self.pronounce(step, self.state.params)
         batch = self.train_batches.next_batch()
         if self.store:
             batch["fixed_positions"] = self.store.batch_positions(batch)
@@ -191,6 +207,12 @@ class Trainer:
             )
         frames = int(((batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)).sum())
         return metrics, frames, first_call
+
+    def pronounce(self, step: int, params) -> None:
+        """Re-chooses the training targets' pronunciations before step `step` (`PronunciationChoice`)."""
+        if self.pronunciations:
+            changed = self.pronunciations.update(params)
+            self.writer.write(step, "pronunciations", changed=changed)
 
     def log_train(self, step: int, metrics) -> dict:
         """Reads a dispatched step's metrics (blocks until it finished); stops on a non-finite loss."""

@@ -1,4 +1,4 @@
-"""Pronunciation alternatives as parallel branches (`jaxalign.aligner.alternatives`) on synthetic
+"""Pronunciation alternatives as parallel branches (`jaxalign.setups.alternatives`) on synthetic
 log-probs: the graph is the grid with one pronunciation a word, and the Viterbi picks the spoken one."""
 
 from types import SimpleNamespace
@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxalign.align.graph import graph_from_arcs, grid_graph
 from jaxalign.align.grid import substate_grid
-from jaxalign.aligner.alternatives import align_alternatives, alternatives_graph
+from jaxalign.setups.alternatives import align_alternatives, alternatives_graph
 
 SIL = 0
 SETUP = SimpleNamespace(states_per_symbol=2, optional_symbol=SIL, num_classes=8)

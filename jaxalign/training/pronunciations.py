@@ -1,0 +1,91 @@
+"""Training on the pronunciation each recording is spoken with, where its dictionary lists several.
+
+A word with several pronunciations starts out trained on the first listed. Every
+`align.pronunciation_every` steps after the warm-up (and, under a stored schedule, right before each
+realignment of the whole training set, so the stored paths fit the targets), the model's log-probs
+of each training example with such a word go through its pronunciation graph
+(`jaxalign.setups.alternatives`: the branches side by side, the Viterbi choosing one per
+occurrence), and the chosen pronunciations become the example's target in `SequenceData.labels`,
+which every schedule (per_step, full_sum, ctc, the stored ones) reads from. This is hard EM over
+the pronunciations, as Kaldi's training realigns with the lexicon's alternatives in its graphs.
+
+The choice is scored by the local aligner (`align.aligner_context`: an MLP over a few frames) where
+the run has one, else by the model. A bidirectional net hears the whole utterance and soon learns
+to hear each word as the pronunciation it is trained on (the listed first), whatever was said; the
+frame-local aligner cannot memorise a word's pronunciation from its context, so its evidence stays
+acoustic.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxalign.data import Batcher, SequenceData
+from jaxalign.setups.alternatives import align_alternatives
+from jaxalign.training.outputs import per_example
+from jaxalign.training.step import forward
+
+
+class PronunciationChoice:
+    """The chosen pronunciation of every word of the training examples that have alternatives."""
+
+    def __init__(self, data: SequenceData, batcher: Batcher, setup, graphdef, every: int):
+        self.data, self.batcher, self.setup, self.every = data, batcher, setup, every
+        self.branching = [i for i, words in enumerate(data.alternatives) if words is not None]
+        most_words = max((len(data.alternatives[i]) for i in self.branching), default=0)
+        self.choice = np.zeros((len(data), most_words), np.int32)  # index into each word's alternatives
+
+        def log_probs(params, batch):
+            if setup.aligner_context is None:
+                logits = forward(graphdef, params, batch)
+            else:
+                logits = nnx.merge(graphdef, params).aligner_logits(batch["features"], batch["logit_paddings"])
+            return {"log_probs": jax.nn.log_softmax(logits.astype(jnp.float32))}
+
+        self._log_probs = jax.jit(log_probs)
+
+    def due(self, step: int) -> bool:
+        """Whether the pronunciations are re-chosen before step `step` (the per-step cadence)."""
+        return step > self.setup.warmup_steps and step % self.every == 0
+
+    def update(self, params) -> float:
+        """Re-chooses with the current model; returns the share of the branching words whose choice changed."""
+        log_probs = {
+            i: out["log_probs"]
+            for i, out in per_example(lambda b: self._log_probs(params, b), self.batcher, self.branching)
+        }
+        found = align_alternatives(
+            self.setup,
+            [log_probs[i] for i in self.branching],
+            [self.data.alternatives[i] for i in self.branching],
+            self.data.optional_symbol,
+        )
+        changed = words = 0
+        for i, chosen in zip(self.branching, found):
+            if chosen is None:  # no path through the graph: the example keeps its target
+                continue
+            old = self.choice[i, : len(chosen.choice)]
+            changed += int(np.sum(old != chosen.choice))
+            words += sum(len(w) > 1 for w in self.data.alternatives[i])
+            old[:] = chosen.choice
+            self.data.labels[i] = chosen.labels
+        return changed / max(words, 1)
+
+    def target(self, i: int) -> np.ndarray:
+        """Example i's target with its chosen pronunciations: pause, word, pause, ..., pause."""
+        pause = self.data.optional_symbol
+        labels = [pause]
+        for word, j in zip(self.data.alternatives[i], self.choice[i]):
+            labels += [*word[j], pause]
+        return np.asarray(labels, np.int32)
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def flat(self) -> dict[str, np.ndarray]:
+        return {"choice": self.choice}
+
+    def load_flat(self, saved: dict[str, np.ndarray]) -> None:
+        self.choice = np.asarray(saved["choice"], np.int32)
+        for i in self.branching:
+            self.data.labels[i] = self.target(i)

@@ -2,7 +2,7 @@
 
 Every `trainer.converge_every` steps after the warm-up, the forced alignment of a fixed probe set of
 training examples (`trainer.converge_examples`, drawn once with the run's seed) is compared with the
-previous check's: the share of frames whose grid row changed is the *churn*. When it stays below
+previous check's: the share of frames whose target symbol (phone) changed is the *churn*. When it stays below
 `trainer.converge_churn` for `trainer.converge_patience` checks in a row, training has converged and
 the loop stops; `trainer.steps` stays the ceiling. The probe is aligned by the same jitted decode as
 the validation split (`evaluate_split`), so a check costs a forward pass over a few batches.
@@ -55,7 +55,7 @@ class Convergence:
 
     def reason(self) -> str:
         return (
-            f"alignments converged: under {self.threshold:.2%} of the probe's frames changed row "
+            f"alignments converged: under {100 * self.threshold:.3g} % of the probe's frames changed phone "
             f"at each of the last {self.patience} checks ({self.every} steps apart)"
         )
 

@@ -110,9 +110,11 @@ def run_measured(cmd: list[str], log: Path, env: dict) -> dict:
 
 
 def failure(step: str, measured: dict, log: Path) -> str:
-    """One line: which step failed, its exit status and the last line of its log (named in the work folder)."""
+    """One line: which step failed, its exit status and the last line of its log that mentions an error
+    (else its last line), and the log's name in the work folder."""
     lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    last = lines[-1] if lines else "no output"
+    errors = [line for line in lines if "error" in line.lower()]
+    last = (errors or lines or ["no output"])[-1]
     where = f"{log.parent.name}/{log.name}"
     return f"{step} failed (exit status {measured['exit_status']}): {last} (log: {where} in the work folder)"
 
@@ -152,15 +154,8 @@ def run_mfa(mfa: str, corpus: Path, dictionary: Path, work: Path, jobs: int) -> 
     version = subprocess.run([mfa, "version"], env=env, capture_output=True, text=True)
     out = {"version": (version.stdout.strip().splitlines() or ["unknown"])[-1]}
     model, common = work / "model.zip", ["-j", str(jobs), "--clean"]
-    train_cmd = [
-        mfa,
-        "train",
-        str(corpus),
-        str(dictionary),
-        str(model),
-        "--output_directory",
-        str(work / "train_aligned"),
-    ]
+    train_cmd = [mfa, "train", str(corpus), str(dictionary), str(model)]
+    train_cmd += ["--output_directory", str(work / "train_aligned")]
     out["train"] = run_measured([*train_cmd, *common], work / "train.log", env)
     if out["train"]["exit_status"] or not model.is_file():
         return {**out, "failed": failure("mfa train", out["train"], work / "train.log")}
@@ -406,8 +401,9 @@ def main(argv=None):
     print(f"work folder: {work}", flush=True)
     unknown = unknown_words(corpus, dictionary)
     if unknown:
-        print(f"{len(unknown)} transcript words not in the dictionary ({', '.join(sorted(unknown)[:5])}...): "
-              "both aligners align them as spoken noise, and their recordings have other labels than the truth")  # fmt: skip
+        listed = ", ".join(sorted(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
+        print(f"{len(unknown)} transcript words not in the dictionary ({listed}): both aligners align them as "
+              "spoken noise, so their recordings' labels are not the truth's and they are not compared")  # fmt: skip
     audio = audio_seconds(corpus)
     result = {
         "corpus": args.corpus_dir.resolve().name,  # names only: no machine's paths in the results

@@ -138,6 +138,25 @@ def test_mfa_is_found_on_path_or_by_the_flag(tmp_path, monkeypatch):
         bench.find_mfa(str(tmp_path / "missing"))
 
 
+def test_a_step_is_measured_and_its_failure_said_in_one_line(tmp_path):
+    """A child that allocates 100 MB in a grandchild, spins, and fails: its CPU and the grandchild's
+    memory are counted, and the failure names the log's error line."""
+    code = (
+        "import subprocess, sys, time\n"
+        "subprocess.run([sys.executable, '-c', 'b = bytearray(100 * 2**20); b[::4096] = b\"x\" * len(b[::4096])'])\n"
+        "t = time.process_time()\nwhile time.process_time() - t < 0.2: pass\n"
+        "print('ERROR: the dictionary lacks zebra')\nprint('exiting')\nsys.exit(3)\n"
+    )
+    got = bench.run_measured([sys.executable, "-c", code], tmp_path / "step" / "train.log", dict(os.environ))
+    assert got["exit_status"] == 3 and got["cpu_s"] >= 0.2 and got["wall_s"] >= got["cpu_s"] * 0.5
+    assert got["peak_rss_mb"] >= 100
+    said = bench.failure("mfa train", got, tmp_path / "step" / "train.log")
+    assert (
+        said
+        == "mfa train failed (exit status 3): ERROR: the dictionary lacks zebra (log: step/train.log in the work folder)"
+    )
+
+
 @pytest.mark.slow
 def test_end_to_end_without_mfa(tmp_path):
     """A tiny espeak corpus, jaxalign trained 20 steps, MFA absent from PATH: jaxalign's rows, MFA's one line."""

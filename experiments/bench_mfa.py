@@ -21,9 +21,10 @@ Per step: wall seconds, CPU seconds (user + system of the child and of every des
 summed resident set of the process tree sampled every 0.2 s (MFA's -j workers run side by side).
 
 Scoring (`corpus_report.recordings` reads and pairs the TextGrids, one normalisation for both aligners):
-empty labels and MFA's pause labels (sil, sp, <eps>) are pauses; words compare lower-cased; MFA's `spn`
-and `<unk>` stay labels, so a recording holding one (a word the dictionary lacks) is not compared. A
-tier of a recording is compared when its labels are the true ones; then every interval's begin and end
+empty labels (MFA 3.4.3 writes its pauses so) and sil, sp, <eps> (older MFAs') are pauses; words compare
+lower-cased; `spn`, the phones MFA and jaxalign give a word the dictionary lacks (MFA keeps the word's
+spelling in the words tier), stays a label, so those phones do not compare. A tier of a recording is
+compared when its labels are the true ones; then every interval's begin and end
 is a boundary, error = aligned - true. Reported: the share of word and phone boundaries within 10/20/50
 ms, mean and median absolute error; word boundaries at pause edges (a word starting right after a
 pause inside the utterance, a word ending right before one: the median signed error, > 0 late, and the
@@ -61,7 +62,7 @@ RESULTS = REPO / "experiments" / "results"
 TIERS = ("words", "phones")
 TOLERANCES_MS = (10, 20, 50)
 EDGE_TOLERANCE_MS = 20  # the share within this at pause edges, inside speech and per speaker
-PAUSE_LABELS = frozenset({"sil", "sp", "<eps>"})  # MFA's; empty labels are pauses too
+PAUSE_LABELS = frozenset({"sil", "sp", "<eps>"})  # older MFAs'; empty labels are pauses too
 EDGES = ("after_pause", "before_pause", "inside_speech", "utterance_start", "utterance_end")
 SAMPLE_SECONDS = 0.2
 SLACK = 1e-9  # seconds: a boundary exactly at a tolerance is within it despite float rounding
@@ -329,6 +330,9 @@ def print_tables(result: dict) -> None:
     for name, row in result["aligners"].items():
         if name not in done:
             print(f"{name}: {row.get('skipped') or row.get('failed')}")
+        if "train_accuracy" in row:
+            words, phones = (row["train_accuracy"]["tiers"][t][f"within_{EDGE_TOLERANCE_MS}ms"] for t in TIERS)
+            print(f"{name}: train's own alignments: words {_pct(words)} %, phones {_pct(phones)} % within {EDGE_TOLERANCE_MS} ms")  # fmt: skip
     if not done:
         return
     columns = {name: dict(table_rows(row, result["audio_seconds"])) for name, row in done.items()}
@@ -403,7 +407,7 @@ def main(argv=None):
     if unknown:
         listed = ", ".join(sorted(unknown)[:5]) + (", ..." if len(unknown) > 5 else "")
         print(f"{len(unknown)} transcript words not in the dictionary ({listed}): both aligners align them as "
-              "spoken noise, so their recordings' labels are not the truth's and they are not compared")  # fmt: skip
+              "spoken noise (spn), and a tier whose labels are not the truth's is not compared")  # fmt: skip
     audio = audio_seconds(corpus)
     result = {
         "corpus": args.corpus_dir.resolve().name,  # names only: no machine's paths in the results

@@ -26,7 +26,7 @@ def _script(name):
 bench = _script("bench_mfa")
 
 # Speaker s1: words a b (no pause between them) c (after a 200 ms pause); speaker s2: x, a 200 ms pause,
-# y; and z, which the aligner wrote as MFA writes a word the dictionary lacks.
+# y; and z, which the aligner wrote as MFA 3.4.3 writes a word the dictionary lacks (its spelling, spn).
 TRUTH = {
     "s1/u1": {
         "words": [(0.1, 0.5, "a"), (0.5, 1.0, "b"), (1.2, 1.6, "c")],
@@ -35,7 +35,7 @@ TRUTH = {
     "s2/u1": {"words": [(0.1, 0.4, "x"), (0.6, 0.9, "y")], "phones": [(0.1, 0.4, "I"), (0.6, 0.9, "i")]},
     "s2/u2": {"words": [(0.1, 0.4, "z")], "phones": [(0.1, 0.4, "z")]},
 }
-# MFA's way: upper-case words here to check the case folding, pauses `sil` / `sp` / `<eps>` / empty.
+# Upper-case words here to check the case folding, pauses empty (MFA 3.4.3) or `sil` / `sp` / `<eps>`.
 ALIGNED = {
     "s1/u1": {  # a 20 ms pause inserted between a and b; c starts 50 ms late
         "words": [(0.0, 0.12, "<eps>"), (0.12, 0.45, "A"), (0.47, 1.0, "B"), (1.25, 1.6, "C")],
@@ -53,7 +53,7 @@ ALIGNED = {
         "words": [(0.1, 0.5, "x"), (0.5, 0.9, "y")],
         "phones": [(0.1, 0.5, "I"), (0.5, 0.9, "i")],
     },
-    "s2/u2": {"words": [(0.1, 0.4, "<unk>")], "phones": [(0.1, 0.4, "spn")]},
+    "s2/u2": {"words": [(0.1, 0.4, "Z")], "phones": [(0.1, 0.4, "spn")]},
 }
 
 
@@ -72,15 +72,15 @@ def scored(tmp_path):
 def test_the_scorer_normalises_mfa_labels_and_measures_every_boundary(scored):
     _, got = scored
     words, phones = got["tiers"]["words"], got["tiers"]["phones"]
-    # pauses dropped, words lower-cased, phones not (O and o differ); <unk> / spn stay, so z is not compared
-    assert (words["recordings"], words["label_mismatches"], words["missing"]) == (2, 1, 0)
+    # pauses dropped, words lower-cased, phones not (O and o differ); spn stays, so z's phones do not compare
+    assert (words["recordings"], words["label_mismatches"], words["missing"]) == (3, 0, 0)
     assert (phones["recordings"], phones["label_mismatches"]) == (2, 1)
-    signed = [0.02, -0.05, -0.03, 0, 0.05, 0, 0, 0.1, -0.1, 0]  # a, b, c; x, y: aligned - true
-    assert words["boundaries"] == 10
-    assert words["within_10ms"] == pytest.approx(0.4) and words["within_20ms"] == pytest.approx(0.5)
-    assert words["within_50ms"] == pytest.approx(0.8)
-    assert words["mean_abs_ms"] == pytest.approx(1000 * sum(map(abs, signed)) / 10)
-    assert words["median_abs_ms"] == pytest.approx(25) and words["median_signed_ms"] == pytest.approx(0)
+    signed = [0.02, -0.05, -0.03, 0, 0.05, 0, 0, 0.1, -0.1, 0, 0, 0]  # a, b, c; x, y; z: aligned - true
+    assert words["boundaries"] == 12
+    assert words["within_10ms"] == pytest.approx(0.5) and words["within_20ms"] == pytest.approx(7 / 12)
+    assert words["within_50ms"] == pytest.approx(10 / 12)
+    assert words["mean_abs_ms"] == pytest.approx(1000 * sum(map(abs, signed)) / 12)
+    assert words["median_abs_ms"] == pytest.approx(10) and words["median_signed_ms"] == pytest.approx(0)
     assert phones["boundaries"] == 12 and phones["within_20ms"] == pytest.approx(7 / 12)
 
 
@@ -95,15 +95,17 @@ def test_pause_edges_and_pauses_inserted_and_missed(scored):
     assert edges["inside_speech"]["boundaries"] == 2 and edges["inside_speech"]["median_signed_ms"] == pytest.approx(
         -40
     )
-    assert edges["utterance_start"]["boundaries"] == edges["utterance_end"]["boundaries"] == 2
-    assert edges["utterance_start"]["median_signed_ms"] == pytest.approx(10)
+    assert edges["utterance_start"]["boundaries"] == edges["utterance_end"]["boundaries"] == 3
+    assert edges["utterance_start"]["median_signed_ms"] == pytest.approx(0)
+    assert edges["utterance_start"]["within_20ms"] == 1
     pauses = got["pauses"]
     assert pauses["junctions_without_pause"] == 1 and pauses["inserted"] == 1
     assert pauses["inserted_median_ms"] == pytest.approx(20)
     assert pauses["true_pauses"] == 2 and pauses["missed"] == 0.5
     s1, s2 = got["speakers"]["s1"], got["speakers"]["s2"]
     assert s1["pauses"]["missed"] == 0 and s2["pauses"]["missed"] == 1 and s2["pauses"]["inserted"] is None
-    assert s1["tiers"]["words"]["boundaries"] == 6 and s2["tiers"]["words"]["label_mismatches"] == 1
+    assert s1["tiers"]["words"]["boundaries"] == s2["tiers"]["words"]["boundaries"] == 6
+    assert s1["tiers"]["phones"]["label_mismatches"] == 0 and s2["tiers"]["phones"]["label_mismatches"] == 1
 
 
 def test_the_scorer_agrees_with_corpus_reports_boundary_agreement(scored):

@@ -24,14 +24,16 @@ Scoring (`corpus_report.recordings` reads and pairs the TextGrids, one normalisa
 empty labels (MFA 3.4.3 writes its pauses so) and sil, sp, <eps> (older MFAs') are pauses; words compare
 lower-cased; `spn`, the phones MFA and jaxalign give a word the dictionary lacks (MFA keeps the word's
 spelling in the words tier), stays a label, so those phones do not compare. A tier of a recording is
-compared when its labels are the true ones; then every interval's begin and end
-is a boundary, error = aligned - true. Reported: the share of word and phone boundaries within 10/20/50
+compared when its labels are the true ones; then every interval's begin and end is a boundary, error =
+aligned - true. Reported: the share of word and phone boundaries within 10/20/50
 ms, mean and median absolute error; word boundaries at pause edges (a word starting right after a
 pause inside the utterance, a word ending right before one: the median signed error, > 0 late, and the
 share within 20 ms) against those inside speech (junctions where the truth has no pause) and at the
 utterance's ends; pauses inserted (junctions where the truth has none and the aligner a gap over 1 ms:
 their share and median length) and missed (true pauses where the aligner has none); the headline
-figures per speaker (a recording's first folder).
+figures per speaker (a recording's first folder); with `pronunciations.csv` beside the truth folder
+(`espeak_corpus.py --continuous`), how often the aligned phones of a word with several pronunciations are
+the spoken ones, and the same for the dictionary's first-listed one (the baseline).
 
 Output: a table (measures x aligners, with jaxalign/MFA ratios of times and memory), one per speaker,
 and JSON (--json, default experiments/results/bench_mfa_<CORPUS_DIR's name>.json; names only, no paths).
@@ -55,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus_report import PAUSE, junctions, recordings  # noqa: E402
+from corpus_report import PAUSE, junctions, pronunciation_report, read_dictionary, read_spoken, recordings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"
@@ -246,14 +248,19 @@ def boundary_summary(signed, tolerances_ms=TOLERANCES_MS) -> dict:
     }
 
 
-def score(aligned_dir, truth_dir) -> dict:
+def score(aligned_dir, truth_dir, spoken=None, dictionary=None) -> dict:
     """The accuracy above of the TextGrids under `aligned_dir` against those under `truth_dir`: the whole
-    corpus and per speaker (a recording's first folder; `.` for recordings at the top)."""
+    corpus and per speaker (a recording's first folder; `.` for recordings at the top); with the spoken
+    pronunciations (`corpus_report.read_spoken`) and the dictionary, also how often the aligned phones of
+    a word with several pronunciations are the spoken ones (`corpus_report.pronunciation_report`)."""
     total, speakers = Tally(), collections.defaultdict(Tally)
     for rel, pred, true in recordings(aligned_dir, truth_dir, TIERS, PAUSE_LABELS, lower=("words",)):
         total.add(pred, true)
         speakers[rel.parts[0] if len(rel.parts) > 1 else "."].add(pred, true)
-    return {**total.summary(), "speakers": {name: tally.summary() for name, tally in sorted(speakers.items())}}
+    out = {**total.summary(), "speakers": {name: tally.summary() for name, tally in sorted(speakers.items())}}
+    if spoken:
+        out["pronunciations"] = pronunciation_report(aligned_dir, truth_dir, spoken, dictionary, ignore=PAUSE_LABELS)
+    return out
 
 
 def unknown_words(corpus: Path, dictionary: Path) -> set[str]:
@@ -317,6 +324,10 @@ def table_rows(row: dict, audio: float) -> list[tuple[str, str]]:
         ),  # fmt: skip
         ("true pauses missed (%)", _pct(pauses["missed"])),
     ]
+    if "pronunciations" in acc:
+        prons = acc["pronunciations"]
+        value = f"{_pct(prons['aligned_is_spoken'])} of {prons['occurrences']} (first-listed {_pct(prons['first_listed_is_spoken'])})"  # fmt: skip
+        out.append(("words with several pronunciations: the spoken one chosen (%)", value))
     return out
 
 
@@ -409,6 +420,8 @@ def main(argv=None):
         print(f"{len(unknown)} transcript words not in the dictionary ({listed}): both aligners align them as "
               "spoken noise (spn), and a tier whose labels are not the truth's is not compared")  # fmt: skip
     audio = audio_seconds(corpus)
+    spoken_csv = truth.parent / "pronunciations.csv"  # espeak_corpus.py --continuous writes it beside truth/
+    pronunciations = (read_spoken(spoken_csv), read_dictionary(dictionary)) if spoken_csv.is_file() else ()
     result = {
         "corpus": args.corpus_dir.resolve().name,  # names only: no machine's paths in the results
         "recordings": sum(1 for _ in corpus.rglob("*.wav")),
@@ -421,7 +434,7 @@ def main(argv=None):
     print("jaxalign: training and aligning", flush=True)
     result["aligners"]["jaxalign"] = run_jaxalign(corpus, dictionary, work / "jaxalign", args.jaxalign_override)
     if "failed" not in result["aligners"]["jaxalign"]:
-        result["aligners"]["jaxalign"]["accuracy"] = score(work / "jaxalign" / "aligned", truth)
+        result["aligners"]["jaxalign"]["accuracy"] = score(work / "jaxalign" / "aligned", truth, *pronunciations)
     if mfa is None:
         why = "--mfa none" if args.mfa == "none" else "neither mfa-peer nor mfa on PATH; give --mfa PATH"
         result["aligners"]["mfa"] = {"skipped": f"skipped: {why}"}
@@ -429,9 +442,9 @@ def main(argv=None):
         print(f"mfa: training and aligning with {mfa}", flush=True)
         row = result["aligners"]["mfa"] = run_mfa(mfa, corpus, dictionary, work / "mfa", args.jobs)
         if (work / "mfa" / "model.zip").is_file():
-            row["train_accuracy"] = score(work / "mfa" / "train_aligned", truth)  # train's own alignments
+            row["train_accuracy"] = score(work / "mfa" / "train_aligned", truth, *pronunciations)  # train's own
         if "failed" not in row:
-            row["accuracy"] = score(work / "mfa" / "aligned", truth)
+            row["accuracy"] = score(work / "mfa" / "aligned", truth, *pronunciations)
     print()
     print_tables(result)
     path = args.json or RESULTS / f"bench_mfa_{result['corpus']}.json"

@@ -123,10 +123,15 @@ def test_the_scorer_agrees_with_corpus_reports_boundary_agreement(scored):
 
 
 def test_the_truth_against_itself_is_exact(tmp_path):
+    """Also with the spoken pronunciations: a, spoken `O t`, is listed second."""
     _write(tmp_path / "truth", TRUTH)
-    got = bench.score(tmp_path / "truth", tmp_path / "truth")
+    spoken = {"s1/u1": [("a", "O t"), ("b", "o"), ("c", "k")]}
+    dictionary = {"a": ["O d", "O t"], "b": ["o"], "c": ["k"]}
+    got = bench.score(tmp_path / "truth", tmp_path / "truth", spoken, dictionary)
     assert got["tiers"]["words"]["within_10ms"] == 1 and got["tiers"]["words"]["label_mismatches"] == 0
     assert got["pauses"]["inserted"] == 0 and got["pauses"]["missed"] == 0
+    prons = got["pronunciations"]
+    assert prons["occurrences"] == 1 and prons["aligned_is_spoken"] == 1 and prons["first_listed_is_spoken"] == 0
 
 
 def test_mfa_is_found_on_path_or_by_the_flag(tmp_path, monkeypatch):

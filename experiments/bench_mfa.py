@@ -191,11 +191,9 @@ class Tally:
                 self.compared[tier] += 1
                 for (pb, pe, _), (tb, te, _) in zip(pred[tier], true[tier]):
                     self.errors[tier] += [pb - tb, pe - te]
-        if "words" not in true or "words" not in pred or len(pred["words"]) != len(true["words"]):
-            return
-        if [w for *_, w in pred["words"]] != [w for *_, w in true["words"]]:
-            return
-        words, aligned = true["words"], pred["words"]
+        words, aligned = true.get("words"), pred.get("words")
+        if not words or aligned is None or [w for *_, w in aligned] != [w for *_, w in words]:
+            return  # the word edges and pauses of recordings whose aligned words are the true ones
         self.edges["utterance_start"].append(aligned[0][0] - words[0][0])
         self.edges["utterance_end"].append(aligned[-1][1] - words[-1][1])
         for true_gap, aligned_gap, end_error, begin_error in junctions(words, aligned):

@@ -20,7 +20,8 @@ for the dictionary's first-listed pronunciation, the baseline of always choosing
 Pauses: over the recordings whose aligned words are the true words, every junction between two words
 where the truth has no pause (the next word starts where the last ends): how many the aligner put a
 pause into (a gap over 1 ms between its words; their median length), and how many of the junction's two
-word boundaries (the end of one word, the start of the next) are within the tolerance.
+word boundaries (the end of one word, the start of the next) are within the tolerance; and of the
+junctions where the truth pauses, how many the aligner missed (no gap over 1 ms).
 """
 
 import argparse
@@ -32,33 +33,43 @@ from pathlib import Path
 from jaxalign.decoding import boundary_agreement
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "corpus_report.json"
+PAUSE = 0.001  # seconds: a gap between two words longer than this is a pause
 
 
-def read_tiers(path: Path, names, ignore) -> dict[str, list[tuple[float, float, str]]]:
-    """{tier name: [(begin, end, label)]} of the named interval tiers present, empty labels dropped."""
+def read_tiers(path: Path, names, ignore, lower=()) -> dict[str, list[tuple[float, float, str]]]:
+    """{tier name: [(begin, end, label)]} of the named interval tiers present, empty labels and those in
+    `ignore` dropped; the labels of the tiers in `lower` lower-cased (words compared regardless of case)."""
     from praatio import textgrid
 
     grid = textgrid.openTextgrid(str(path), includeEmptyIntervals=False)
     out = {}
     for name in names:
         if name in grid.tierNames:
-            entries = grid.getTier(name).entries
-            out[name] = [(float(b), float(e), lab) for b, e, lab in entries if lab.strip() and lab not in ignore]
+            entries = [
+                (float(b), float(e), lab.lower() if name in lower else lab) for b, e, lab in grid.getTier(name).entries
+            ]
+            out[name] = [(b, e, lab) for b, e, lab in entries if lab.strip() and lab not in ignore]
     return out
 
 
-def report(aligned_dir, truth_dir, *, tiers=("words", "phones"), tolerance: float = 0.020, ignore=()) -> dict:
+def recordings(aligned_dir, truth_dir, tiers, ignore=(), lower=()):
+    """Per `*.TextGrid` under `truth_dir`, in order: (its path relative to `truth_dir`, the aligned tiers
+    of the TextGrid at that path under `aligned_dir` ({} when there is none), the true tiers)."""
     aligned_dir, truth_dir = Path(aligned_dir), Path(truth_dir)
     paths = sorted(truth_dir.rglob("*.TextGrid"))
     if not paths:
         raise SystemExit(f"corpus_report: no *.TextGrid under {truth_dir}")
-    pairs = {name: ([], []) for name in tiers}
-    missing = dict.fromkeys(tiers, 0)
     for path in paths:
         rel = path.relative_to(truth_dir)
-        true = read_tiers(path, tiers, ignore)
         other = aligned_dir / rel
-        pred = read_tiers(other, tiers, ignore) if other.is_file() else {}
+        pred = read_tiers(other, tiers, ignore, lower) if other.is_file() else {}
+        yield rel, pred, read_tiers(path, tiers, ignore, lower)
+
+
+def report(aligned_dir, truth_dir, *, tiers=("words", "phones"), tolerance: float = 0.020, ignore=()) -> dict:
+    pairs = {name: ([], []) for name in tiers}
+    missing = dict.fromkeys(tiers, 0)
+    for _, pred, true in recordings(aligned_dir, truth_dir, tiers, ignore):
         for name in tiers:
             if name not in true:
                 continue
@@ -96,11 +107,8 @@ def read_spoken(path) -> dict[str, list[tuple[str, str]]]:
 def pronunciation_report(aligned_dir, truth_dir, spoken, dictionary, *, ignore=()) -> dict:
     """How often the aligned phones of a word with several pronunciations are the spoken ones (see above)."""
     occurrences = aligned_right = first_right = skipped = 0
-    for path in sorted(Path(truth_dir).rglob("*.TextGrid")):
-        rel = path.relative_to(truth_dir)
+    for rel, pred, _ in recordings(aligned_dir, truth_dir, ("words", "phones"), ignore):
         said = spoken.get(rel.with_suffix("").as_posix())
-        other = Path(aligned_dir) / rel
-        pred = read_tiers(other, ("words", "phones"), ignore) if other.is_file() and said else {}
         if said is None or len(pred) < 2 or [w for *_, w in pred["words"]] != [w for w, _ in said]:
             skipped += said is not None
             continue
@@ -119,36 +127,53 @@ def pronunciation_report(aligned_dir, truth_dir, spoken, dictionary, *, ignore=(
     }
 
 
+def junctions(true, pred) -> list[tuple[float, float, float, float]]:
+    """Per two neighbouring words of one recording whose aligned words (`pred`) are the true ones, both
+    [(begin, end, word)]: (the true gap between them, the aligned gap, the aligned minus the true end of
+    the first word, the same for the begin of the second), in seconds."""
+    return [
+        (t_begin - t_end, p_begin - p_end, p_end - t_end, p_begin - t_begin)
+        for (_, t_end, _), (t_begin, _, _), (_, p_end, _), (p_begin, _, _) in zip(true, true[1:], pred, pred[1:])
+    ]
+
+
 def pause_report(aligned_dir, truth_dir, *, tolerance: float = 0.020, ignore=()) -> dict:
-    """Pauses inserted where the truth has none, and word boundaries at those junctions (see above)."""
-    junctions = inserted = within = 0
+    """Pauses inserted where the truth has none, and word boundaries at those junctions (see above); and
+    the true pauses the aligner missed (no gap over 1 ms between its words there)."""
+    junctions_without = inserted = within = true_pauses = missed = 0
     lengths, skipped = [], 0
-    for path in sorted(Path(truth_dir).rglob("*.TextGrid")):
-        other = Path(aligned_dir) / path.relative_to(truth_dir)
-        true = read_tiers(path, ("words",), ignore).get("words", [])
-        pred = read_tiers(other, ("words",), ignore).get("words", []) if other.is_file() else []
+    for _, pred, true in recordings(aligned_dir, truth_dir, ("words",), ignore):
+        true, pred = true.get("words", []), pred.get("words", [])
         if [w for *_, w in pred] != [w for *_, w in true]:
             skipped += 1
             continue
-        for (_, t_end, _), (t_begin, _, _), (_, p_end, _), (p_begin, _, _) in zip(true, true[1:], pred, pred[1:]):
-            if t_begin - t_end > 0.001:  # the truth pauses here
+        for true_gap, aligned_gap, end_error, begin_error in junctions(true, pred):
+            if true_gap > PAUSE:
+                true_pauses += 1
+                missed += aligned_gap <= PAUSE
                 continue
-            junctions += 1
-            if p_begin - p_end > 0.001:
+            junctions_without += 1
+            if aligned_gap > PAUSE:
                 inserted += 1
-                lengths.append(p_begin - p_end)
-            within += (abs(p_end - t_end) <= tolerance + 1e-9) + (abs(p_begin - t_begin) <= tolerance + 1e-9)
+                lengths.append(aligned_gap)
+            within += (abs(end_error) <= tolerance + 1e-9) + (abs(begin_error) <= tolerance + 1e-9)
     return {
-        "junctions_without_pause": junctions,
-        "pause_inserted": inserted / junctions if junctions else None,
+        "junctions_without_pause": junctions_without,
+        "pause_inserted": inserted / junctions_without if junctions_without else None,
         "inserted_median_ms": 1000 * float(sorted(lengths)[len(lengths) // 2]) if lengths else None,
-        "boundaries_within_tolerance": within / (2 * junctions) if junctions else None,
+        "boundaries_within_tolerance": within / (2 * junctions_without) if junctions_without else None,
+        "true_pauses": true_pauses,
+        "pause_missed": missed / true_pauses if true_pauses else None,
         "recordings_skipped": skipped,
     }
 
 
 def _fmt(value, spec) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _percent(share):
+    return None if share is None else 100 * share
 
 
 def print_table(result: dict) -> None:
@@ -158,7 +183,7 @@ def print_table(result: dict) -> None:
         (
             name,
             str(s["boundaries"]),
-            _fmt(None if s["within_tolerance"] is None else 100 * s["within_tolerance"], ".1f"),
+            _fmt(_percent(s["within_tolerance"]), ".1f"),
             _fmt(s["mean_error_ms"], ".1f"),
             _fmt(s["median_error_ms"], ".1f"),
             str(s["recordings"]),
@@ -198,7 +223,8 @@ def main(argv=None):
         print(
             f"pauses: {pauses['junctions_without_pause']} word junctions without a pause; a pause inserted into "
             f"{100 * pauses['pause_inserted']:.1f}% (median {_fmt(pauses['inserted_median_ms'], '.0f')} ms); their "
-            f"word boundaries within {args.tolerance_ms:g} ms: {100 * pauses['boundaries_within_tolerance']:.1f}% "
+            f"word boundaries within {args.tolerance_ms:g} ms: {100 * pauses['boundaries_within_tolerance']:.1f}%; "
+            f"{pauses['true_pauses']} true pauses, {_fmt(_percent(pauses['pause_missed']), '.1f')}% missed "
             f"({pauses['recordings_skipped']} recordings skipped: other words)"
         )
     beside = Path(args.truth_dir).resolve().parent
@@ -209,8 +235,7 @@ def main(argv=None):
         prons = pronunciation_report(args.aligned_dir, args.truth_dir, spoken, dictionary, ignore=ignore)
         result["pronunciations"] = prons
         aligned, first = (
-            _fmt(None if x is None else 100 * x, ".1f")
-            for x in (prons["aligned_is_spoken"], prons["first_listed_is_spoken"])
+            _fmt(_percent(x), ".1f") for x in (prons["aligned_is_spoken"], prons["first_listed_is_spoken"])
         )
         print(
             f"pronunciations: {prons['occurrences']} occurrences of words with several; the aligned phones are "

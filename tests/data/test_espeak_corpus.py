@@ -338,3 +338,4 @@ def test_the_pause_report_counts_pauses_put_where_the_truth_has_none(tmp_path):
     got = _script("corpus_report").pause_report(tmp_path / "aligned", tmp_path / "truth", tolerance=0.02)
     assert got["junctions_without_pause"] == 2 and got["pause_inserted"] == 0.5
     assert got["inserted_median_ms"] == pytest.approx(100) and got["boundaries_within_tolerance"] == 0.5
+    assert got["true_pauses"] == 1 and got["pause_missed"] == 0  # the aligner pauses between c and d too

@@ -121,6 +121,10 @@ class AlignConfig:
     states_per_symbol: int = (
         2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     )
+    pause_states: int = 3  # rows of a corpus' optional pause (data.silence), entered or skipped whole: its shortest length in frames (docs/aligner.md)
+    pause_probability: float = (
+        0.5  # in (0, 1): an optional pause costs log p where the path enters it, log(1 - p) where it skips it
+    )
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
@@ -136,6 +140,9 @@ class AlignConfig:
         _one_of("align.topology", self.topology, TOPOLOGIES)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
+        _at_least("align.pause_states", self.pause_states, 1)
+        if not 0 < self.pause_probability < 1:
+            raise ConfigError(f"align.pause_probability must be in (0, 1), got {self.pause_probability}")
         _at_least("align.prior_scale", self.prior_scale, 0.0)
         _at_least("align.aligner_mix", self.aligner_mix, 0.0)
         _at_least("align.aligner_context", self.aligner_context, -1)

@@ -338,6 +338,9 @@ def _check_known(prefix: str, cfg, node) -> None:
 
 
 RETIRED_KEYS = ("xla_flags",)  # top-level keys of older runs' saved configs that no longer mean anything
+# Keys added later, with the value that keeps a run saved before them as it was trained: its pauses
+# were one row (its net never learnt the silence's other sub-state columns).
+ADDED_KEYS = {"align.pause_states": 1}
 
 
 def save_config(config: Config, path) -> None:
@@ -361,6 +364,9 @@ def load_config(path) -> Config:
         raise ConfigError(f"{path} is not a readable config: it holds a {type(raw).__name__}, not a mapping")
     for key in RETIRED_KEYS:  # runs saved before a key was removed still load
         raw.pop(key, None)
+    for key, value in ADDED_KEYS.items():
+        if OmegaConf.select(raw, key.rsplit(".", 1)[0]) is not None and OmegaConf.select(raw, key) is None:
+            OmegaConf.update(raw, key, value)
     name = OmegaConf.select(raw, "data.name")
     if name not in DATA_CONFIGS:
         raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")

@@ -40,51 +40,69 @@ class LongAlignment(NamedTuple):
     touched_edge: bool
 
 
-@functools.partial(jax.jit, static_argnames=("width",))
 def banded_graph_viterbi(log_probs_TxC, graph: Graph, band_start_T, *, width: int):
     """The best path through ONE left-to-right graph (a `Graph` whose fields have no batch axis:
     (S,) and (S, K)) using only states band_start_T[t] .. band_start_T[t] + width - 1 at frame t
     (band_start non-decreasing, 0 at t=0, S - width at the last frame, width <= S): `graph_viterbi`
     restricted to the band, with its tie-break (stay, then arc 0, 1, ...; the last of equal final
-    states). Returns ((T,) int32 states, score with the weights); score -inf where the band holds
-    no path. NaN and +inf log-probs count as -inf here (jitted, it cannot raise); `long_viterbi`
-    refuses them."""
+    states). The graph must be band-shaped: each arc slot k always comes from the same number
+    D_k <= width of states back (`grid_graph`, `Grid.graph`: D = 1 and the skip's), so a frame reads
+    its sources by slicing, not gathering (a gather per state made it 6x slower on a CPU). Returns
+    ((T,) int32 states, score with the weights); score -inf where the band holds no path. NaN and
+    +inf log-probs count as -inf here; `long_viterbi` refuses them."""
+    arcs = np.asarray(graph.arcs)
+    state_S = np.arange(len(arcs))
+    used = arcs >= 0
+    deltas = []
+    for k in range(arcs.shape[1]):
+        spans = np.unique(state_S[used[:, k]] - arcs[used[:, k], k])
+        if len(spans) > 1 or (len(spans) and not 1 <= spans[0] <= width):
+            raise ValueError(
+                f"banded_graph_viterbi: arc slot {k} spans {spans.tolist()} states; a band-shaped graph's slot "
+                f"always spans the same number, 1..width={width}"
+            )
+        deltas.append(int(spans[0]) if len(spans) else 1)
+    return _banded(log_probs_TxC, graph, jnp.asarray(band_start_T), width=width, deltas=tuple(deltas))
+
+
+@functools.partial(jax.jit, static_argnames=("width", "deltas"))
+def _banded(log_probs_TxC, graph: Graph, band_start_T, *, width: int, deltas: tuple[int, ...]):
+    """`banded_graph_viterbi` with arc slot k from deltas[k] states back."""
     num_frames = log_probs_TxC.shape[0]
-    num_arcs = graph.arcs.shape[1]
+    ok_S = graph.emissions >= 0
+    arc_ok_SxK = (graph.arcs >= 0) & ok_S[:, None]
 
-    def padded(x, fill):  # per-state arrays padded by `width` states, so a band never reads past them
-        return jnp.concatenate([jnp.asarray(x), jnp.full((width, *x.shape[1:]), fill, x.dtype)])
+    def padded(x):  # per-state floats padded by `width` -inf states, so a band never reads past them
+        return jnp.pad(x.astype(jnp.float32), [(0, width)] + [(0, 0)] * (x.ndim - 1), constant_values=_NEG_INF)
 
-    emissions = padded(graph.emissions.astype(jnp.int32), -1)
-    arcs = padded(graph.arcs.astype(jnp.int32), -1)
-    arc_weights = padded(graph.arc_weights.astype(jnp.float32), _NEG_INF)
+    classes = jnp.pad(jnp.maximum(graph.emissions, 0).astype(jnp.int32), (0, width))
     stay_weights, start, final = (
-        padded(getattr(graph, n).astype(jnp.float32), _NEG_INF) for n in ("stay_weights", "start", "final")
+        padded(jnp.where(ok_S, getattr(graph, n), _NEG_INF)) for n in ("stay_weights", "start", "final")
     )
+    arc_weights = [padded(w) for w in jnp.where(arc_ok_SxK, graph.arc_weights, _NEG_INF).T]  # per slot: 1-D slices
 
     def band(x, first):
         return jax.lax.dynamic_slice_in_dim(x, first, width)
 
     def emit(t, first):
-        classes = band(emissions, first)
-        e = log_probs_TxC[t][jnp.maximum(classes, 0)].astype(jnp.float32)
-        return jnp.where((classes >= 0) & ~jnp.isnan(e) & (e < jnp.inf), e, _NEG_INF)
+        e = log_probs_TxC[t][band(classes, first)].astype(jnp.float32)
+        return jnp.where(e < jnp.inf, e, _NEG_INF)  # NaN and +inf: -inf (padded states: -inf weights)
 
     alpha0 = band(start, band_start_T[0]) + emit(0, band_start_T[0])
 
     def forward(alpha_W, t):
-        before, first = band_start_T[t - 1], band_start_T[t]
-        from_W1 = jnp.concatenate([alpha_W, jnp.full(1, _NEG_INF)])  # index width: no source
+        first = band_start_T[t]
+        shift = first - band_start_T[t - 1]  # >= 0: the band moved down this many states
+        # the previous band's alphas with `width` -inf each side: band row j's source D back is at j + shift - D + width
+        padded_alpha = jnp.concatenate([jnp.full(width, _NEG_INF), alpha_W, jnp.full(width, _NEG_INF)])
 
-        def source(states):  # alpha of absolute states at frame t-1, -inf outside the previous band
-            offset = states - before
-            return from_W1[jnp.where((states >= 0) & (offset >= 0) & (offset < width), offset, width)]
+        def back(delta):
+            return jax.lax.dynamic_slice_in_dim(padded_alpha, jnp.minimum(shift - delta, width) + width, width)
 
-        best = source(first + jnp.arange(width)) + band(stay_weights, first)
+        best = back(0) + band(stay_weights, first)
         code = jnp.zeros(width, jnp.uint8)
-        arcs_WxK, weights_WxK = band(arcs, first), band(arc_weights, first)
-        for k in range(num_arcs):  # strictly better only: stay first, then arc 0, 1, ...
-            arrive = source(arcs_WxK[:, k]) + weights_WxK[:, k]
+        for k, delta in enumerate(deltas):  # strictly better only: stay first, then arc 0, 1, ...
+            arrive = back(delta) + band(arc_weights[k], first)
             code = jnp.where(arrive > best, jnp.uint8(k + 1), code)
             best = jnp.maximum(best, arrive)
         return best + emit(t, first), code
@@ -92,11 +110,11 @@ def banded_graph_viterbi(log_probs_TxC, graph: Graph, band_start_T, *, width: in
     alpha_last, backptr_TxW = jax.lax.scan(forward, alpha0, jnp.arange(1, num_frames))
     end_W = alpha_last + band(final, band_start_T[-1])
     end_state = band_start_T[-1] + width - 1 - jnp.argmax(end_W[::-1]).astype(jnp.int32)  # the last of equals
+    back_K1 = jnp.asarray((0, *deltas), jnp.int32)
 
     def backward(state, inputs):  # state: absolute
         t, code_W = inputs
-        code = code_W[state - band_start_T[t]].astype(jnp.int32)
-        prev = jnp.where(code == 0, state, arcs[state, jnp.maximum(code - 1, 0)])
+        prev = state - back_K1[code_W[state - band_start_T[t]]]
         return prev, prev
 
     _, before = jax.lax.scan(backward, end_state, (jnp.arange(1, num_frames), backptr_TxW), reverse=True)

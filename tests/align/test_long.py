@@ -133,6 +133,18 @@ def test_banded_graph_viterbi_is_graph_viterbi_in_a_full_band_and_one_around_the
     np.testing.assert_allclose(score, expected_score, rtol=1e-5)
 
 
+def test_a_graph_whose_arc_slot_spans_differ_is_refused_by_the_band():
+    """banded_graph_viterbi slices its sources: an arc slot must span the same number of states
+    everywhere (here slot 0 spans 1 and 2)."""
+    from jaxalign.align.graph import graph_from_arcs
+    from jaxalign.align.long import banded_graph_viterbi
+
+    graph = graph_from_arcs([[0, 1, 0, 1]], [[(0, 1), (0, 2), (2, 3)]], start=[[0]], final=[[3]])
+    graph = jax.tree.map(lambda x: x[0], graph)
+    with pytest.raises(ValueError, match="arc slot 0 spans \\[1, 2\\] states"):
+        banded_graph_viterbi(jnp.zeros((6, 2)), graph, jnp.zeros(6, jnp.int32), width=4)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("m, p", [(1, None), (2, 0.2)])
 def test_long_viterbi_with_an_optional_silence_equals_the_full_graph(m, p):

@@ -1,6 +1,7 @@
 """Train-step speed of the bi-GRU with and without in-step realignment, and a PyTorch peer, side by side.
 
     python experiments/bench_train_step.py [--sizes digits,speech] [--rounds 5] [--steps 4] [--no-torch]
+    python experiments/bench_train_step.py --sizes speech --pause --variants fixed,per_step_pause_rows,per_step_pause_graph
 
 Sizes: `digits` (the default experiment: digit strips, B=32, T=64, F=8, 2 sub-states per digit,
 2-layer bidirectional GRU of 128) and `speech` (synthetic, B=32, T=200, F=40, C=40, L=30, 2x256).
@@ -113,6 +114,33 @@ def make_batches(size: Size, count: int = 4):
     return data, batches
 
 
+def pause_batches(batches, every: int = 3):
+    """The batches with the pause class 0 first, last and after every `every` symbols of each target."""
+    out = []
+    for batch in batches:
+        labels, pads = np.asarray(batch["labels"]), np.asarray(batch["label_paddings"])
+        rows = []
+        for y in (labels[b][pads[b] == 0] for b in range(len(labels))):
+            target = [0]
+            for i in range(0, len(y), every):
+                target += [*y[i : i + every], 0]
+            rows.append(target)
+        width = max(map(len, rows))
+        new_labels = np.full((len(rows), width), -1, np.int32)
+        for b, target in enumerate(rows):
+            new_labels[b, : len(target)] = target
+        out.append({**batch, "labels": new_labels, "label_paddings": (new_labels < 0).astype(np.float32)})
+    return out
+
+
+def rows_route(setup):
+    """`setup` searching its pause rows as before align.pause_states: the grid kernels with one
+    skippable row per pause (its grid must have pause_states = 1)."""
+    setup.grid_viterbi = lambda lp, pads, grid: setup.viterbi(lp, pads, *grid.kernel_args())
+    setup.grid_forward = lambda lp, pads, grid: setup.forward_score(lp, pads, *grid.kernel_args())
+    return setup
+
+
 def bench_config(
     size: Size,
     schedule: str,
@@ -120,6 +148,7 @@ def bench_config(
     model_kwargs: dict | None = None,
     kernel: str = "scan",
     attention: str | None = None,
+    pause_states: int = 3,
 ) -> Config:
     """An order_sync config of the size: bi-GRU, Adam 1e-3, no warm-up (the step as trained after it).
     With `attention` (content | location): setup=seq2seq, the same bi-GRU as its encoder and the
@@ -133,6 +162,7 @@ def bench_config(
         states_per_symbol=size.states_per_symbol,
         aligner_context=aligner_context,
         kernel=kernel,
+        pause_states=pause_states,
     )
     return Config(
         setup=SetupConfig(name="seq2seq", attention=attention) if attention else SetupConfig(name="order_sync"),
@@ -153,10 +183,14 @@ def jax_variant(
     aligner_context: int = -1,
     kernel: str = "scan",
     attention: str | None = None,
+    pause: str | None = None,
 ):
-    """(run one step and wait, {compile_s, peak_mb, temp_mb})."""
-    config = bench_config(size, schedule, aligner_context, model_kwargs, kernel, attention)
-    setup = make_setup(config, data.num_classes)
+    """(run one step and wait, {compile_s, peak_mb, temp_mb}). pause: None, "rows" or "graph" (the
+    batches' class 0 is then the optional pause, searched by that route)."""
+    config = bench_config(size, schedule, aligner_context, model_kwargs, kernel, attention, 1 if pause == "rows" else 3)
+    setup = make_setup(config, data.num_classes, None if pause is None else 0)
+    if pause == "rows":
+        setup = rows_route(setup)
     graphdef, optimizer, state = init_train_state(config, setup, data.feature_dim)
     key = jax.random.key(0)
     tic = time.perf_counter()
@@ -299,13 +333,27 @@ def bench_size(size_name: str, args) -> dict:
     ]
     if args.pallas:
         variants += [("per_step_pallas", "per_step", -1), ("per_step_local_pallas", "per_step", 3)]
+    if args.pause:
+        variants += [(f"{s}_pause_{route}", s, -1) for s in ("per_step", "full_sum") for route in ("rows", "graph")]
+    if args.variants:
+        variants = [v for v in variants if v[0] in args.variants.split(",")]
     failed = {}
+    with_pauses = pause_batches(batches)
     for name, schedule, context in variants:
         kernel = "pallas" if name.endswith("_pallas") else "scan"
         attention = {"seq2seq": "content", "seq2seq_location": "location"}.get(name)
+        pause = name.rsplit("_", 1)[1] if "_pause_" in name else None
         try:
             runs[name], info[name] = jax_variant(
-                schedule, size, data, batches, model_kwargs, context, kernel, attention
+                schedule,
+                size,
+                data,
+                with_pauses if pause else batches,
+                model_kwargs,
+                context,
+                kernel,
+                attention,
+                pause,
             )
         except Exception as err:  # noqa: BLE001 - a Pallas kernel that does not build must not cost the other rows
             if kernel == "scan":
@@ -377,6 +425,8 @@ def main(argv=None):
         default=None,
         help="add the per_step steps with align.kernel=pallas; default: on a GPU only (elsewhere it is interpreted)",
     )
+    parser.add_argument("--pause", action="store_true", help="add the steps on targets with optional pauses")
+    parser.add_argument("--variants", default="", help="comma-separated step names to time (default: all)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)
     if args.pallas is None:

@@ -121,6 +121,10 @@ class AlignConfig:
     states_per_symbol: int = (
         2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     )
+    pause_states: int = 3  # rows of a corpus' optional pause (data.silence), entered or skipped whole: its shortest length in frames (docs/aligner.md)
+    pause_probability: float = (
+        0.5  # in (0, 1): an optional pause costs log p where the path enters it, log(1 - p) where it skips it
+    )
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
@@ -138,6 +142,9 @@ class AlignConfig:
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.pronunciation_every", self.pronunciation_every, 0)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
+        _at_least("align.pause_states", self.pause_states, 1)
+        if not 0 < self.pause_probability < 1:
+            raise ConfigError(f"align.pause_probability must be in (0, 1), got {self.pause_probability}")
         _at_least("align.prior_scale", self.prior_scale, 0.0)
         _at_least("align.aligner_mix", self.aligner_mix, 0.0)
         _at_least("align.aligner_context", self.aligner_context, -1)
@@ -345,6 +352,9 @@ def _check_known(prefix: str, cfg, node) -> None:
 
 
 RETIRED_KEYS = ("xla_flags",)  # top-level keys of older runs' saved configs that no longer mean anything
+# Keys added later, with the value that keeps a run saved before them as it was trained: its pauses
+# were one row (its net never learnt the silence's other sub-state columns).
+ADDED_KEYS = {"align.pause_states": 1}
 
 
 def save_config(config: Config, path) -> None:
@@ -368,6 +378,9 @@ def load_config(path) -> Config:
         raise ConfigError(f"{path} is not a readable config: it holds a {type(raw).__name__}, not a mapping")
     for key in RETIRED_KEYS:  # runs saved before a key was removed still load
         raw.pop(key, None)
+    for key, value in ADDED_KEYS.items():
+        if OmegaConf.select(raw, key.rsplit(".", 1)[0]) is not None and OmegaConf.select(raw, key) is None:
+            OmegaConf.update(raw, key, value)
     name = OmegaConf.select(raw, "data.name")
     if name not in DATA_CONFIGS:
         raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")

@@ -169,6 +169,9 @@ def test_typos_and_wrong_types_fail_at_composition_naming_the_key(override, key)
         ("align.kernel=cuda", "align.kernel"),
         ("align.method=masked align.kernel=pallas", "align.kernel=pallas"),
         ("align.states_per_symbol=0", "align.states_per_symbol"),
+        ("align.pause_states=0", "align.pause_states"),
+        ("align.pause_probability=1", "align.pause_probability"),
+        ("align.pause_probability=0", "align.pause_probability"),
         ("model.kind=transformer", "model.kind"),
         ("model.dropout=1.5", "model.dropout"),
         ("optim.learning_rate=-1", "optim.learning_rate"),
@@ -216,3 +219,20 @@ def test_a_corpus_aligns_unknown_words_as_spn_by_default_and_names_the_choices()
     with pytest.raises(ConfigError, match=r"data\.oov") as err:
         to_config(make([*corpus, "data.oov=ignore"]))
     assert all(choice in str(err.value) for choice in ("spn", "skip", "espeak", "error"))
+
+
+def test_a_run_saved_before_pause_blocks_loads_with_one_row_pauses(tmp_path):
+    """A saved config without align.pause_states (a run trained on one-row pauses) loads with 1; a
+    saved value is kept."""
+    from omegaconf import OmegaConf
+
+    from jaxalign.config import load_config, save_config
+    from tests.helpers import tiny_config
+
+    config = tiny_config(align={"pause_states": 4})
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml").align.pause_states == 4
+    raw = OmegaConf.load(tmp_path / "config.yaml")
+    del raw.align["pause_states"]
+    OmegaConf.save(raw, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml").align.pause_states == 1

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxalign.align.graph import Graph, grid_graph
+from jaxalign.align.grid import Grid
 from jaxalign.align.viterbi import viterbi_align
 
 _NEG_INF = -jnp.inf
@@ -38,55 +40,96 @@ class LongAlignment(NamedTuple):
     touched_edge: bool
 
 
-@functools.partial(jax.jit, static_argnames=("width",))
-def banded_viterbi(log_probs_TxC, rows_L, band_start_T, optional_L=None, *, width: int):
-    """The grid's best path from row 0 at frame 0 to row L-1 at frame T-1 using only rows
-    band_start_T[t] .. band_start_T[t] + width - 1 at frame t (band_start non-decreasing, 0 at t=0,
-    L - width at the last frame, width <= L). optional_L: (L,) 1 = a row the path may skip, as in
-    `viterbi_align` (then it may also start in row 1 and end in row L-2 past an optional first or
-    last row), or None. Returns ((T,) int32 rows, score); score -inf where the band holds no path.
-    NaN and +inf log-probs count as -inf here (jitted, it cannot raise); `long_viterbi` refuses them."""
+def banded_graph_viterbi(log_probs_TxC, graph: Graph, band_start_T, *, width: int):
+    """The best path through ONE left-to-right graph (a `Graph` whose fields have no batch axis:
+    (S,) and (S, K)) using only states band_start_T[t] .. band_start_T[t] + width - 1 at frame t
+    (band_start non-decreasing, 0 at t=0, S - width at the last frame, width <= S): `graph_viterbi`
+    restricted to the band, with its tie-break (stay, then arc 0, 1, ...; the last of equal final
+    states). The graph must be band-shaped: each arc slot k always comes from the same number
+    D_k <= width of states back (`grid_graph`, `Grid.graph`: D = 1 and the skip's), so a frame reads
+    its sources by slicing, not gathering (a gather per state made it 6x slower on a CPU). Returns
+    ((T,) int32 states, score with the weights); score -inf where the band holds no path. NaN and
+    +inf log-probs count as -inf here; `long_viterbi` refuses them."""
+    arcs = np.asarray(graph.arcs)
+    state_S = np.arange(len(arcs))
+    used = arcs >= 0
+    deltas = []
+    for k in range(arcs.shape[1]):
+        spans = np.unique(state_S[used[:, k]] - arcs[used[:, k], k])
+        if len(spans) > 1 or (len(spans) and not 1 <= spans[0] <= width):
+            raise ValueError(
+                f"banded_graph_viterbi: arc slot {k} spans {spans.tolist()} states; a band-shaped graph's slot "
+                f"always spans the same number, 1..width={width}"
+            )
+        deltas.append(int(spans[0]) if len(spans) else 1)
+    return _banded(log_probs_TxC, graph, jnp.asarray(band_start_T), width=width, deltas=tuple(deltas))
+
+
+@functools.partial(jax.jit, static_argnames=("width", "deltas"))
+def _banded(log_probs_TxC, graph: Graph, band_start_T, *, width: int, deltas: tuple[int, ...]):
+    """`banded_graph_viterbi` with arc slot k from deltas[k] states back."""
     num_frames = log_probs_TxC.shape[0]
-    num_rows = rows_L.shape[0]
-    padded_rows = jnp.concatenate([rows_L.astype(jnp.int32), jnp.zeros(width, jnp.int32)])
-    in_grid = jnp.arange(num_rows + width) < num_rows
-    optional = jnp.zeros(num_rows, bool) if optional_L is None else jnp.asarray(optional_L) > 0
-    # skip_ok[r]: row r may be entered from r - 2 (row r - 1 optional); padded like the rows
-    skip_ok = jnp.concatenate([jnp.zeros(1, bool), optional[:-1], jnp.zeros(width, bool)])
+    ok_S = graph.emissions >= 0
+    arc_ok_SxK = (graph.arcs >= 0) & ok_S[:, None]
 
-    def emit(t, start):
-        band_rows = jax.lax.dynamic_slice(padded_rows, (start,), (width,))
-        ok = jax.lax.dynamic_slice(in_grid, (start,), (width,))
-        e = log_probs_TxC[t][band_rows].astype(jnp.float32)
-        return jnp.where(ok & ~jnp.isnan(e) & (e < jnp.inf), e, _NEG_INF)
+    def padded(x):  # per-state floats padded by `width` -inf states, so a band never reads past them
+        return jnp.pad(x.astype(jnp.float32), [(0, width)] + [(0, 0)] * (x.ndim - 1), constant_values=_NEG_INF)
 
-    starts_at = (jnp.arange(width) == 0) | ((jnp.arange(width) == 1) & optional[0])
-    alpha0 = jnp.where(starts_at, emit(0, band_start_T[0]), _NEG_INF)
+    classes = jnp.pad(jnp.maximum(graph.emissions, 0).astype(jnp.int32), (0, width))
+    stay_weights, start, final = (
+        padded(jnp.where(ok_S, getattr(graph, n), _NEG_INF)) for n in ("stay_weights", "start", "final")
+    )
+    arc_weights = [padded(w) for w in jnp.where(arc_ok_SxK, graph.arc_weights, _NEG_INF).T]  # per slot: 1-D slices
+
+    def band(x, first):
+        return jax.lax.dynamic_slice_in_dim(x, first, width)
+
+    def emit(t, first):
+        e = log_probs_TxC[t][band(classes, first)].astype(jnp.float32)
+        return jnp.where(e < jnp.inf, e, _NEG_INF)  # NaN and +inf: -inf (padded states: -inf weights)
+
+    alpha0 = band(start, band_start_T[0]) + emit(0, band_start_T[0])
 
     def forward(alpha_W, t):
-        shift = band_start_T[t] - band_start_T[t - 1]  # >= 0: the band moved down this many rows
-        padded = jnp.concatenate([jnp.full(2, _NEG_INF), alpha_W, jnp.full(width + 2, _NEG_INF)])
-        stay = jax.lax.dynamic_slice(padded, (jnp.minimum(shift + 2, width + 2),), (width,))
-        move = jax.lax.dynamic_slice(padded, (jnp.minimum(shift + 1, width + 2),), (width,))
-        skip = jax.lax.dynamic_slice(padded, (jnp.minimum(shift, width + 2),), (width,))
-        skip = jnp.where(jax.lax.dynamic_slice(skip_ok, (band_start_T[t],), (width,)), skip, _NEG_INF)
-        best = jnp.maximum(stay, move)
-        backptr = jnp.where(skip > best, 2, (move > stay).astype(jnp.int32))  # ties: stay, then move
-        return jnp.maximum(best, skip) + emit(t, band_start_T[t]), backptr.astype(jnp.uint8)
+        first = band_start_T[t]
+        shift = first - band_start_T[t - 1]  # >= 0: the band moved down this many states
+        # the previous band's alphas with `width` -inf each side: band row j's source D back is at j + shift - D + width
+        padded_alpha = jnp.concatenate([jnp.full(width, _NEG_INF), alpha_W, jnp.full(width, _NEG_INF)])
+
+        def back(delta):
+            return jax.lax.dynamic_slice_in_dim(padded_alpha, jnp.minimum(shift - delta, width) + width, width)
+
+        best = back(0) + band(stay_weights, first)
+        code = jnp.zeros(width, jnp.uint8)
+        for k, delta in enumerate(deltas):  # strictly better only: stay first, then arc 0, 1, ...
+            arrive = back(delta) + band(arc_weights[k], first)
+            code = jnp.where(arrive > best, jnp.uint8(k + 1), code)
+            best = jnp.maximum(best, arrive)
+        return best + emit(t, first), code
 
     alpha_last, backptr_TxW = jax.lax.scan(forward, alpha0, jnp.arange(1, num_frames))
-    last = num_rows - 1 - band_start_T[-1]
-    end_before = optional[-1] & (num_rows >= 2) & (alpha_last[last - 1] > alpha_last[last])
-    end_row = jnp.where(end_before, num_rows - 2, num_rows - 1)
+    end_W = alpha_last + band(final, band_start_T[-1])
+    end_state = band_start_T[-1] + width - 1 - jnp.argmax(end_W[::-1]).astype(jnp.int32)  # the last of equals
+    back_K1 = jnp.asarray((0, *deltas), jnp.int32)
 
-    def backward(row, inputs):  # row: absolute
-        t, backptr_W = inputs
-        prev = row - backptr_W[row - band_start_T[t]].astype(jnp.int32)
+    def backward(state, inputs):  # state: absolute
+        t, code_W = inputs
+        prev = state - back_K1[code_W[state - band_start_T[t]]]
         return prev, prev
 
-    _, rows_before = jax.lax.scan(backward, end_row, (jnp.arange(1, num_frames), backptr_TxW), reverse=True)
-    path = jnp.concatenate([rows_before, end_row[None]]).astype(jnp.int32)
-    return path, alpha_last[end_row - band_start_T[-1]]
+    _, before = jax.lax.scan(backward, end_state, (jnp.arange(1, num_frames), backptr_TxW), reverse=True)
+    return jnp.concatenate([before, end_state[None]]).astype(jnp.int32), jnp.max(end_W)
+
+
+def banded_viterbi(log_probs_TxC, rows_L, band_start_T, optional_L=None, *, width: int):
+    """The grid's best path from row 0 at frame 0 to row L-1 at frame T-1 using only rows
+    band_start_T[t] .. band_start_T[t] + width - 1 at frame t (as `banded_graph_viterbi`). optional_L:
+    (L,) 1 = a row the path may skip, as in `viterbi_align` (then it may also start in row 1 and end
+    in row L-2 past an optional first or last row), or None. Returns ((T,) int32 rows, score)."""
+    rows = jnp.asarray(rows_L, jnp.int32)[None]
+    optional = None if optional_L is None else jnp.asarray(optional_L)[None]
+    graph = grid_graph(rows, jnp.zeros(rows.shape), optional)
+    return banded_graph_viterbi(log_probs_TxC, jax.tree.map(lambda x: x[0], graph), band_start_T, width=width)
 
 
 def coarse_path(symbol_log_probs_TxS, symbols_U, pool: int, optional_U=None) -> np.ndarray:
@@ -139,6 +182,7 @@ def long_viterbi(
     *,
     label_of_L=None,
     optional_L=None,
+    pause_probability=None,
     pool=4,
     width=512,
     max_width=8192,
@@ -146,8 +190,9 @@ def long_viterbi(
 ):
     """The best path of one long sequence through the grid of sub-state rows `rows_L` (L = U * k,
     the symbols `symbols_U` each k rows; or, with `label_of_L`, row l belongs to symbol
-    label_of_L[l], e.g. an optional silence's one row, see `substate_grid`), by a coarse pass and a
-    band around it (module docstring). optional_L: (L,) rows the path may skip, or None.
+    label_of_L[l], e.g. an optional silence's block of rows, see `substate_grid`), by a coarse pass
+    and a band around it (module docstring). optional_L: (L,) rows of optional blocks (a symbol's
+    rows, skipped whole), or None; pause_probability: the blocks' weights, as in `Grid.graph`.
     log_probs_TxC: the head's log-probs over the sub-state classes (NumPy or JAX, T >= L); a NaN or
     +inf in them is refused with a ValueError naming the first such frame of the recording (-inf is
     a log-probability)."""
@@ -165,12 +210,20 @@ def long_viterbi(
         np.bincount(label_of_L, minlength=len(symbols_U)), 1
     )  # the middle row of each symbol
     centre = np.floor(middle_U[coarse_path(symbol_lp, symbols_U, pool, optional_U)] + 0.5).astype(np.int64)
-    device_lp, device_rows = jnp.asarray(log_probs_TxC), jnp.asarray(rows_L, jnp.int32)
-    device_optional = None if optional_L is None else jnp.asarray(optional_L, jnp.float32)
+    rows = jnp.asarray(rows_L, jnp.int32)[None]
+    if optional_L is None:
+        graph = grid_graph(rows, jnp.zeros(rows.shape))
+    else:
+        grid = Grid(
+            rows, jnp.zeros(rows.shape), jnp.asarray(optional_L, jnp.float32)[None], jnp.asarray(label_of_L)[None]
+        )
+        graph = grid.graph(pause_probability)
+    graph = jax.tree.map(lambda x: x[0], graph)
+    device_lp = jnp.asarray(log_probs_TxC)
     width = min(width, num_rows)
     while True:
         starts = band_starts(centre, num_rows, width)
-        positions, score = banded_viterbi(device_lp, device_rows, jnp.asarray(starts), device_optional, width=width)
+        positions, score = banded_graph_viterbi(device_lp, graph, jnp.asarray(starts), width=width)
         positions = np.asarray(positions)
         offset = positions - starts
         low_edge = (offset < margin) & (starts > 0)

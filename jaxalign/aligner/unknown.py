@@ -36,8 +36,10 @@ def align_with_filler(setup, log_probs_TxC, labels_L, silence_id: int, penalty: 
     k, c = setup.states_per_symbol, setup.num_classes
     lp = filler_log_probs(setup, log_probs_TxC, silence_id, penalty)
     labels_L = np.asarray(labels_L)
-    rows, label_of, optional = target_grid(labels_L, k, setup.optional_symbol)
-    found = long_viterbi(lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional)
+    rows, label_of, optional = target_grid(labels_L, k, setup.optional_symbol, pause_states=setup.pause_states)
+    found = long_viterbi(
+        lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional, pause_probability=setup.pause_probability
+    )
     posteriors = setup.symbol_log_posteriors(log_probs_TxC)
     speech = np.where(np.arange(c) == silence_id, -np.inf, posteriors).max(axis=1, keepdims=True)
     return label_of[found.positions].astype(np.int32), np.concatenate([posteriors, speech], axis=1)

@@ -6,14 +6,15 @@ pronunciations side by side: `pause word_1 pause word_2 ... pause`, where every 
 word is entered from the pause before it and, the pause skipped, from the last state of every
 pronunciation of the word before; it leaves into the pause after it and, skipped, into every
 pronunciation of the next word. Each symbol's states and classes are the setup's own grid rows
-(`substate_grid`: k sub-states a phone, one skippable row for the optional pause), so with one
-pronunciation per word the graph IS `grid_graph` of today's target, state for state and arc for
-arc, and `graph_viterbi` finds the grid's path (same tie-break). The chosen path is turned back
+(`substate_grid`: k sub-states a phone, a block of `align.pause_states` rows for the optional pause,
+entered or skipped whole), so with one pronunciation per word the graph IS `Grid.graph` of today's
+target, state for state and arc for arc, and `graph_viterbi` finds the grid's path (same tie-break). The chosen path is turned back
 into today's representation: the chosen pronunciations' target, each frame's index in it, and the
 index of each word's pronunciation in its dictionary list.
 
-Arcs carry no weight: MFA's pronunciation probability columns are dropped by `read_dictionary`, so
-every listed pronunciation is equally likely a priori. Unknown words (`spn`, `jaxalign.aligner.unknown`)
+The arcs that enter a pause carry log p and those that skip one log(1 - p) (`align.pause_probability`,
+as in `Grid.graph`); the others carry no weight: MFA's pronunciation probability columns are dropped
+by `read_dictionary`, so every listed pronunciation is equally likely a priori. Unknown words (`spn`, `jaxalign.aligner.unknown`)
 and long recordings (band alignment, `jaxalign.align.long`, which takes no graphs) keep the first
 pronunciation.
 """
@@ -43,17 +44,18 @@ class Chosen(NamedTuple):
 
 class _Layout(NamedTuple):
     emissions: list[int]  # class of each state
-    arcs: list[tuple[int, int]]
-    start: list[int]
-    final: list[int]
+    arcs: list[tuple]  # (source, target) or (source, target, log-weight)
+    start: dict[int, float]  # start state -> log-weight
+    final: dict[int, float]  # final state -> log-weight
     kinds: list[tuple]  # per state: ("pause", i) or ("phone", word, branch, phone index)
 
 
 def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
     """The left-to-right graph of one recording (module docstring). pronunciations: per word, its
     pronunciations as lists of symbol ids (at least one each). The states are the rows of the
-    setup's grid (`substate_grid` with `setup.states_per_symbol` and `setup.optional_symbol`) over
-    all the branches' symbols in order; a pause row the grid marks optional may be skipped."""
+    setup's grid (`substate_grid` with the setup's `states_per_symbol`, `optional_symbol` and
+    `pause_states`) over all the branches' symbols in order; a pause block the grid marks optional
+    may be skipped whole."""
     symbols, kinds = [silence_id], [("pause", 0)]
     for i, prons in enumerate(pronunciations):
         for j, phones in enumerate(prons):
@@ -62,8 +64,11 @@ def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
         symbols.append(silence_id)
         kinds.append(("pause", i + 1))
     width = max(64, 1 << (len(symbols) - 1).bit_length())  # a few padded widths: a few compilations
-    rows, label_of, optional = target_grid(symbols, setup.states_per_symbol, setup.optional_symbol, width)
-    optional = np.zeros(len(rows), bool) if optional is None else optional > 0
+    rows, label_of, optional = target_grid(
+        symbols, setup.states_per_symbol, setup.optional_symbol, width, setup.pause_states
+    )
+    skippable = optional is not None
+    enter, skip = (np.log(setup.pause_probability), np.log1p(-setup.pause_probability)) if skippable else (0.0, 0.0)
     first = {int(s): int(np.flatnonzero(label_of == s)[0]) for s in np.unique(label_of)}
     last = {int(s): int(np.flatnonzero(label_of == s)[-1]) for s in np.unique(label_of)}
     pause_label = {kind[1]: s for s, kind in enumerate(kinds) if kind[0] == "pause"}
@@ -71,7 +76,7 @@ def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
     for s, kind in enumerate(kinds):
         if kind[0] == "phone" and kind[3] == len(pronunciations[kind[1]][kind[2]]) - 1:
             ends.setdefault(kind[1], []).append(last[s])
-    arcs, start = [], []
+    arcs, start = [], {}
     for r in range(len(rows)):
         s = int(label_of[r])
         if r != first[s]:
@@ -82,22 +87,21 @@ def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
             arcs.append((last[s - 1], r))
             continue
         word = kind[1]  # a branch's first phone: word `word`; a pause: the one after word - 1
-        before = pause_label[word] if kind[0] == "phone" else None
-        if before is not None:
-            arcs.append((last[before], r))
-            if optional[first[before]]:
-                arcs += [(e, r) for e in ends.get(word - 1, [])]
+        if kind[0] == "phone":  # from the pause before it, or past that pause where it may be skipped
+            arcs.append((last[pause_label[word]], r))
+            if skippable:
+                arcs += [(e, r, skip) for e in ends.get(word - 1, [])]
                 if word == 0:
-                    start.append(r)
-        else:
-            arcs += [(e, r) for e in ends.get(word - 1, [])]
+                    start[r] = skip
+        else:  # a pause, entered from every branch of the word before it
+            arcs += [(e, r, enter) for e in ends.get(word - 1, [])]
             if word == 0:
-                start.append(r)
-    final = [len(rows) - 1]
-    if optional[-1]:
-        final = [*ends[len(pronunciations) - 1], len(rows) - 1]
+                start[r] = enter
+    final = {len(rows) - 1: 0.0}
+    if skippable:
+        final.update({e: skip for e in ends[len(pronunciations) - 1]})
     state_kinds = [kinds[int(s)] for s in label_of]
-    return _Layout([int(c) for c in rows], arcs, sorted(start), final, state_kinds)
+    return _Layout([int(c) for c in rows], arcs, start, final, state_kinds)
 
 
 def _chosen(layout: _Layout, pronunciations, states_T, silence_id: int) -> Chosen:

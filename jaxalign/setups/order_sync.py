@@ -6,8 +6,11 @@ With `align.states_per_symbol` = k each symbol s owns k ordered sub-state rows s
 the head, so "3 3" decodes apart from "3"; a CTC blank, when used, is the last column C*k.
 
 A data set may name an *optional symbol* (`SequenceData.optional_symbol`: a corpus' silence, which
-its targets put between words): its rows are one row each (sub-state 0), and the path may skip them,
-so the Viterbi decides where the pauses are (`substate_grid`).
+its targets put between words): each of its occurrences is a block of `align.pause_states` rows that
+the path enters whole or skips whole, so the Viterbi decides where the pauses are and a pause lasts
+at least that many frames (`substate_grid`); entering costs log p, skipping log(1 - p) with
+p = `align.pause_probability`. Such a grid is searched as a graph (`Grid.graph`, `graph_viterbi`,
+`graph_forward`).
 """
 
 from collections.abc import Callable
@@ -20,6 +23,8 @@ import numpy as np
 from jaxalign.align import (
     forward_score,
     forward_score_pallas,
+    graph_forward,
+    graph_viterbi,
     masked_align,
     uniform_align,
     viterbi_align,
@@ -74,6 +79,8 @@ class OrderSync(Setup):
         self.forward_score = kernels.forward_score  # full-sum schedules
         self.path_search = METHODS[align.method](kernels)  # training targets
         self.states_per_symbol = align.states_per_symbol
+        self.pause_states = align.pause_states  # rows of each optional symbol's block
+        self.pause_probability = align.pause_probability
         self.prior_scale = align.prior_scale
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
         self.init_name, self.schedule_name = align.init, align.schedule
@@ -88,8 +95,8 @@ class OrderSync(Setup):
             self.check_optional(align)
 
     def check_optional(self, align) -> None:
-        """Optional rows run on the scan kernels' Viterbi and full sum; CTC's own grid, optax's CTC and
-        the Pallas kernels have no optional rows of this kind."""
+        """Optional blocks run on the graph kernels' Viterbi and full sum; CTC's own grid, optax's CTC,
+        the masked alignment and the Pallas kernels have no optional blocks."""
         if self.blank_id is not None or align.kernel != "scan" or align.method != "viterbi":
             raise ConfigError(
                 "this data set's targets have optional pauses (data.silence): they need align.method=viterbi, "
@@ -168,25 +175,42 @@ class OrderSync(Setup):
 
     def grid(self, batch) -> Grid:
         """The rows of the batch's target-ordered grid (`substate_grid`)."""
-        return substate_grid(batch["labels"], batch["label_paddings"], self.states_per_symbol, self.optional_symbol)
+        return substate_grid(
+            batch["labels"], batch["label_paddings"], self.states_per_symbol, self.optional_symbol, self.pause_states
+        )
+
+    def grid_viterbi(self, log_probs_BxTxC, logit_paddings, grid: Grid) -> Alignment:
+        """The best path through the grid: `self.viterbi` on the rows, or with optional blocks
+        `graph_viterbi` on `Grid.graph` (its states are the rows)."""
+        if grid.optional is None:
+            return self.viterbi(log_probs_BxTxC, logit_paddings, *grid.kernel_args())
+        found = graph_viterbi(log_probs_BxTxC, logit_paddings, grid.graph(self.pause_probability))
+        return Alignment(found.states, grid.columns_of(found.states), found.score, found.feasible)
+
+    def grid_forward(self, log_probs_BxTxC, logit_paddings, grid: Grid):
+        """(B,) full-sum log-likelihood over the grid: `self.forward_score`, or `graph_forward` with
+        optional blocks."""
+        if grid.optional is None:
+            return self.forward_score(log_probs_BxTxC, logit_paddings, *grid.kernel_args())
+        return graph_forward(log_probs_BxTxC, logit_paddings, grid.graph(self.pause_probability))
 
     def feasible(self, frame_lengths, label_lengths, skippable=None):
         """(N,) bool, NumPy or JAX alike: the grid's shortest path fits the input. skippable: (N,)
-        optional rows of each target, which the shortest path leaves out (a target of optional rows
-        alone still takes one frame)."""
+        optional symbols of each target, whose blocks the shortest path leaves out (a target of one
+        optional symbol alone takes its block's frames)."""
         if skippable is None or self.optional_symbol is None:
             return super().feasible(frame_lengths, label_lengths)
         needed = (label_lengths - skippable) * self.states_per_symbol
-        needed = needed + ((label_lengths > 0) & (needed == 0))
+        needed = needed + ((label_lengths > 0) & (needed == 0)) * self.pause_states
         return is_feasible(frame_lengths, needed)
 
     def skippable(self, labels_L) -> int:
-        """How many rows of one target's grid the path may skip (its optional symbols)."""
+        """How many symbols of one target the path may skip (its optional symbols)."""
         return 0 if self.optional_symbol is None else int(np.sum(np.asarray(labels_L) == self.optional_symbol))
 
     def frames_needed(self, labels_L):
         needed = (len(labels_L) - self.skippable(labels_L)) * self.states_per_symbol
-        return max(needed, min(len(labels_L), 1))
+        return needed if needed > 0 or len(labels_L) == 0 else self.pause_states
 
     def feasible_targets(self, frame_lengths, labels):
         label_lengths = np.array([len(y) for y in labels], np.int64)
@@ -203,7 +227,7 @@ class OrderSync(Setup):
 
     def flat_start(self, batch) -> Alignment:
         """The uniform initial alignment: equal shares of each sequence's frames for its grid rows.
-        With optional rows only the first and last of them take part (a recording's leading and
+        With optional blocks only the first and last of them take part (a recording's leading and
         trailing pause); the pauses between words are left for the realignment to find, so the
         silence is not first trained on the middle of words."""
         grid = self.grid(batch)
@@ -211,8 +235,9 @@ class OrderSync(Setup):
             return uniform_align(batch["logit_paddings"], grid.paddings, grid.rows)
         r_R = jnp.arange(grid.rows.shape[1])
         used_B = lengths(grid.paddings)
+        last_label_B = jnp.take_along_axis(grid.label_of, jnp.maximum(used_B - 1, 0)[:, None], axis=1)
         keep_BxR = (r_R[None, :] < used_B[:, None]) & (
-            (grid.optional == 0) | (r_R[None, :] == 0) | (r_R[None, :] == used_B[:, None] - 1)
+            (grid.optional == 0) | (grid.label_of == 0) | (grid.label_of == last_label_B)
         )
         order_BxR = jnp.argsort((~keep_BxR).astype(jnp.int32), axis=1, stable=True)  # kept rows first, in order
         kept_pad = (r_R[None, :] >= jnp.sum(keep_BxR, axis=1)[:, None]).astype(jnp.float32)
@@ -234,6 +259,8 @@ class OrderSync(Setup):
         if self.topology == "ctc":
             rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
             return self.path_search(log_probs_BxTxC, batch["logit_paddings"], rows, row_pad, optional)
+        if grid.optional is not None:
+            return self.grid_viterbi(log_probs_BxTxC, batch["logit_paddings"], grid)
         return self.path_search(log_probs_BxTxC, batch["logit_paddings"], *grid.kernel_args())
 
     def path_targets(self, ali):
@@ -320,7 +347,7 @@ class OrderSync(Setup):
         out.update(self.decoder.decode_labels(self, log_probs, pad))
         grid = self.grid(batch)
         symbol_log_probs = jax.nn.log_softmax(symbol_logits, axis=-1)
-        ali = self.viterbi(symbol_log_probs, pad, *grid.kernel_args())
+        ali = self.grid_viterbi(symbol_log_probs, pad, grid)
         out["positions"] = grid.labels_of(ali.positions)
         if self.blank_id is not None:  # a CTC head: its own best path too, through CTC's grid with the blank
             rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
@@ -337,7 +364,7 @@ class OrderSync(Setup):
         return per_symbol - np.logaddexp.reduce(per_symbol, axis=1, keepdims=True)
 
     def align_long(self, log_probs_TxC, labels_L):
-        """`long_viterbi` over this target's grid (its sub-state rows and optional rows), on the
+        """`long_viterbi` over this target's grid (its sub-state rows and optional blocks), on the
         sub-state columns renormalised (the blank left out, as in `decode`)."""
         from jaxalign.align.long import long_viterbi
 
@@ -345,8 +372,16 @@ class OrderSync(Setup):
         symbol_lp = np.asarray(log_probs_TxC, np.float32)[:, : c * k]
         symbol_lp = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
         labels_L = np.asarray(labels_L)
-        rows, label_of, optional = target_grid(labels_L, k, self.optional_symbol)
-        found = long_viterbi(symbol_lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional)
+        rows, label_of, optional = target_grid(labels_L, k, self.optional_symbol, pause_states=self.pause_states)
+        found = long_viterbi(
+            symbol_lp,
+            rows,
+            labels_L,
+            k,
+            label_of_L=label_of,
+            optional_L=optional,
+            pause_probability=self.pause_probability,
+        )
         return found._replace(positions=label_of[found.positions].astype(np.int32))
 
     def beam_decode(self, log_probs_TxC, beam_width):

@@ -119,7 +119,7 @@ class FullSum(Schedule):
     ever committed to; its gradient is the frame-by-row occupancy."""
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        score_B = setup.forward_score(log_probs_BxTxC, batch["logit_paddings"], *setup.grid(batch).kernel_args())
+        score_B = setup.grid_forward(log_probs_BxTxC, batch["logit_paddings"], setup.grid(batch))
         return setup.sequence_loss(score_B, batch)
 
 

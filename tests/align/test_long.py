@@ -88,24 +88,73 @@ def test_banded_viterbi_with_optional_rows_is_the_full_viterbi_with_them(seed):
     np.testing.assert_array_equal(positions, expected)
 
 
-@pytest.mark.slow
-def test_long_viterbi_with_a_one_row_optional_silence_equals_the_full_grid():
-    """substate_grid's layout (k = 2, the silence one optional row) through the coarse pass and band."""
+def silence_case(k, m, seed=5, words=30):
+    """substate_grid's layout of `sil w w w sil ...` (the silence a block of m rows), as NumPy rows,
+    optional flags and label_of, and (T, 6k) log-probs whose frames follow it, five a row, the
+    silences spoken only every other time."""
     from jaxalign.align.grid import substate_grid
 
-    k, silence = 2, 0
-    rng = np.random.default_rng(5)
-    symbols = np.concatenate([[silence], *[[*rng.integers(1, 6, 3), silence] for _ in range(30)]]).astype(np.int32)
-    grid = substate_grid(jnp.asarray(symbols)[None], jnp.zeros((1, len(symbols))), k, silence)
+    silence = 0
+    rng = np.random.default_rng(seed)
+    symbols = np.concatenate([[silence], *[[*rng.integers(1, 6, 3), silence] for _ in range(words)]]).astype(np.int32)
+    grid = substate_grid(jnp.asarray(symbols)[None], jnp.zeros((1, len(symbols))), k, silence, m)
     ok = np.asarray(grid.paddings[0]) == 0
     rows, optional, label_of = (np.asarray(a[0])[ok] for a in (grid.rows, grid.optional, grid.label_of))
-    # frames: each word phone's 2 sub-states in turn; the silences only every other time
     truth = [r for r in range(len(rows)) for _ in range(0 if optional[r] and label_of[r] % 8 == 4 else 5)]
     logits = rng.normal(0, 1.0, (len(truth), 6 * k)).astype(np.float32)
     logits[np.arange(len(truth)), rows[truth]] += 4.0
-    log_probs = np.asarray(jax.nn.log_softmax(logits, axis=-1))
-    expected, _ = full_optional(log_probs, rows, optional)
-    found = long_viterbi(log_probs, rows, symbols, k, label_of_L=label_of, optional_L=optional, width=16, margin=2)
+    return symbols, grid, rows, optional, label_of, np.asarray(jax.nn.log_softmax(logits, axis=-1))
+
+
+def full_graph(log_probs, graph):
+    from jaxalign.align.graph import graph_viterbi
+
+    found = graph_viterbi(jnp.asarray(log_probs)[None], jnp.zeros((1, len(log_probs))), graph)
+    return np.asarray(found.states[0]), float(found.score[0])
+
+
+@pytest.mark.parametrize("m, p", [(3, 0.3)])
+def test_banded_graph_viterbi_is_graph_viterbi_in_a_full_band_and_one_around_the_path(m, p):
+    """A pause-block graph (`Grid.graph`, weighted): a full-width band, and a band around the
+    path, give graph_viterbi's path and score (weights included)."""
+    from jaxalign.align.long import banded_graph_viterbi
+
+    _, grid, rows, _, _, log_probs = silence_case(2, m, words=12)
+    graph = jax.tree.map(lambda x: x[:, : len(rows)], grid.graph(p))
+    expected, expected_score = full_graph(log_probs, graph)
+    one = jax.tree.map(lambda x: x[0], graph)
+    frames = len(log_probs)
+    positions, score = banded_graph_viterbi(jnp.asarray(log_probs), one, jnp.zeros(frames, jnp.int32), width=len(rows))
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_allclose(score, expected_score, rtol=1e-5)
+    starts = band_starts(expected, len(rows), 16)
+    positions, score = banded_graph_viterbi(jnp.asarray(log_probs), one, jnp.asarray(starts), width=16)
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_allclose(score, expected_score, rtol=1e-5)
+
+
+def test_a_graph_whose_arc_slot_spans_differ_is_refused_by_the_band():
+    """banded_graph_viterbi slices its sources: an arc slot must span the same number of states
+    everywhere (here slot 0 spans 1 and 2)."""
+    from jaxalign.align.graph import graph_from_arcs
+    from jaxalign.align.long import banded_graph_viterbi
+
+    graph = graph_from_arcs([[0, 1, 0, 1]], [[(0, 1), (0, 2), (2, 3)]], start=[[0]], final=[[3]])
+    graph = jax.tree.map(lambda x: x[0], graph)
+    with pytest.raises(ValueError, match="arc slot 0 spans \\[1, 2\\] states"):
+        banded_graph_viterbi(jnp.zeros((6, 2)), graph, jnp.zeros(6, jnp.int32), width=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("m, p", [(1, None), (2, 0.2)])
+def test_long_viterbi_with_an_optional_silence_equals_the_full_graph(m, p):
+    """substate_grid's layout (k = 2, the silence a block of m rows weighted by p) through the
+    coarse pass and the band: graph_viterbi's path on the whole `Grid.graph`."""
+    symbols, grid, rows, optional, label_of, log_probs = silence_case(2, m)
+    expected, _ = full_graph(log_probs, jax.tree.map(lambda x: x[:, : len(rows)], grid.graph(p)))
+    found = long_viterbi(
+        log_probs, rows, symbols, 2, label_of_L=label_of, optional_L=optional, pause_probability=p, width=16, margin=2
+    )
     np.testing.assert_array_equal(found.positions, expected)
 
 

@@ -4,13 +4,14 @@ log-probs: the graph is the grid with one pronunciation a word, and the Viterbi 
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
-from jaxalign.align.graph import graph_from_arcs, grid_graph
+from jaxalign.align.graph import graph_from_arcs
 from jaxalign.align.grid import substate_grid
 from jaxalign.setups.alternatives import align_alternatives, alternatives_graph
 
 SIL = 0
-SETUP = SimpleNamespace(states_per_symbol=2, optional_symbol=SIL, num_classes=8)
+SETUP = SimpleNamespace(states_per_symbol=2, optional_symbol=SIL, num_classes=8, pause_states=1, pause_probability=0.5)
 
 
 def log_probs_of(classes, num_classes=8, k=2):
@@ -28,16 +29,24 @@ def frames_of(symbols, each=2, k=2):
     return out
 
 
-def test_one_pronunciation_a_word_is_the_grid():
+@pytest.mark.parametrize("m, p", [(1, 0.5), (3, 0.2)])
+def test_one_pronunciation_a_word_is_the_grid(m, p):
+    """The graph of one pronunciation a word is `Grid.graph` of the target, state for state, arc
+    for arc and weight for weight (pause blocks of m rows, weighted by p)."""
+    setup = SimpleNamespace(**{**vars(SETUP), "pause_states": m, "pause_probability": p})
     prons = [[[1, 2]], [[3]], [[4, 5, 1]]]
-    layout = alternatives_graph(SETUP, prons, SIL)
+    layout = alternatives_graph(setup, prons, SIL)
     graph = graph_from_arcs([layout.emissions], [layout.arcs], [layout.start], [layout.final])
     labels = np.array([[SIL, 1, 2, SIL, 3, SIL, 4, 5, 1, SIL]])
-    grid = substate_grid(labels, np.zeros(labels.shape), 2, SIL)
-    expected = grid_graph(grid.rows, grid.paddings, grid.optional)
+    expected = substate_grid(labels, np.zeros(labels.shape), 2, SIL, m).graph(p)
     used = graph.emissions.shape[1]
-    for name in ("emissions", "arcs", "stay_weights", "start", "final"):
-        np.testing.assert_array_equal(getattr(graph, name), np.asarray(getattr(expected, name))[:, :used], name)
+    assert used == int(np.sum(np.asarray(expected.emissions) >= 0))
+    for name in ("emissions", "arcs", "arc_weights", "stay_weights", "start", "final"):
+        want = np.asarray(getattr(expected, name))[:, :used]
+        got = np.asarray(getattr(graph, name))
+        if name == "arc_weights":  # where there is no arc the weight is not read
+            want, got = np.where(np.asarray(expected.arcs)[:, :used] >= 0, want, 0), np.where(graph.arcs >= 0, got, 0)
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
 
 
 def test_the_spoken_pronunciation_is_chosen_when_listed_second():

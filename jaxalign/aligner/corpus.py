@@ -39,7 +39,7 @@ from jaxalign.data.corpus import (
     pronunciation_options,
     utterance_sequences,
 )
-from jaxalign.data.dictionary import read_dictionary
+from jaxalign.data.dictionary import read_dictionary_with_probabilities
 from jaxalign.data.load import spec_from_config
 from jaxalign.errors import CorpusError
 from jaxalign.setups.alternatives import align_alternatives
@@ -85,6 +85,14 @@ def word_spans(utterance, pronunciations=None) -> list[tuple[str, tuple[int, int
         spans.append((word, (at, at + len(phones))))
         at += len(phones) + 1
     return spans
+
+
+def branch_weights(words, options, probabilities) -> list[list[float]]:
+    """Per word, the log of each option's pronunciation probability (MFA's column; 0 without one)."""
+    return [
+        [float(np.log(probabilities[w][n])) if w in probabilities and n is not None else 0.0 for n, _ in o]
+        for w, o in zip(words, options)
+    ]
 
 
 def is_long(run, labels_L, num_frames: int) -> bool:
@@ -166,7 +174,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
     spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
     clock = run.clock or Clock.of_front_end(spec)
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
-    entries, warnings = read_dictionary(dictionary_path, spec.silence)
+    entries, probabilities, warnings = read_dictionary_with_probabilities(dictionary_path, spec.silence)
     for line in warnings:
         say(f"warning: {line}")
     state = {"run": str(run.run_dir.resolve()), "step": run.step, "dictionary": dictionary_digest(dictionary_path)}
@@ -208,6 +216,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                 chosen = dict(zip(branching, align_alternatives(
                     run.setup, [outs[part.index(i)]["log_probs"] for i in branching],
                     [[[ids for _, ids in w] for w in options[i]] for i in branching], silence_id,
+                    weights=[branch_weights(utterances[i].words, options[i], probabilities) for i in branching],
                 )))  # fmt: skip
                 for i, result in zip(part, outs):
                     u = utterances[i]

@@ -234,7 +234,10 @@ def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: 
     alternatives = None
     if dictionary is not None:
         options = [pronunciation_options(u, dictionary, dictionary, vocab) for u in utterances]
-        alternatives = [[[ids for _, ids in w] for w in o] if any(len(w) > 1 for w in o) else None for o in options]
+        alternatives = [
+            [(word, [ids for _, ids in w]) for word, w in zip(u.words, o)] if any(len(w) > 1 for w in o) else None
+            for u, o in zip(utterances, options)
+        ]
     return SequenceData(
         [u.features for u in utterances], labels, None, vocab, index[silence], names=names, alternatives=alternatives
     )

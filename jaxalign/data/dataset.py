@@ -19,9 +19,9 @@ class SequenceData:
                 `jaxalign.data.audio.FrontEnd`: sample_rate, window, hop, mel_bins), or None for
                 features without one (digit strips, synthetic, `.npz` arrays).
     names:      what each example is called where it has a name (a corpus' recording ids), or None.
-    alternatives: per example, per word, the pronunciations a word may be spoken with (symbol-id
-                lists, the one in `labels` first) where the example has a word with several, else
-                None; or None for data without them. Training re-chooses among them
+    alternatives: per example, per word, (the word, the pronunciations it may be spoken with as
+                symbol-id lists, the one in `labels` first) where the example has a word with
+                several, else None; or None for data without them. Training re-chooses among them
                 (`jaxalign.training.pronunciations`) and writes the choice into `labels`.
     """
 
@@ -56,7 +56,7 @@ class SequenceData:
         longest = int(self.label_lengths().max(initial=0))
         for words in self.alternatives or []:
             if words is not None:  # a pause around each word, as in the target
-                longest = max(longest, 1 + sum(1 + max(len(p) for p in prons) for prons in words))
+                longest = max(longest, 1 + sum(1 + max(len(p) for p in prons) for _, prons in words))
         return longest
 
     def frame_labels(self, i: int) -> np.ndarray:

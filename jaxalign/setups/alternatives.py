@@ -1,5 +1,5 @@
 """Words with several pronunciations, aligned as parallel branches: the Viterbi chooses one per
-occurrence (`jaxalign-align` on a corpus; training keeps each word's first pronunciation).
+occurrence (`jaxalign-align` on a corpus, and training: `jaxalign.training.pronunciations`).
 
 A recording's graph (`alternatives_graph`) is the grid of its target with each word replaced by its
 pronunciations side by side: `pause word_1 pause word_2 ... pause`, where every pronunciation of a
@@ -13,8 +13,9 @@ into today's representation: the chosen pronunciations' target, each frame's ind
 index of each word's pronunciation in its dictionary list.
 
 The arcs that enter a pause carry log p and those that skip one log(1 - p) (`align.pause_probability`,
-as in `Grid.graph`); the others carry no weight: MFA's pronunciation probability columns are dropped
-by `read_dictionary`, so every listed pronunciation is equally likely a priori. Unknown words (`spn`, `jaxalign.aligner.unknown`)
+as in `Grid.graph`); the arcs into a pronunciation carry its log-probability where the dictionary
+gives MFA's probability column (`read_dictionary_with_probabilities`; a run's dictionary.txt has the
+probabilities its training chose, `jaxalign.training.pronunciations`), else nothing. Unknown words (`spn`, `jaxalign.aligner.unknown`)
 and long recordings (band alignment, `jaxalign.align.long`, which takes no graphs) keep the first
 pronunciation.
 """
@@ -50,9 +51,10 @@ class _Layout(NamedTuple):
     kinds: list[tuple]  # per state: ("pause", i) or ("phone", word, branch, phone index)
 
 
-def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
+def alternatives_graph(setup, pronunciations, silence_id: int, weights=None) -> _Layout:
     """The left-to-right graph of one recording (module docstring). pronunciations: per word, its
-    pronunciations as lists of symbol ids (at least one each). The states are the rows of the
+    pronunciations as lists of symbol ids (at least one each); weights: per word, a log-weight for
+    each of its pronunciations (on every arc into the branch), or None (0). The states are the rows of the
     setup's grid (`substate_grid` with the setup's `states_per_symbol`, `optional_symbol` and
     `pause_states`) over all the branches' symbols in order; a pause block the grid marks optional
     may be skipped whole."""
@@ -88,11 +90,12 @@ def alternatives_graph(setup, pronunciations, silence_id: int) -> _Layout:
             continue
         word = kind[1]  # a branch's first phone: word `word`; a pause: the one after word - 1
         if kind[0] == "phone":  # from the pause before it, or past that pause where it may be skipped
-            arcs.append((last[pause_label[word]], r))
+            prior = 0.0 if weights is None else float(weights[word][kind[2]])
+            arcs.append((last[pause_label[word]], r, prior))
             if skippable:
-                arcs += [(e, r, skip) for e in ends.get(word - 1, [])]
+                arcs += [(e, r, skip + prior) for e in ends.get(word - 1, [])]
                 if word == 0:
-                    start[r] = skip
+                    start[r] = skip + prior
         else:  # a pause, entered from every branch of the word before it
             arcs += [(e, r, enter) for e in ends.get(word - 1, [])]
             if word == 0:
@@ -126,7 +129,7 @@ def _chosen(layout: _Layout, pronunciations, states_T, silence_id: int) -> Chose
 
 
 def align_alternatives(
-    setup, log_probs, pronunciations, silence_id: int, max_cells: int = MAX_CELLS
+    setup, log_probs, pronunciations, silence_id: int, max_cells: int = MAX_CELLS, weights=None
 ) -> list[Chosen | None]:
     """The best path of each recording through its pronunciation graph, by batched `graph_viterbi`
     calls (recordings of similar length together, at most `max_cells` frames x states of one-byte
@@ -135,8 +138,11 @@ def align_alternatives(
     log_probs: per recording (T_i, C') the run's log-probs (`Run.outputs`' `log_probs`); the search
     reads their sub-state columns renormalised, the CTC blank left out (as the grid's forced
     alignment does in `OrderSync.decode`). pronunciations: per recording, per word, its
-    pronunciations as symbol-id lists. Returns per recording a `Chosen`, or None where no path fits."""
-    layouts = [alternatives_graph(setup, prons, silence_id) for prons in pronunciations]
+    pronunciations as symbol-id lists. weights: per recording, `alternatives_graph`'s weights (e.g.
+    the log of MFA's pronunciation probabilities), or None. Returns per recording a `Chosen`, or None
+    where no path fits."""
+    weights = weights or [None] * len(pronunciations)
+    layouts = [alternatives_graph(setup, prons, silence_id, w) for prons, w in zip(pronunciations, weights)]
     out: list[Chosen | None] = [None] * len(layouts)
     group: list[int] = []
     for i in sorted(range(len(layouts)), key=lambda i: len(log_probs[i])):

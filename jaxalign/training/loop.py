@@ -18,6 +18,7 @@ from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.corpus import add_unaligned
 from jaxalign.data.dataset import DataSplits, flatten_ragged, unflatten_ragged
+from jaxalign.data.dictionary import dictionary_text, estimated_probabilities, read_dictionary
 from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
 from jaxalign.errors import TrainingDiverged
@@ -214,6 +215,18 @@ class Trainer:
             changed = self.pronunciations.update(params)
             self.writer.write(step, "pronunciations", changed=changed)
 
+    def write_pronunciation_probabilities(self) -> None:
+        """The run's dictionary.txt, rewritten with MFA's probability column for the words whose
+        pronunciations training chose among: how often it chose each (`estimated_probabilities`),
+        which `jaxalign-align` then weighs the branches with."""
+        path = self.run_dir / "dictionary.txt"
+        if not path.is_file():
+            return
+        entries, _ = read_dictionary(path, self.config.data.silence)
+        counts = {w: c for w, c in self.pronunciations.counts().items() if len(entries.get(w, [])) == len(c)}
+        path.write_text(dictionary_text(entries, estimated_probabilities(counts)), encoding="utf-8")
+        console(f"pronunciation probabilities of {len(counts)} words re-estimated into {path}")
+
     def log_train(self, step: int, metrics) -> dict:
         """Reads a dispatched step's metrics (blocks until it finished); stops on a non-finite loss."""
         metrics = jax.device_get(metrics)
@@ -333,6 +346,8 @@ class Trainer:
             if converged:
                 break
         progress.close()
+        if self.pronunciations and self.first:
+            self.write_pronunciation_probabilities()
         if self.start >= end:
             stopped = f"resumed at step {self.start}: nothing left to train"
         self.writer.write(end, "stop", reason=stopped)

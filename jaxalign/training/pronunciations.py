@@ -58,7 +58,7 @@ class PronunciationChoice:
         found = align_alternatives(
             self.setup,
             [log_probs[i] for i in self.branching],
-            [self.data.alternatives[i] for i in self.branching],
+            [[prons for _, prons in self.data.alternatives[i]] for i in self.branching],
             self.data.optional_symbol,
         )
         changed = words = 0
@@ -67,7 +67,7 @@ class PronunciationChoice:
                 continue
             old = self.choice[i, : len(chosen.choice)]
             changed += int(np.sum(old != chosen.choice))
-            words += sum(len(w) > 1 for w in self.data.alternatives[i])
+            words += sum(len(prons) > 1 for _, prons in self.data.alternatives[i])
             old[:] = chosen.choice
             self.data.labels[i] = chosen.labels
         return changed / max(words, 1)
@@ -76,9 +76,18 @@ class PronunciationChoice:
         """Example i's target with its chosen pronunciations: pause, word, pause, ..., pause."""
         pause = self.data.optional_symbol
         labels = [pause]
-        for word, j in zip(self.data.alternatives[i], self.choice[i]):
-            labels += [*word[j], pause]
+        for (_, prons), j in zip(self.data.alternatives[i], self.choice[i]):
+            labels += [*prons[j], pause]
         return np.asarray(labels, np.int32)
+
+    def counts(self) -> dict[str, list[int]]:
+        """{word: how often each of its pronunciations is the one chosen} over the training examples."""
+        out: dict[str, list[int]] = {}
+        for i in self.branching:
+            for (word, prons), j in zip(self.data.alternatives[i], self.choice[i]):
+                if len(prons) > 1:
+                    out.setdefault(word, [0] * len(prons))[j] += 1
+        return out
 
     # -- checkpoints ------------------------------------------------------------------------
 

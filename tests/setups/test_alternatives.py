@@ -84,3 +84,21 @@ def test_recordings_split_into_several_calls_give_the_same_paths():
         assert a.choice == b.choice
         np.testing.assert_array_equal(a.positions, b.positions)
         np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_pronunciation_weights_decide_where_the_frames_cannot():
+    """Frames that hear both pronunciations equally well: the unweighted graph keeps the first
+    (the tie-break), a log-probability weight on the second's arcs makes it the choice; a weight
+    the frames outweigh does not."""
+    prons = [[[1], [2]]]
+    lp = log_probs_of(frames_of([SIL, 1, SIL]))
+    lp[:, 4:6] = lp[:, 2:4]  # symbol 2's sub-states as likely as symbol 1's
+    ((tied,), (weighted,)) = (
+        align_alternatives(SETUP, [lp], [prons], SIL),
+        align_alternatives(SETUP, [lp], [prons], SIL, weights=[[[np.log(0.2), 0.0]]]),
+    )
+    assert tied.choice == [0] and weighted.choice == [1]
+    (heard,) = align_alternatives(
+        SETUP, [log_probs_of(frames_of([SIL, 1, SIL]))], [prons], SIL, weights=[[[np.log(0.2), 0.0]]]
+    )
+    assert heard.choice == [0]

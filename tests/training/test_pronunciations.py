@@ -8,6 +8,7 @@ import pytest
 
 from jaxalign.data.corpus import Utterance, utterance_sequences
 from jaxalign.data.dataset import DataSplits, SequenceData
+from jaxalign.data.dictionary import dictionary_text, estimated_probabilities, read_dictionary_with_probabilities
 from jaxalign.training import train
 from jaxalign.training.loop import Trainer
 from tests.helpers import replace, tiny_config
@@ -27,7 +28,7 @@ def test_a_word_with_several_pronunciations_gives_its_example_alternatives():
     ]
     data = utterance_sequences(utterances, VOCAB, "sil", dictionary)
     assert data.labels[0].tolist() == [0, 4, 2, 0, 1, 3, 0]
-    assert data.alternatives == [[[[4, 2]], [[1, 3], [1, 2]]], None]
+    assert data.alternatives == [[("two", [[4, 2]]), ("one", [[1, 3], [1, 2]])], None]
     assert data.longest_target() == 7
     assert utterance_sequences(utterances, VOCAB, "sil").alternatives is None
 
@@ -51,7 +52,7 @@ def spoken_examples(n: int, seed: int):
         for w in words:
             target += [*LISTED[w][0], SIL]
         labels.append(np.asarray(target, np.int32))
-        alternatives.append([LISTED[w] for w in words] if any(len(LISTED[w]) > 1 for w in words) else None)
+        alternatives.append([(w, LISTED[w]) for w in words] if any(len(LISTED[w]) > 1 for w in words) else None)
     return SequenceData(features, labels, None, VOCAB, SIL, alternatives=alternatives)
 
 
@@ -87,6 +88,19 @@ def test_training_re_chooses_the_spoken_pronunciation_and_a_resume_keeps_the_cho
     assert [r["step"] for r in lines if r["split"] == "pronunciations"] == [40, 60, 80, 100]
 
     fresh = spoken_examples(64, seed=0)  # a resumed run puts the checkpoint's choice back into its targets
-    monkeypatch.setattr("jaxalign.training.loop.load_splits", lambda _: DataSplits(fresh, fresh.subset([]), fresh.subset([])))
+    monkeypatch.setattr(
+        "jaxalign.training.loop.load_splits", lambda _: DataSplits(fresh, fresh.subset([]), fresh.subset([]))
+    )
     Trainer(replace(config, trainer={"resume": True}), tmp_path / "run")
     assert all(fresh.labels[i].tolist() == data.labels[i].tolist() for i in range(len(data)))
+
+
+def test_chosen_counts_become_mfa_probability_columns_that_read_back(tmp_path):
+    entries = {"one": [["a", "c"], ["a", "b"]], "two": [["d", "b"]]}
+    probabilities = estimated_probabilities({"one": [1, 5]})
+    assert probabilities == {"one": [pytest.approx(2 / 6), 1.0]}
+    path = tmp_path / "dictionary.txt"
+    path.write_text(dictionary_text(entries, probabilities), encoding="utf-8")
+    assert path.read_text().splitlines() == ["one\t0.3333\ta c", "one\t1\ta b", "two\td b"]
+    read, read_probabilities, _ = read_dictionary_with_probabilities(path, "sil")
+    assert read == entries and read_probabilities == {"one": [pytest.approx(0.3333), 1.0]}

@@ -9,7 +9,8 @@
   over the whole recording from -drift_db/2 to +drift_db/2 (or back), on the speech only, as a talker
   moving from or to the microphone; the noise floor stays,
 - noise at an SNR drawn from `snr_db` (relative to the power of the gained speech inside the words), of
-  a colour drawn from `NOISE_COLOURS`: white (flat), pink (power ~ 1/f), brown (~ 1/f^2, a rumble);
+  a colour drawn from `NOISE_COLOURS`: white (flat), pink (power ~ 1/f), brown (~ 1/f^2, a rumble)
+  (`jaxalign.data.augment`'s noise and gain, which training augmentation uses too);
   if the sum would clip, the whole recording is scaled down (SNR and drift kept),
 - sentences whose pauses (commas, and the recording's two ends) are more often next to words that
   start or end with weak sounds: with `weak_edge_probability` the word after a pause is one spelled with
@@ -21,41 +22,16 @@ import functools
 
 import numpy as np
 
+from jaxalign.data.augment import NOISE_COLOURS, coloured_noise, gain_curve_db
 from jaxalign.data.espeak_corpus import _check, _word_list, prepare_output, sentence_pool, write_phrases
 from jaxalign.errors import EspeakCorpusError
 
 ROBUST_VOICES = ("en-us+klatt", "en+whisper", "en-us+f3", "en-gb-scotland+klatt4")
 ROBUST_RATES = (110, 300)
 ROBUST_PITCHES = (10, 90)
-NOISE_COLOURS = ("white", "pink", "brown")
-_COLOUR_EXPONENT = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # noise power ~ 1/f^exponent
 WEAK_STARTS, NOT_WEAK_STARTS = ("h", "f", "th", "s"), ("sh", "sch")
 WEAK_ENDS = ("f", "th", "s", "ce")
 _WEAK_KEY = 1 << 21  # seeds the weak-edge choices apart from the pool and the speakers
-
-
-def coloured_noise(length: int, colour: str, rng) -> np.ndarray:
-    """(length,) float64 noise of unit mean power whose power spectrum falls as 1/f^e (white e=0, pink 1,
-    brown 2), shaped from white Gaussian noise in the frequency domain."""
-    if colour not in _COLOUR_EXPONENT:
-        raise EspeakCorpusError(f"noise colour {colour!r} is not one of {list(_COLOUR_EXPONENT)}")
-    white = rng.normal(size=length)
-    if colour == "white" or length < 4:
-        noise = white
-    else:
-        spectrum = np.fft.rfft(white)
-        freqs = np.fft.rfftfreq(length)
-        freqs[0] = freqs[1]
-        noise = np.fft.irfft(spectrum * freqs ** (-_COLOUR_EXPONENT[colour] / 2), n=length)
-    return noise / np.sqrt(np.mean(noise**2))
-
-
-def gain_curve_db(length: int, level_db: float, drift_db: float, rising: bool) -> np.ndarray:
-    """(length,) gain in dB: `level_db` plus a half cosine from -drift_db/2 to +drift_db/2 over the whole
-    length (from +drift_db/2 down to -drift_db/2 when not `rising`)."""
-    phase = np.linspace(0.0, np.pi, length)
-    curve = -np.cos(phase) * drift_db / 2
-    return level_db + (curve if rising else -curve)
 
 
 def robust_parts(
@@ -159,9 +135,8 @@ def write_robust_corpus(
         raise EspeakCorpusError(
             f"need 0 <= weak_edge_probability, comma_probability <= 1, got {weak_edge_probability}, {comma_probability}"
         )
-    unknown = [c for c in colours if c not in _COLOUR_EXPONENT]
-    if not colours or unknown:
-        raise EspeakCorpusError(f"colours: need some of {list(_COLOUR_EXPONENT)}, got {list(colours)}")
+    if not colours or any(c not in NOISE_COLOURS for c in colours):
+        raise EspeakCorpusError(f"colours: need some of {list(NOISE_COLOURS)}, got {list(colours)}")
     vocabulary = _word_list(words)
     paths = prepare_output(out_dir, voices, overwrite)
     pool = sentence_pool(vocabulary, utterances_per_speaker, min_words, max_words, comma_probability, seed)

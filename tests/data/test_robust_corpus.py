@@ -7,13 +7,8 @@ import pytest
 import soundfile
 from praatio import textgrid
 
-from jaxalign.data.robust_corpus import (
-    coloured_noise,
-    gain_curve_db,
-    robust_parts,
-    weak_edges,
-    write_robust_corpus,
-)
+from jaxalign.data.augment import coloured_noise, gain_curve_db
+from jaxalign.data.robust_corpus import robust_parts, weak_edges, write_robust_corpus
 from jaxalign.errors import EspeakCorpusError
 
 WORDS = ["station", "hello", "fish", "house", "salt", "thin", "water", "garden", "face", "both"]

@@ -16,7 +16,7 @@ Copy c of training recording i draws from `np.random.default_rng([seed, AUGMENT_
 
 import numpy as np
 
-AUGMENTATIONS = ("noise", "gain", "speed")  # data.augment: a comma-separated subset ("" or "none": off)
+AUGMENTATIONS = ("noise", "gain", "speed")  # data.augment: a subset joined by + or , ("" or "none": off)
 SPEEDS = (0.9, 1.0, 1.1)
 NOISE_COLOURS = ("white", "pink", "brown")
 AUGMENT_COLOURS = ("white", "pink")  # brown (a rumble) is left to the robustness corpus alone
@@ -47,11 +47,12 @@ def gain_curve_db(length: int, level_db: float, drift_db: float, rising: bool) -
 
 
 def parse_augment(text: str) -> tuple[str, ...]:
-    """`data.augment` -> the kinds in `AUGMENTATIONS` order; "" or "none": ()."""
-    kinds = {k.strip() for k in str(text).split(",") if k.strip()} - {"none"}
+    """`data.augment` ("noise+gain+speed"; Hydra's command line needs + or a quoted "noise,gain") -> the
+    kinds in `AUGMENTATIONS` order; "" or "none": ()."""
+    kinds = {k.strip() for k in str(text).replace("+", ",").split(",") if k.strip()} - {"none"}
     unknown = sorted(kinds - set(AUGMENTATIONS))
     if unknown:
-        raise ValueError(f"data.augment: {unknown} not among {list(AUGMENTATIONS)} (comma-separated, or none)")
+        raise ValueError(f"data.augment: {unknown} not among {list(AUGMENTATIONS)} (joined by +, or none)")
     return tuple(k for k in AUGMENTATIONS if k in kinds)
 
 

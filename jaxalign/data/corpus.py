@@ -67,7 +67,7 @@ class CorpusSpec(FrontEndKeys):  # sample_rate: audio is resampled to it
     normalise: str = (
         "speaker"  # features: speaker (per-speaker mean and variance) | recording | none (features.normalise)
     )
-    # training-only copies of each training recording (jaxalign.data.augment): noise,gain,speed | none
+    # training-only copies of each training recording (jaxalign.data.augment): noise+gain+speed | none
     augment: str = "none"
     augment_copies: int = 2  # augmented copies per training recording
     augment_min_snr_db: float = 10.0  # noise: SNR drawn uniformly in [min, max], relative to the recording

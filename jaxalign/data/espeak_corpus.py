@@ -49,7 +49,10 @@ coarticulated and pause only where espeak's phrasing makes them, here at commas.
   same voice's phrase form: word-final `l` after a vowel is a zero-length event alone ("bowl": `b oU`) and
   a short phone before the next word (`b oU l`).
 - `OUT/pronunciations.csv` (`recording,index,word,pronunciation`, index 0-based into the .lab's words) holds
-  each word occurrence's phones as spoken, the same as the phones tier inside its word.
+  each word occurrence's phones as spoken, the same as the phones tier inside its word; `OUT/conditions.csv`
+  each recording's voice, rate, pitch and SNR.
+- `write_phrases` does this for any sentence pool and any `render` of the padded clean audio into the
+  recording: `jaxalign.data.robust_corpus` writes its noisier corpus through it.
 """
 
 import collections

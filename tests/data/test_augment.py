@@ -61,7 +61,10 @@ def test_speed_changes_the_length_by_its_factor():
 
 
 def test_unknown_augmentations_and_bad_ranges_are_named(tmp_path):
-    assert parse_augment("none") == () and parse_augment("speed, noise") == ("noise", "speed")
+    assert parse_augment("none") == () and parse_augment("speed, noise") == parse_augment("noise+speed") == (
+        "noise",
+        "speed",
+    )
     spec = CorpusSpec(root=str(tmp_path), dictionary="d.txt")
     for change, key in [({"augment": "reverb"}, "data.augment"), ({"augment_copies": -1}, "augment_copies"),
                         ({"augment_min_snr_db": 40.0}, "augment_min_snr_db"), ({"augment_gain_db": -1.0}, "gain")]:  # fmt: skip
@@ -78,7 +81,7 @@ def small(tmp_path_factory):
 
 def test_augmentation_adds_training_copies_and_leaves_the_recordings_as_they_were(small):
     plain = load_corpus_splits(small)
-    spec = dataclasses.replace(small, augment="noise,gain,speed", augment_copies=2)
+    spec = dataclasses.replace(small, augment="noise+gain+speed", augment_copies=2)
     augmented = load_corpus_splits(spec)
     n = len(plain.train)
     assert len(augmented.train) == 3 * n and len(augmented.valid) == len(plain.valid) == 0

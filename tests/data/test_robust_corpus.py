@@ -91,3 +91,24 @@ def test_weak_words_stand_next_to_pauses_and_the_same_seed_gives_the_same_pool()
     assert weak_edges(pool, WORDS, 0.0, seed=1) == pool
     with pytest.raises(EspeakCorpusError, match="weak"):
         weak_edges(pool, ["water"], 0.5, seed=0)
+
+
+def test_the_script_writes_a_corpus(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "experiments" / "robust_corpus.py"
+    spec = importlib.util.spec_from_file_location("_experiments_robust_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = ["--out", str(tmp_path), "--voices", "en-us+f3", "--utterances-per-speaker", "1", "--snr-db", "12,12"]
+    module.main([*args, "--words", str(_word_file(tmp_path)), "--max-words", "4"])
+    assert '"recordings": 1' in capsys.readouterr().out
+    with open(tmp_path / "conditions.csv", newline="") as f:
+        assert float(next(csv.DictReader(f))["snr_db"]) == 12.0
+
+
+def _word_file(tmp_path):
+    path = tmp_path / "words.txt"
+    path.write_text("\n".join(WORDS) + "\n")
+    return path

@@ -22,6 +22,12 @@ where the truth has no pause (the next word starts where the last ends): how man
 pause into (a gap over 1 ms between its words; their median length), and how many of the junction's two
 word boundaries (the end of one word, the start of the next) are within the tolerance; and of the
 junctions where the truth pauses, how many the aligner missed (no gap over 1 ms).
+
+Pause edges: over the same recordings, the start of every word the truth has a pause before (a gap over
+1 ms after the previous word, or the recording's leading silence) and the end of every word it has a pause
+after (or the trailing silence): the median SIGNED error, aligned minus true (a word starting late or
+ending early: the pause took the edge of the speech, + for starts, - for ends), and the share within the
+tolerance.
 """
 
 import argparse
@@ -29,6 +35,8 @@ import collections
 import csv
 import json
 from pathlib import Path
+
+import numpy as np
 
 from jaxalign.decoding import boundary_agreement
 
@@ -168,6 +176,45 @@ def pause_report(aligned_dir, truth_dir, *, tolerance: float = 0.020, ignore=())
     }
 
 
+def pause_edge_report(aligned_dir, truth_dir, *, tolerance: float = 0.020, ignore=()) -> dict:
+    """Word boundaries at the truth's pauses (see above): signed errors (aligned minus true) of the starts
+    of words after a pause and the ends of words before one, their medians and shares within tolerance."""
+    after, before, skipped = [], [], 0
+    for path in sorted(Path(truth_dir).rglob("*.TextGrid")):
+        other = Path(aligned_dir) / path.relative_to(truth_dir)
+        true = read_tiers(path, ("words",), ignore).get("words", [])
+        pred = read_tiers(other, ("words",), ignore).get("words", []) if other.is_file() else []
+        if not true or [w for *_, w in pred] != [w for *_, w in true]:
+            skipped += 1
+            continue
+        duration = _duration(path)
+        ends = [0.0] + [e for _, e, _ in true]
+        starts = [b for b, _, _ in true] + [duration]
+        for k, ((t_begin, t_end, _), (p_begin, p_end, _)) in enumerate(zip(true, pred)):
+            if t_begin - ends[k] > 0.001:
+                after.append(p_begin - t_begin)
+            if starts[k + 1] - t_end > 0.001:
+                before.append(p_end - t_end)
+
+    def summary(errors):
+        if not errors:
+            return {"boundaries": 0, "median_signed_ms": None, "within_tolerance": None}
+        within = sum(abs(e) <= tolerance + 1e-9 for e in errors) / len(errors)
+        return {
+            "boundaries": len(errors),
+            "median_signed_ms": 1000 * float(np.median(errors)),
+            "within_tolerance": within,
+        }
+
+    return {"start_after_pause": summary(after), "end_before_pause": summary(before), "recordings_skipped": skipped}
+
+
+def _duration(path: Path) -> float:
+    from praatio import textgrid
+
+    return float(textgrid.openTextgrid(str(path), includeEmptyIntervals=False).maxTimestamp)
+
+
 def _fmt(value, spec) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -227,6 +274,18 @@ def main(argv=None):
             f"{pauses['true_pauses']} true pauses, {_fmt(_percent(pauses['pause_missed']), '.1f')}% missed "
             f"({pauses['recordings_skipped']} recordings skipped: other words)"
         )
+    edges = pause_edge_report(args.aligned_dir, args.truth_dir, tolerance=args.tolerance_ms / 1000, ignore=ignore)
+    result["pause_edges"] = edges
+    for key, what in (
+        ("start_after_pause", "word starts after a pause"),
+        ("end_before_pause", "word ends before a pause"),
+    ):
+        e = edges[key]
+        if e["boundaries"]:
+            print(
+                f"pause edges: {e['boundaries']} {what}: median signed error {e['median_signed_ms']:+.1f} ms "
+                f"(aligned minus true), {100 * e['within_tolerance']:.1f}% within {args.tolerance_ms:g} ms"
+            )
     beside = Path(args.truth_dir).resolve().parent
     spoken_path = Path(args.pronunciations or beside / "pronunciations.csv")
     dictionary_path = Path(args.dictionary or beside / "dictionary.txt")

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxalign.data.audio import FrontEndKeys, front_end_of
+from jaxalign.data.augment import augmented_copies, check_augment_spec
 from jaxalign.data.corpus_files import AUDIO_SUFFIXES, Recording, find_recordings, read_transcript
 from jaxalign.data.dataset import DataSplits, SequenceData
 from jaxalign.data.dictionary import dictionary_text, espeak_phones, read_dictionary
@@ -66,6 +67,13 @@ class CorpusSpec(FrontEndKeys):  # sample_rate: audio is resampled to it
     normalise: str = (
         "speaker"  # features: speaker (per-speaker mean and variance) | recording | none (features.normalise)
     )
+    # training-only copies of each training recording (jaxalign.data.augment): noise+gain+speed | none
+    augment: str = "none"
+    augment_copies: int = 2  # augmented copies per training recording
+    augment_min_snr_db: float = 10.0  # noise: SNR drawn uniformly in [min, max], relative to the recording
+    augment_max_snr_db: float = 30.0
+    augment_gain_db: float = 10.0  # gain: a level drawn uniformly in [-gain, +gain] dB ...
+    augment_drift_db: float = 6.0  # ... plus a drift within the copy of up to this swing
 
 
 @dataclasses.dataclass
@@ -114,16 +122,21 @@ def check_corpus_spec(spec: CorpusSpec) -> None:
             f"data.silence={spec.silence!r} is the pronunciation of unknown words under data.oov=spn; "
             "choose another silence symbol or another data.oov"
         )
+    try:
+        check_augment_spec(spec)
+    except ValueError as err:
+        raise CorpusError(str(err)) from None
     fractions = (spec.valid_speaker_fraction, spec.test_speaker_fraction)
     if min(fractions) < 0 or sum(fractions) >= 1:
         raise CorpusError(f"data.valid_speaker_fraction + test_speaker_fraction must be in [0, 1), got {fractions}")
 
 
-def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Corpus:
+def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print, normalise: bool = True) -> Corpus:
     """Reads the corpus at `spec.root`: every recording becomes an `Utterance` or an entry of
     `unaligned` with its reason (one line each through `say`). dictionary: {word: pronunciations}
     instead of reading `spec.dictionary`; phones: the phone set a trained run knows (a word whose
-    phones it does not know is unaligned)."""
+    phones it does not know is unaligned); normalise: False leaves the features raw (`data.normalise`
+    not applied). Never augmented."""
     check_corpus_spec(spec)
     if dictionary is None:
         dictionary, warnings = read_dictionary(spec.dictionary, spec.silence)
@@ -196,7 +209,7 @@ def load_corpus(spec: CorpusSpec, dictionary=None, phones=None, say=print) -> Co
     unaligned.sort(key=lambda item: order[item[0]])
     for rid, reason in unaligned:
         say(f"unaligned {rid}: {reason}")
-    return Corpus(normalise_features(utterances, spec.normalise), unaligned, dictionary)
+    return Corpus(normalise_features(utterances, spec.normalise) if normalise else utterances, unaligned, dictionary)
 
 
 def has_spoken_noise(utterance: Utterance) -> bool:
@@ -266,7 +279,8 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
     """The training data of `data=corpus` (module docstring); the run record gets the dictionary
     used (`dictionary.txt`, with the unknown words' `spn` or espeak's pronunciations where data.oov
     added them) and the recordings left out (`corpus_unaligned.csv`)."""
-    corpus = load_corpus(spec, say=lambda line: print(f"data=corpus: {line}", flush=True))
+    corpus = load_corpus(spec, say=lambda line: print(f"data=corpus: {line}", flush=True), normalise=False)
+    everyone = corpus.utterances  # the normalisation's statistics are the aligner's: every recording's
     noisy = [u.recording.id for u in corpus.utterances if has_spoken_noise(u)]
     if noisy:
         print(f"data=corpus: {len(noisy)} recordings with a word pronounced {SPOKEN_NOISE!r} are aligned but not "
@@ -289,6 +303,14 @@ def load_corpus_splits(spec: CorpusSpec) -> DataSplits:
     held = {s: "valid" for s in order[:n_valid]} | {s: "test" for s in order[n_valid : n_valid + n_test]}
     parts = {name: [u for u in corpus.utterances if held.get(u.recording.speaker, "train") == name]
              for name in ("train", "valid", "test")}  # fmt: skip
+    copies = augmented_copies(spec, parts["train"], front_end_of(spec), spec.seed)
+    normalised = normalise_features(everyone, spec.normalise, copies)
+    by_id = {u.recording.id: u for u in normalised[: len(everyone)]}
+    parts = {name: [by_id[u.recording.id] for u in part] for name, part in parts.items()}
+    parts["train"] += normalised[len(everyone) :]
+    if copies:
+        print(f"data=corpus: {len(copies)} augmented training copies (data.augment={spec.augment}, "
+              f"{spec.augment_copies} per recording)", flush=True)  # fmt: skip
     record = {
         "dictionary.txt": dictionary_text(corpus.dictionary),
         UNALIGNED_RECORD: unaligned_csv(corpus.unaligned),

@@ -49,11 +49,15 @@ coarticulated and pause only where espeak's phrasing makes them, here at commas.
   same voice's phrase form: word-final `l` after a vowel is a zero-length event alone ("bowl": `b oU`) and
   a short phone before the next word (`b oU l`).
 - `OUT/pronunciations.csv` (`recording,index,word,pronunciation`, index 0-based into the .lab's words) holds
-  each word occurrence's phones as spoken, the same as the phones tier inside its word.
+  each word occurrence's phones as spoken, the same as the phones tier inside its word; `OUT/conditions.csv`
+  each recording's voice, rate, pitch and SNR.
+- `write_phrases` does this for any sentence pool and any `render` of the padded clean audio into the
+  recording: `jaxalign.data.robust_corpus` writes its noisier corpus through it.
 """
 
 import collections
 import csv
+import functools
 import math
 import shutil
 import time
@@ -192,6 +196,36 @@ def _intervals(tier: list[tuple[int, int, str]], rate: int, duration: float) -> 
     return [(a / rate, min(b / rate, duration), label) for a, b, label in tier]
 
 
+def prepare_output(out_dir, voices, overwrite: bool) -> dict[str, Path]:
+    """The corpus' paths under `out_dir` (corpus, truth, dictionary, truth_csv, pronunciations_csv,
+    conditions_csv), with `corpus/` and `truth/` emptied when `overwrite` (else they must be empty), once
+    `voices` are checked: at least one, no two the same (nor the same folder), each known to espeak-ng."""
+    voices = [str(v) for v in voices]
+    if not voices or len(set(voices)) != len(voices) or len({speaker_name(v) for v in voices}) != len(voices):
+        raise EspeakCorpusError(f"voices: need at least one voice, no two the same, got {voices}")
+    out = Path(out_dir)
+    paths = {
+        "corpus": out / "corpus",
+        "truth": out / "truth",
+        "dictionary": out / "dictionary.txt",
+        "truth_csv": out / "truth.csv",
+        "pronunciations_csv": out / "pronunciations.csv",
+        "conditions_csv": out / "conditions.csv",
+    }
+    for key in ("corpus", "truth"):
+        if paths[key].is_dir() and any(paths[key].iterdir()):
+            if not overwrite:
+                raise EspeakCorpusError(f"{paths[key]} is not empty (pass overwrite=True / --overwrite to replace it)")
+            shutil.rmtree(paths[key])
+    espeak = get_espeak()
+    try:
+        for voice in voices:
+            espeak.set_voice(voice)
+    except EspeakError as err:
+        raise EspeakCorpusError(str(err)) from None
+    return paths
+
+
 def write_espeak_corpus(
     out_dir,
     *,
@@ -231,10 +265,6 @@ def write_espeak_corpus(
     import soxr
 
     tic = time.perf_counter()
-    if voices is not None:
-        voices = [str(v) for v in voices]
-        if not voices or len(set(voices)) != len(voices) or len({speaker_name(v) for v in voices}) != len(voices):
-            raise EspeakCorpusError(f"voices: need at least one voice, no two the same, got {voices}")
     _check(
         None if voices is not None else speakers,
         utterances_per_speaker,
@@ -247,33 +277,21 @@ def write_espeak_corpus(
     if not 0 <= comma_probability <= 1:
         raise EspeakCorpusError(f"need 0 <= comma_probability <= 1, got {comma_probability}")
     vocabulary = _word_list(words)
-    out = Path(out_dir)
-    paths = {
-        "corpus": out / "corpus",
-        "truth": out / "truth",
-        "dictionary": out / "dictionary.txt",
-        "truth_csv": out / "truth.csv",
-    }
-    for key in ("corpus", "truth"):
-        if paths[key].is_dir() and any(paths[key].iterdir()):
-            if not overwrite:
-                raise EspeakCorpusError(f"{paths[key]} is not empty (pass overwrite=True / --overwrite to replace it)")
-            shutil.rmtree(paths[key])
-    espeak = get_espeak()
     voices = list(VOICES[:speakers]) if voices is None else voices
-    try:
-        for voice in voices:
-            espeak.set_voice(voice)
-    except EspeakError as err:
-        raise EspeakCorpusError(str(err)) from None
-    stale = out / "pronunciations.csv"  # a continuous corpus's; corpus_report.py would read it with these
-    if not continuous and overwrite and stale.is_file():
-        stale.unlink()
+    paths = prepare_output(out_dir, voices, overwrite)
+    espeak = get_espeak()
+    if not continuous and overwrite:  # a continuous corpus's; corpus_report.py would read them with these
+        for key in ("pronunciations_csv", "conditions_csv"):
+            paths[key].unlink(missing_ok=True)
     if continuous:
-        spec = dict(utterances=utterances_per_speaker, min_words=min_words, max_words=max_words)
-        spec |= dict(comma_probability=comma_probability, snr_db=snr_db, sample_rate=sample_rate, seed=seed)
-        summary = _write_continuous(
-            paths | {"pronunciations_csv": out / "pronunciations.csv"}, voices, vocabulary, **spec
+        pool = sentence_pool(vocabulary, utterances_per_speaker, min_words, max_words, comma_probability, seed)
+        summary = write_phrases(
+            paths,
+            voices,
+            pool,
+            render=functools.partial(white_noise_render, snr_db=snr_db),
+            sample_rate=sample_rate,
+            seed=seed,
         )
         return {**summary, "elapsed_seconds": round(time.perf_counter() - tic, 3)}
     source = espeak.sample_rate
@@ -347,7 +365,7 @@ def write_espeak_corpus(
         "voices": voices,
         "sample_rate": sample_rate,
         "espeak_ng": espeak.version,
-        **{key: str(path) for key, path in paths.items()},
+        **{key: str(paths[key]) for key in ("corpus", "truth", "dictionary", "truth_csv")},
     }
 
 
@@ -366,17 +384,28 @@ def sentence_pool(vocabulary, count, min_words, max_words, comma_probability, se
     return pool
 
 
-def _write_continuous(
-    paths, voices, vocabulary, *, utterances, min_words, max_words, comma_probability, snr_db, sample_rate, seed
-) -> dict:
+def white_noise_render(clean: np.ndarray, words: list[tuple[int, int]], rng, *, snr_db: float) -> tuple:
+    """The plain corpus' recording: ((S,) `clean` plus white noise at `snr_db` relative to the power of its
+    `words` ((begin, end) samples), clipped to 16-bit range; {"snr_db": snr_db})."""
+    power = float(np.mean(np.concatenate([clean[a:b] for a, b in words]) ** 2))
+    noise = rng.normal(0.0, math.sqrt(power / 10 ** (snr_db / 10)), len(clean))
+    return np.clip(clean + noise, -1.0, 32767 / 32768).astype(np.float32), {"snr_db": snr_db}
+
+
+def write_phrases(paths, voices, pool, *, render, sample_rate, seed, rates=RATES, pitches=PITCHES) -> dict:
+    """Continuous mode's writer: every voice speaks every (words, commas) sentence of `pool` as one phrase
+    (`speak_phrase`, at a rate and pitch drawn from `rates` and `pitches`), padded with silence, resampled
+    to `sample_rate` and passed through `render(clean, words, rng) -> (audio, conditions)` (words: (begin,
+    end) samples of each word in `clean`; conditions: a dict of what it drew); writes the audio,
+    transcripts, truth, dictionary, pronunciations and conditions (`conditions_csv`: recording, voice,
+    rate, pitch and the render's keys) to `paths` (`prepare_output`) and returns the summary."""
     import soundfile
     import soxr
 
     espeak = get_espeak()
     source = espeak.sample_rate
-    pool = sentence_pool(vocabulary, utterances, min_words, max_words, comma_probability, seed)
     spoken_prons = collections.defaultdict(collections.Counter)
-    rows, said_rows, seconds, phone_count = [], [], 0.0, 0
+    rows, said_rows, conditions, seconds, phone_count = [], [], [], 0.0, 0
     for s, voice in enumerate(voices):
         speaker = speaker_name(voice)
         for folder in (paths["corpus"], paths["truth"]):
@@ -384,7 +413,7 @@ def _write_continuous(
         espeak.set_voice(voice)
         for u, (said, commas) in enumerate(pool):
             rng = np.random.default_rng([seed, s, u])
-            rate, pitch = int(rng.integers(RATES[0], RATES[1] + 1)), int(rng.integers(PITCHES[0], PITCHES[1] + 1))
+            rate, pitch = int(rng.integers(rates[0], rates[1] + 1)), int(rng.integers(pitches[0], pitches[1] + 1))
             pcm, phones, per_word = speak_phrase(said, commas, rate, pitch)
             lead = int(source * rng.uniform(*PAD_MS) / 1000)
             tail = int(source * rng.uniform(*PAD_MS) / 1000)
@@ -392,11 +421,12 @@ def _write_continuous(
             clean = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)])
             if sample_rate != source:
                 clean = soxr.resample(clean, source, sample_rate).astype(np.float32)
-            inside = np.concatenate([speech[spans[0][0] : spans[-1][1]] for spans in per_word])
-            noise = rng.normal(0.0, math.sqrt(float(np.mean(inside**2)) / 10 ** (snr_db / 10)), len(clean))
-            audio = np.clip(clean + noise, -1.0, 32767 / 32768).astype(np.float32)
+            scale = sample_rate / source
+            word_samples = [(round((lead + w[0][0]) * scale), round((lead + w[-1][1]) * scale)) for w in per_word]
+            audio, drawn = render(clean, word_samples, rng)
             duration = len(audio) / sample_rate
             uttid = f"{speaker}_{u:04d}"
+            conditions.append({"recording": f"{speaker}/{uttid}", "voice": voice, "rate": rate, "pitch": pitch} | drawn)
             soundfile.write(paths["corpus"] / speaker / f"{uttid}.wav", audio, sample_rate, subtype="PCM_16")
             (paths["corpus"] / speaker / f"{uttid}.lab").write_text(" ".join(said) + "\n", encoding="utf-8")
             word_tier = [(lead + spans[0][0], lead + spans[-1][1], w) for w, spans in zip(said, per_word)]
@@ -435,9 +465,13 @@ def _write_continuous(
         writer = csv.writer(f)
         writer.writerow(["recording", "index", "word", "pronunciation"])
         writer.writerows(said_rows)
+    with open(paths["conditions_csv"], "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(conditions[0]))
+        writer.writeheader()
+        writer.writerows(conditions)
     ambiguous = [(word, pron) for _, _, word, pron in said_rows if len(prons[word]) > 1]
     return {
-        "recordings": len(voices) * utterances,
+        "recordings": len(voices) * len(pool),
         "words": len(said_rows),
         "phones": phone_count,
         "dictionary_words": len(prons),

@@ -339,3 +339,19 @@ def test_the_pause_report_counts_pauses_put_where_the_truth_has_none(tmp_path):
     assert got["junctions_without_pause"] == 2 and got["pause_inserted"] == 0.5
     assert got["inserted_median_ms"] == pytest.approx(100) and got["boundaries_within_tolerance"] == 0.5
     assert got["true_pauses"] == 1 and got["pause_missed"] == 0  # the aligner pauses between c and d too
+
+
+def test_the_pause_edge_report_signs_the_errors_at_true_pauses(tmp_path):
+    """Pauses before "a" (leading silence), between "b" and "c", after "c" (trailing silence): starts after
+    a pause at +30 ms ("a") and +10 ms ("c"), ends before one at -40 ms ("b") and 0 ms ("c"); the
+    junction a|b is no pause edge."""
+    truth = [(0.1, 0.5, "a"), (0.5, 1.0, "b"), (1.2, 1.8, "c")]
+    aligned = [(0.13, 0.52, "a"), (0.52, 0.96, "b"), (1.21, 1.8, "c")]
+    for folder, words in (("truth", truth), ("aligned", aligned)):
+        write_textgrid(tmp_path / folder / "s" / "u.TextGrid", {"words": words}, 2.0)
+    got = _script("corpus_report").pause_edge_report(tmp_path / "aligned", tmp_path / "truth", tolerance=0.02)
+    starts, ends = got["start_after_pause"], got["end_before_pause"]
+    assert starts["boundaries"] == 2 and starts["median_signed_ms"] == pytest.approx(20)
+    assert starts["within_tolerance"] == 0.5
+    assert ends["boundaries"] == 2 and ends["median_signed_ms"] == pytest.approx(-20)
+    assert ends["within_tolerance"] == 0.5 and got["recordings_skipped"] == 0

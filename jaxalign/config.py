@@ -121,9 +121,9 @@ class AlignConfig:
     states_per_symbol: int = (
         2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     )
-    pause_states: int = 3  # rows of a corpus' optional pause (data.silence), entered or skipped whole: its shortest length in frames (docs/aligner.md)
+    pause_states: int = 1  # rows of a corpus' pause (data.silence), entered or skipped whole: its shortest length in frames; 3 cut spurious pauses but cost boundaries (docs/aligner.md)
     pause_probability: float = (
-        0.5  # in (0, 1): an optional pause costs log p where the path enters it, log(1 - p) where it skips it
+        0.5  # in (0, 1): entering an optional pause costs log p, skipping it log(1 - p); 0.5: no preference
     )
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
@@ -352,9 +352,6 @@ def _check_known(prefix: str, cfg, node) -> None:
 
 
 RETIRED_KEYS = ("xla_flags",)  # top-level keys of older runs' saved configs that no longer mean anything
-# Keys added later, with the value that keeps a run saved before them as it was trained: its pauses
-# were one row (its net never learnt the silence's other sub-state columns).
-ADDED_KEYS = {"align.pause_states": 1}
 
 
 def save_config(config: Config, path) -> None:
@@ -378,9 +375,6 @@ def load_config(path) -> Config:
         raise ConfigError(f"{path} is not a readable config: it holds a {type(raw).__name__}, not a mapping")
     for key in RETIRED_KEYS:  # runs saved before a key was removed still load
         raw.pop(key, None)
-    for key, value in ADDED_KEYS.items():
-        if OmegaConf.select(raw, key.rsplit(".", 1)[0]) is not None and OmegaConf.select(raw, key) is None:
-            OmegaConf.update(raw, key, value)
     name = OmegaConf.select(raw, "data.name")
     if name not in DATA_CONFIGS:
         raise ConfigError(f"{path}: data.name={name!r} is not one of {list(DATA_CONFIGS)}")

@@ -222,8 +222,8 @@ def test_a_corpus_aligns_unknown_words_as_spn_by_default_and_names_the_choices()
 
 
 def test_a_run_saved_before_pause_blocks_loads_with_one_row_pauses(tmp_path):
-    """A saved config without align.pause_states (a run trained on one-row pauses) loads with 1; a
-    saved value is kept."""
+    """A saved config without align.pause_states (a run trained on one-row pauses, whose net never
+    learnt the silence's other sub-state columns) loads with 1, the default; a saved value is kept."""
     from omegaconf import OmegaConf
 
     from jaxalign.config import load_config, save_config

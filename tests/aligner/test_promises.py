@@ -215,9 +215,10 @@ def test_an_unknown_word_aligned_as_spn_is_suspect_only_beyond_its_letters_speak
 
 
 class _Setup:
-    """The little of an order_sync setup that the filler reads: 4 symbols (0 the pause), one state each."""
+    """The little of an order_sync setup that the filler reads: 4 symbols (0 the pause), one state
+    each, a pause one row, unweighted."""
 
-    states_per_symbol, num_classes, optional_symbol = 1, 4, 0
+    states_per_symbol, num_classes, optional_symbol, pause_states, pause_probability = 1, 4, 0, 1, 0.5
 
     def symbol_log_posteriors(self, log_probs_TxC):
         return log_probs_TxC - np.logaddexp.reduce(log_probs_TxC, axis=1, keepdims=True)

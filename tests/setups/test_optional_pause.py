@@ -89,7 +89,7 @@ def test_a_short_pause_is_left_out_by_a_long_block_and_a_low_probability():
     assert 2 not in aligned_labels(frames, 1, m=1, p=0.01)[0].tolist()
 
 
-@pytest.mark.parametrize("k, m", [(1, 1), (3, 3), (2, 4)])
+@pytest.mark.parametrize("k, m", [(1, 1), (3, 3), pytest.param(2, 4, marks=pytest.mark.slow)])
 def test_the_frames_a_target_needs_leave_skipped_pauses_out(k, m):
     """frames_needed and feasible_targets: k frames a phone, none for a pause (skipped), m for a
     target of one pause alone; the graph's Viterbi agrees on which targets fit."""

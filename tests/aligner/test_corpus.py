@@ -301,10 +301,10 @@ def test_one_pronunciation_a_word_gives_todays_alignment_byte_for_byte(trained, 
     alignment (`Run.outputs`' positions) gives, byte for byte; and the pronunciation graph itself,
     run on the same log-probs with one pronunciation a word, finds that same path."""
     from jaxalign import load_run
-    from jaxalign.setups.alternatives import align_alternatives
     from jaxalign.aligner.corpus import tiers, word_spans
     from jaxalign.aligner.export import write_textgrid
     from jaxalign.data.corpus import has_spoken_noise, utterance_sequences
+    from jaxalign.setups.alternatives import align_alternatives
 
     single = dictionary_file(tmp_path / "single.txt", {w: [p] for w, p in trained["dictionary"].items()})
     out = tmp_path / "out"

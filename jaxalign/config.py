@@ -127,6 +127,9 @@ class AlignConfig:
     )
     aligner_context: int = 3  # w >= 0: an MLP over frames t-w..t+w finds the per_step path (flat-start warm-up; other schedules ignore it); -1: the model itself
     prior_scale: float = 0.0  # realignment scores log p(c|x) - prior_scale * log p(c) (batch mean posterior); 0: off
+    prior_steps: int = (
+        0  # > 0: align.prior_scale fades linearly to 0 over this many steps after the warm-up; 0: constant
+    )
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
     pronunciation_every: int = 200  # data with several pronunciations of a word: steps between re-choosing the one trained on; 0: the first listed
     realign_at: list[float] = dataclasses.field(
@@ -146,6 +149,7 @@ class AlignConfig:
         if not 0 < self.pause_probability < 1:
             raise ConfigError(f"align.pause_probability must be in (0, 1), got {self.pause_probability}")
         _at_least("align.prior_scale", self.prior_scale, 0.0)
+        _at_least("align.prior_steps", self.prior_steps, 0)
         _at_least("align.aligner_mix", self.aligner_mix, 0.0)
         _at_least("align.aligner_context", self.aligner_context, -1)
         bad = [x for x in self.realign_at if x <= 0]

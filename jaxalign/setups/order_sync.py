@@ -82,6 +82,7 @@ class OrderSync(Setup):
         self.pause_states = align.pause_states  # rows of each optional symbol's block
         self.pause_probability = align.pause_probability
         self.prior_scale = align.prior_scale
+        self.prior_steps = align.prior_steps
         self.warmup_steps = align.warmup_steps if self.schedule.warms_up else 0
         self.init_name, self.schedule_name = align.init, align.schedule
         local = align.aligner_context >= 0 and self.schedule.local_aligner and self.init.local_aligner
@@ -245,17 +246,26 @@ class OrderSync(Setup):
         positions = jnp.take_along_axis(order_BxR, jnp.maximum(ali.positions, 0), axis=1)
         return ali._replace(positions=jnp.where(ali.positions >= 0, positions, -1).astype(jnp.int32))
 
+    def prior_scale_at(self, step):
+        """align.prior_scale at a training step: constant, or with align.prior_steps = n > 0 fading
+        linearly to 0 over the n steps after the warm-up; step None: the full scale."""
+        if step is None or not self.prior_steps:
+            return self.prior_scale
+        return self.prior_scale * jnp.clip(1.0 - (step - self.warmup_steps) / self.prior_steps, 0.0, 1.0)
+
     def align(self, log_probs_BxTxC, batch):
         """The `Alignment` of the batch's grid that realignment trains on. With align.prior_scale = s > 0
         the path search scores log p(c|x) - s log p(c), the batch's mean posterior standing in for the
-        prior p(c) (the hybrid HMM's scaled likelihood), so frequent classes do not swallow frames."""
+        prior p(c) (the hybrid HMM's scaled likelihood), so frequent classes do not swallow frames; s is
+        `prior_scale_at(batch["step"])` where the batch carries the training step."""
         grid = self.grid(batch)
         if self.prior_scale > 0:
+            scale = self.prior_scale_at(batch.get("step"))
             valid_BxT = self.valid_frames(batch)
             mean_C = jnp.sum(jnp.where(valid_BxT[..., None], jnp.exp(log_probs_BxTxC), 0.0), axis=(0, 1)) / jnp.maximum(
                 jnp.sum(valid_BxT), 1
             )
-            log_probs_BxTxC = log_probs_BxTxC - self.prior_scale * jnp.log(jnp.maximum(mean_C, 1e-8))
+            log_probs_BxTxC = log_probs_BxTxC - scale * jnp.log(jnp.maximum(mean_C, 1e-8))
         if self.topology == "ctc":
             rows, row_pad, optional = ctc_grid(grid.rows, grid.paddings, self.blank_id)
             return self.path_search(log_probs_BxTxC, batch["logit_paddings"], rows, row_pad, optional)
@@ -326,6 +336,8 @@ class OrderSync(Setup):
         return self.divergence(jax.nn.log_softmax(logits, axis=-1), logits, batch, step, aligner_log_probs)
 
     def divergence(self, log_probs_BxTxC, logits_BxTxC, batch, step, aligner_log_probs=None):
+        batch = {**batch, "step": step}  # for `align`'s prior scale
+
         def trained():
             return self.schedule.loss(self, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs)
 

@@ -18,21 +18,21 @@ class AlignmentStore:
     def __init__(self, batcher, setup, graphdef):
         self.batcher, self.setup = batcher, setup
 
-        def align(params, batch):
+        def align(params, batch, step):
             if params is None:  # the flat start
                 positions = setup.flat_start(batch).positions
             else:
                 log_probs = jax.nn.log_softmax(forward(graphdef, params, batch), axis=-1)
-                positions = setup.align(log_probs, batch).positions
+                positions = setup.align(log_probs, {**batch, "step": step}).positions
             return {"positions": positions}
 
         self._align = jax.jit(align)
-        self.positions: list[np.ndarray] = self._run(None)
+        self.positions: list[np.ndarray] = self._run(None, 0)
         self.realigned: set[int] = set()  # marks of the realignments done (see Schedule.realign_due)
 
-    def _run(self, params) -> list[np.ndarray]:
+    def _run(self, params, step: int) -> list[np.ndarray]:
         out = [None] * len(self.batcher.data)
-        for i, example in per_example(lambda batch: self._align(params, batch), self.batcher):
+        for i, example in per_example(lambda batch: self._align(params, batch, step), self.batcher):
             out[i] = example["positions"].astype(np.int32)
         return out
 
@@ -46,7 +46,7 @@ class AlignmentStore:
             return None
         if before is not None:
             before(params)
-        new = self._run(params)
+        new = self._run(params, step)
         moved = churn(self.positions, new)
         self.positions = new
         self.realigned.add(mark)

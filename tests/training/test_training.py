@@ -267,6 +267,24 @@ def test_prior_scale_divides_the_batch_mean_posterior_out_of_the_aligner_scores(
     np.testing.assert_allclose(loss, expected_frame_loss(log_probs, batch, setup, expected.positions), rtol=1e-6)
 
 
+@pytest.mark.parametrize("step", [0, 4, 9, 10, 50])
+def test_prior_steps_fade_the_prior_scale_to_zero_after_the_warm_up(step):
+    """align.prior_steps = 10, no warm-up: the realignment at step s scores with the scale
+    0.8 * (1 - s / 10), 0 from step 10 on; outside training (no step) the scale is the full 0.8."""
+    setup, _, _, _, batcher = setup_step(tiny_config(align={"prior_scale": 0.8, "prior_steps": 10, "warmup_steps": 0}))
+    scale = 0.8 * max(0.0, 1 - step / 10)
+    np.testing.assert_allclose(setup.prior_scale_at(jnp.int32(step)), scale, atol=1e-6)
+    assert setup.prior_scale_at(None) == 0.8
+    batch = batcher.next_batch()
+    log_probs = random_log_probs(batch, setup)
+    valid = np.asarray((batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0))
+    prior = np.asarray(jnp.exp(log_probs))[valid].mean(axis=0)
+    labels, label_pad = setup.grid(batch)[:2]
+    expected = viterbi_align(log_probs - scale * jnp.log(prior), batch["logit_paddings"], labels, label_pad)
+    loss = setup.divergence(log_probs, log_probs, batch, jnp.int32(step))[0]
+    np.testing.assert_allclose(loss, expected_frame_loss(log_probs, batch, setup, expected.positions), rtol=1e-6)
+
+
 @pytest.mark.parametrize("mix", [0.0, 0.5, 1.0])
 def test_a_local_aligner_supplies_the_targets_and_learns_from_them(mix):
     """The per_step path is the Viterbi path of log p_local + mix * log p_model (align.aligner_mix);

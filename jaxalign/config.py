@@ -24,7 +24,17 @@ from jaxalign.errors import ConfigError
 from jaxalign.models import KINDS
 from jaxalign.models.rnn import COMPUTE_DTYPES
 from jaxalign.optim import LR_SCHEDULES, OPTIMIZERS
-from jaxalign.setups import ATTENTIONS, INITS, KERNELS, METHODS, SCHEDULES, SETUPS, TOPOLOGIES, WEIGHTINGS
+from jaxalign.setups import (
+    ATTENTIONS,
+    INITS,
+    KERNELS,
+    METHODS,
+    PRONUNCIATION_STARTS,
+    SCHEDULES,
+    SETUPS,
+    TOPOLOGIES,
+    WEIGHTINGS,
+)
 
 
 def _one_of(key: str, value, allowed) -> None:
@@ -132,6 +142,7 @@ class AlignConfig:
     )
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
     pronunciation_every: int = 200  # data with several pronunciations of a word: steps between re-choosing the one trained on; 0: the first listed
+    pronunciation_start: str = "first"  # trained on before the first re-choice: first (the first listed) | random (drawn per occurrence; worse, docs/aligner.md)
     realign_at: list[float] = dataclasses.field(
         default_factory=list
     )  # realign_list: epochs (>= 1) or fractions of training (< 1)
@@ -144,6 +155,7 @@ class AlignConfig:
         _one_of("align.topology", self.topology, TOPOLOGIES)
         _at_least("align.warmup_steps", self.warmup_steps, 0)
         _at_least("align.pronunciation_every", self.pronunciation_every, 0)
+        _one_of("align.pronunciation_start", self.pronunciation_start, PRONUNCIATION_STARTS)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
         _at_least("align.pause_states", self.pause_states, 1)
         if not 0 < self.pause_probability < 1:
@@ -182,7 +194,9 @@ class TrainerConfig:
     steps: int = 3000
     batch_size: int = 32
     eval_every: int = 500  # steps between validation evaluations (and one at the end)
-    num_buckets: int = 4  # padded length buckets, hence compiled shapes
+    num_buckets: int = (
+        4  # padded length buckets, hence compiled shapes (bounds: the fewest padded frames, `bucket_bounds`)
+    )
     checkpoint_every: int = 500
     keep_checkpoints: int = (
         2  # newest checkpoints kept on disk; more let experiments/figures.py show the alignment settle

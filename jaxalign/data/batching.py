@@ -17,21 +17,32 @@ import numpy as np
 from jaxalign.align import check_batch
 from jaxalign.data.dataset import SequenceData
 
+CANDIDATE_BOUNDS = 256  # bucket_bounds searches the lengths' quantiles at most this fine
+
 
 def bucket_bounds(frame_lengths: np.ndarray, num_buckets: int, batch_size: int = 1, multiple: int = 8) -> list[int]:
-    """Up to `num_buckets` padded lengths at length quantiles, rounded up to `multiple`. A bucket
-    with fewer than `batch_size` examples (or none) joins the next longer one, so a small data set
-    gets fewer buckets rather than batches of mostly filler."""
-    qs = np.quantile(frame_lengths, np.linspace(0, 1, num_buckets + 1)[1:])
-    bounds = sorted({int(np.ceil(q / multiple) * multiple) for q in qs})
-    counts = np.bincount(np.searchsorted(bounds, frame_lengths), minlength=len(bounds))
-    kept, carried = [], 0
-    for bound, count in zip(bounds[:-1], counts[:-1]):
-        carried += count
-        if carried >= batch_size:
-            kept.append(bound)
-            carried = 0
-    return kept + bounds[-1:]
+    """Up to `num_buckets` padded lengths, multiples of `multiple`, that minimise the frames an
+    epoch computes: each bucket's examples in batches of `batch_size` padded to its bound, the last
+    batch completed with filler rows. So a long tail of lengths gets a bucket of its own and a small
+    data set fewer buckets rather than batches of mostly filler. Dynamic programming over the
+    lengths' quantiles (at most `CANDIDATE_BOUNDS`; the longest length always a bound)."""
+    rounded = np.sort(np.ceil(np.asarray(frame_lengths) / multiple).astype(np.int64) * multiple)
+    candidates = np.unique(np.quantile(rounded, np.linspace(0, 1, CANDIDATE_BOUNDS + 1), method="higher"))
+    m = len(candidates)
+    upto = np.concatenate([[0], np.searchsorted(rounded, candidates, side="right")])
+    count = upto[None, 1:] - upto[:-1, None]  # (p + 1, j): examples longer than candidate p, at most candidate j
+    cost = np.where(count > 0, -(-count // batch_size) * batch_size * candidates[None, :], np.inf)
+    best, back = [cost[0]], []  # best[k - 1][j]: the frames of k buckets, the longest up to candidate j
+    for _ in range(min(num_buckets, m) - 1):
+        extended = best[-1][:-1, None] + cost[1:]  # (p, j): buckets up to candidate p, then one up to j
+        back.append(np.argmin(extended, axis=0))
+        best.append(extended[back[-1], np.arange(m)])
+    k = int(np.argmin([frames[-1] for frames in best]))  # the fewest buckets among the cheapest
+    bounds, j = [], m - 1
+    for previous in reversed(back[:k]):
+        bounds.append(int(candidates[j]))
+        j = previous[j]
+    return sorted(bounds + [int(candidates[j])])
 
 
 @dataclasses.dataclass

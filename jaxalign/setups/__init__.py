@@ -5,6 +5,7 @@ setup means one module here, one entry in `SETUPS` and one yaml in `conf/setup/`
 """
 
 from jaxalign.errors import ConfigError
+from jaxalign.setups.alternatives import PRONUNCIATION_STARTS
 from jaxalign.setups.base import Setup
 from jaxalign.setups.divergences import (
     WEIGHTINGS,
@@ -47,6 +48,7 @@ __all__ = [
     "WEIGHTINGS",
     "GridKernels",
     "INITS",
+    "PRONUNCIATION_STARTS",
     "SCHEDULES",
     "SETUPS",
     "TOPOLOGIES",

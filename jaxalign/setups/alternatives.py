@@ -27,6 +27,7 @@ import numpy as np
 from jaxalign.align.graph import graph_from_arcs, graph_viterbi
 from jaxalign.align.grid import target_grid
 
+PRONUNCIATION_STARTS = ("random", "first")  # align.pronunciation_start: what training trains on before its first choice
 MAX_CELLS = 64_000_000  # frames x graph states of one graph_viterbi call (its one-byte backpointers)
 
 

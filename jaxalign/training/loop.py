@@ -88,13 +88,19 @@ class Trainer:
         self.key = jax.random.key(config.seed)
         self.compiled: set[tuple] = set()  # batch shapes the train step has compiled for
 
-        self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stores_alignments else None
-        self.convergence = self.make_convergence()
-        self.pronunciations = None
+        self.pronunciations = None  # before the store: its flat start reads the targets it draws
         if config.align.pronunciation_every and any(w is not None for w in self.splits.train.alternatives or []):
             self.pronunciations = PronunciationChoice(
-                self.splits.train, self.train_batches, self.setup, graphdef, config.align.pronunciation_every
+                self.splits.train,
+                self.train_batches,
+                self.setup,
+                graphdef,
+                config.align.pronunciation_every,
+                config.align.pronunciation_start,
+                config.seed,
             )
+        self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stores_alignments else None
+        self.convergence = self.make_convergence()
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
         self.valid_lengths = self.splits.valid.frame_lengths() if len(self.splits.valid) else np.zeros(0, np.int64)
 

@@ -1,6 +1,9 @@
 """Training on the pronunciation each recording is spoken with, where its dictionary lists several.
 
-A word with several pronunciations starts out trained on the first listed. Every
+A word with several pronunciations starts out trained on the first listed
+(`align.pronunciation_start=first`), or on one drawn uniformly per occurrence (`random`: every
+listed phone trained from the start, but the drawn labels are a fixed point of the re-choice as
+much as the first-listed ones are; measured worse, docs/aligner.md). Every
 `align.pronunciation_every` steps after the warm-up (and, under a stored schedule, right before each
 realignment of the whole training set, so the stored paths fit the targets), the model's log-probs
 of each training example with such a word go through its pronunciation graph
@@ -30,11 +33,17 @@ from jaxalign.training.step import forward
 class PronunciationChoice:
     """The chosen pronunciation of every word of the training examples that have alternatives."""
 
-    def __init__(self, data: SequenceData, batcher: Batcher, setup, graphdef, every: int):
+    def __init__(self, data: SequenceData, batcher: Batcher, setup, graphdef, every: int, start: str, seed: int):
         self.data, self.batcher, self.setup, self.every = data, batcher, setup, every
         self.branching = [i for i, words in enumerate(data.alternatives) if words is not None]
         most_words = max((len(data.alternatives[i]) for i in self.branching), default=0)
         self.choice = np.zeros((len(data), most_words), np.int32)  # index into each word's alternatives
+        if start == "random":
+            rng = np.random.default_rng(seed)
+            for i in self.branching:
+                options = [len(prons) for _, prons in data.alternatives[i]]
+                self.choice[i, : len(options)] = rng.integers(0, options)
+                data.labels[i] = self.target(i)
 
         def log_probs(params, batch):
             if setup.aligner_context is None:

@@ -1,5 +1,6 @@
 """Data sources and the batcher: invariants, malformed files, TIMIT on synthesised fixtures."""
 
+import itertools
 import shutil
 import subprocess
 import wave
@@ -14,6 +15,7 @@ from jaxalign.data import (
     SyntheticSpec,
     TimitError,
     TimitSpec,
+    bucket_bounds,
     digit_strips,
     load_arrays,
     load_digit_strips,
@@ -409,6 +411,36 @@ def test_timit_bad_audio_is_named(tmp_path):
 
 
 # --- batching ------------------------------------------------------------------------------------------
+
+
+def epoch_frames(bounds, lengths, batch_size, multiple=8):
+    """Frames one epoch computes with these bounds (filler rows included); None if a bucket is empty."""
+    bucket = np.searchsorted(bounds, np.ceil(np.asarray(lengths) / multiple) * multiple)
+    counts = np.bincount(bucket, minlength=len(bounds))
+    if bucket.max() >= len(bounds) or (counts == 0).any():
+        return None
+    return sum(-(-c // batch_size) * batch_size * b for c, b in zip(counts, bounds))
+
+
+def test_bucket_bounds_minimise_the_frames_an_epoch_computes_as_brute_force_does():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        lengths = rng.integers(1, 120, int(rng.integers(1, 30)))
+        if rng.random() < 0.3:
+            lengths[: len(lengths) // 2] = lengths[0]  # repeated lengths
+        num_buckets, batch_size = int(rng.integers(1, 5)), int(rng.integers(1, 9))
+        bounds = bucket_bounds(lengths, num_buckets, batch_size)
+        rounded = sorted({int(np.ceil(x / 8) * 8) for x in lengths})
+        brute = min(
+            frames
+            for k in range(1, num_buckets + 1)
+            for inner in itertools.combinations(rounded[:-1], k - 1)
+            if (frames := epoch_frames([*inner, rounded[-1]], lengths, batch_size)) is not None
+        )
+        assert len(bounds) <= num_buckets and bounds[-1] == rounded[-1]
+        assert epoch_frames(bounds, lengths, batch_size) == brute
+    assert bucket_bounds([5] * 3, 4, 32) == [8]  # one length, one bucket
+    assert bucket_bounds([10] * 31 + [400], 4, 32) == [400]  # a lone long example rides with the others
 
 
 def test_batcher_buckets_shapes_and_validation():

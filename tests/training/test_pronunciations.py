@@ -104,3 +104,28 @@ def test_chosen_counts_become_mfa_probability_columns_that_read_back(tmp_path):
     assert path.read_text().splitlines() == ["one\t0.3333\ta c", "one\t1\ta b", "two\td b"]
     read, read_probabilities, _ = read_dictionary_with_probabilities(path, "sil")
     assert read == entries and read_probabilities == {"one": [pytest.approx(0.3333), 1.0]}
+
+
+@pytest.mark.parametrize("start", ["random", "first"])
+def test_training_starts_on_pronunciations_drawn_per_occurrence_or_on_the_first_listed(tmp_path, monkeypatch, start):
+    data = spoken_examples(64, seed=0)
+    listed_first = [labels.tolist() for labels in data.labels]
+    monkeypatch.setattr(
+        "jaxalign.training.loop.load_splits", lambda _: DataSplits(data, data.subset([]), data.subset([]))
+    )
+    trainer = Trainer(tiny_config(align={"pronunciation_start": start}), tmp_path / "run")
+    choice = trainer.pronunciations.choice
+    drawn = {}  # word -> the indices it starts on
+    for i, words in enumerate(data.alternatives):
+        if words is None:
+            assert data.labels[i].tolist() == listed_first[i]
+            continue
+        target = [SIL]
+        for (word, prons), j in zip(words, choice[i]):
+            drawn.setdefault(word, set()).add(int(j))
+            target += [*prons[j], SIL]
+        assert data.labels[i].tolist() == target
+    if start == "first":
+        assert drawn == {"one": {0}, "two": {0}, "three": {0}}
+    else:
+        assert drawn == {"one": {0, 1}, "two": {0}, "three": {0, 1}}

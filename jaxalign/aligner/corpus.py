@@ -201,13 +201,20 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         options = [pronunciation_options(u, corpus_data.dictionary, entries, run.vocab) for u in utterances]
         silence_id = run.vocab.index(spec.silence)
         vocab = [*run.vocab, SPOKEN_NOISE] if SPOKEN_NOISE not in run.vocab else run.vocab
+        short = [i for i in keep if not is_long(run, data.labels[i], len(data.features[i]))]
+        shapes = (
+            run.batch_shapes([len(data.features[i]) for i in short], [len(data.labels[i]) for i in short])
+            if short
+            else None
+        )
         with tqdm(total=len(keep), desc="jaxalign-align", unit="file", mininterval=1.0, disable=not keep) as bar:
             for start in range(0, len(keep), CHUNK):
                 part = keep[start : start + CHUNK]
                 noisy = {i for i in part if has_spoken_noise(utterances[i]) and SPOKEN_NOISE not in run.vocab}
                 # A target with spn is aligned on the net's log-probs with the filler's columns added.
                 outs = run.outputs(
-                    [data.features[i] for i in part], [data.labels[i][:1] if i in noisy else data.labels[i] for i in part]
+                    [data.features[i] for i in part], [data.labels[i][:1] if i in noisy else data.labels[i] for i in part],
+                    shapes,  # the corpus's buckets in every chunk: the net compiles once per bucket
                 )  # fmt: skip
                 branching = [
                     i for i in part if i not in noisy and not is_long(run, data.labels[i], len(data.features[i]))

@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxalign.aligner.export import Clock
 from jaxalign.config import Config, load_config
-from jaxalign.data import Batcher, SequenceData
+from jaxalign.data import Batcher, SequenceData, bucket_bounds
 from jaxalign.errors import CheckpointError, RunError
 from jaxalign.setups import SETUPS, Setup, setup_for_data
 from jaxalign.training.checkpoints import Checkpoints
@@ -77,7 +77,7 @@ class Run:
         """(N,) bool: each target's grid fits its input (`Setup.feasible_targets`)."""
         return self.setup.feasible_targets(frame_lengths, labels)
 
-    def outputs(self, features, labels=None) -> list[dict]:
+    def outputs(self, features, labels=None, shapes=None) -> list[dict]:
         """One dict per sequence: `log_probs` (T_i, C') over the head's outputs (C' =
         `setup.num_outputs`: sub-state rows, the CTC blank last where the run has one; seq2seq: the
         log attention weights over the L_i + 1 output positions of the teacher-forced decode of
@@ -85,7 +85,8 @@ class Run:
         `hypothesis` (the decoded symbol ids) and, with `labels` and an aligning setup, `positions`
         (T_i,) int32: the forced Viterbi alignment of the labels, the target row (symbol index in
         the label sequence) of each frame (seq2seq: the path through the attention); all -1 when the target needs more frames than the input
-        has (`setup.feasible`)."""
+        has (`setup.feasible`). `shapes`: `batch_shapes` of a larger set the sequences belong to,
+        so that calls over its parts share compiled shapes; default: the sequences' own."""
         features = [np.asarray(x, np.float32) for x in features]
         if not features:
             return []
@@ -100,7 +101,7 @@ class Run:
         short = np.flatnonzero(~long)
         # Infeasible targets go through as a 1-symbol stand-in (the batcher rejects L > T); their path is -1.
         batched = [labels[i] if feasible[i] else labels[i][:1] for i in short]
-        for j, out in self._per_example([features[i] for i in short], batched):
+        for j, out in self._per_example([features[i] for i in short], batched, shapes):
             i = int(short[j])
             results[i] = {"hypothesis": self.setup.hypothesis(out)}
             if "log_probs" in out:  # a setup without per-frame outputs (one_to_many) has none
@@ -115,15 +116,26 @@ class Run:
                 results[i]["positions"] = np.full(len(features[i]), -1, np.int32)
         return results
 
-    def _per_example(self, features, labels):
-        """`per_example` of the run's eval function over sequences, in the run's length buckets."""
+    def batch_shapes(self, frame_lengths, label_lengths) -> tuple[list[int], int]:
+        """(bucket bounds, label length) that fit these sequences, in the run's number of buckets:
+        for `outputs` calls that should share compiled shapes (the chunks of one corpus)."""
+        bounds = bucket_bounds(
+            np.asarray(frame_lengths), self.config.trainer.num_buckets, self.config.trainer.batch_size
+        )
+        return bounds, max(max(label_lengths, default=1), 1)
+
+    def _per_example(self, features, labels, shapes=None):
+        """`per_example` of the run's eval function over sequences, in the run's length buckets
+        (`shapes`: given ones, from `batch_shapes`)."""
         if not features:
             return iter(())
-        trainer = self.config.trainer
+        bounds, label_len = shapes or (None, None)
         batcher = Batcher(
             SequenceData.like(self.data_info, features, labels),
-            trainer.batch_size,
-            num_buckets=trainer.num_buckets,
+            self.config.trainer.batch_size,
+            num_buckets=self.config.trainer.num_buckets,
+            bounds=bounds,
+            label_len=label_len,
         )
         return per_example(functools.partial(self.evaluate, self.params), batcher)
 

@@ -54,7 +54,11 @@ class IteratorState:
 
 
 class Batcher:
-    def __init__(self, data: SequenceData, batch_size: int, *, num_buckets: int, seed: int = 0, bounds=None):
+    def __init__(
+        self, data: SequenceData, batch_size: int, *, num_buckets: int, seed: int = 0, bounds=None, label_len=None
+    ):
+        """bounds: the padded lengths (default: `bucket_bounds` of the data); label_len: L (default:
+        the longest target); both fixed by the caller where several batchers must share shapes."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -63,6 +67,12 @@ class Batcher:
         self.frame_lengths = data.frame_lengths()
         self.bounds = bounds or bucket_bounds(self.frame_lengths, num_buckets, batch_size)
         self.label_len = max(data.longest_target(), 1)  # room for any pronunciation training may choose
+        if label_len is not None:
+            if label_len < self.label_len:
+                raise ValueError(f"label_len={label_len} is shorter than the longest target ({self.label_len})")
+            self.label_len = label_len
+        if len(data) and self.frame_lengths.max() > self.bounds[-1]:
+            raise ValueError(f"bounds={self.bounds} leave out sequences of {self.frame_lengths.max()} frames")
         self.bucket_of = np.searchsorted(self.bounds, self.frame_lengths)
         self.state = IteratorState()
         self._epoch_cache: tuple[int, list[np.ndarray]] = (-1, [])

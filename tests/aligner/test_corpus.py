@@ -371,3 +371,27 @@ def test_the_run_records_its_audio_front_end(trained):
     run = load_run(trained["run"])
     assert run.data_info["front_end"] == {"sample_rate": 16000, "window": 0.025, "hop": 0.01, "mel_bins": 40}
     assert run.clock == Clock(0.01, 0.0075)
+
+
+def test_chunks_share_the_corpus_batch_shapes_and_align_as_one(trained, aligned, tmp_path, monkeypatch):
+    """Each chunk of recordings is batched in the buckets of the whole corpus (one compile per
+    bucket, not per chunk), and the TextGrids are those of one chunk."""
+    import jaxalign.aligner.corpus as corpus_module
+    import jaxalign.aligner.run as run_module
+
+    shapes, batcher = [], run_module.Batcher
+
+    def recording(*args, **kwargs):
+        made = batcher(*args, **kwargs)
+        shapes.append((tuple(made.bounds), made.label_len))
+        return made
+
+    monkeypatch.setattr(run_module, "Batcher", recording)
+    monkeypatch.setattr(corpus_module, "CHUNK", 3)
+    out = tmp_path / "chunked"
+    code, lines = align(trained["run"], trained["corpus"], "--out", out)
+    assert code == 0, lines
+    assert len(shapes) > 1 and len(set(shapes)) == 1, shapes
+    one, _ = aligned
+    for path in sorted(one.rglob("*.TextGrid")):
+        assert (out / path.relative_to(one)).read_bytes() == path.read_bytes(), path

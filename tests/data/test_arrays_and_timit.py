@@ -457,6 +457,18 @@ def test_batcher_buckets_shapes_and_validation():
     assert len(shapes) <= 3 and all(s[1] in batcher.bounds for s in shapes)
 
 
+def test_batcher_takes_shapes_from_its_caller_and_refuses_ones_its_data_do_not_fit():
+    data = load_synthetic(SyntheticSpec(num_train=40, num_valid=5, num_test=5, seed=2)).train
+    longest, frames = data.longest_target(), int(data.frame_lengths().max())
+    batcher = Batcher(data, 8, num_buckets=2, bounds=[frames, frames + 40], label_len=longest + 3)
+    batch = batcher.next_batch()
+    assert batch["labels"].shape[1] == longest + 3 and batch["features"].shape[1] in (frames, frames + 40)
+    with pytest.raises(ValueError, match="label_len=.* shorter than the longest target"):
+        Batcher(data, 8, num_buckets=2, label_len=longest - 1)
+    with pytest.raises(ValueError, match="leave out sequences of"):
+        Batcher(data, 8, num_buckets=2, bounds=[frames - 1])
+
+
 def test_batcher_resumes_mid_epoch_exactly():
     data = load_synthetic(SyntheticSpec(num_train=120, num_valid=5, num_test=5, seed=2)).train
     full = Batcher(data, 8, num_buckets=4, seed=4)

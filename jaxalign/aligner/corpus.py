@@ -201,7 +201,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
         options = [pronunciation_options(u, corpus_data.dictionary, entries, run.vocab) for u in utterances]
         silence_id = run.vocab.index(spec.silence)
         vocab = [*run.vocab, SPOKEN_NOISE] if SPOKEN_NOISE not in run.vocab else run.vocab
-        short = [i for i in keep if not is_long(run, data.labels[i], len(data.features[i]))]
+        short = {i for i in keep if not is_long(run, data.labels[i], len(data.features[i]))}  # not banded
         shapes = (
             run.batch_shapes([len(data.features[i]) for i in short], [len(data.labels[i]) for i in short])
             if short
@@ -216,9 +216,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                     [data.features[i] for i in part], [data.labels[i][:1] if i in noisy else data.labels[i] for i in part],
                     shapes,  # the corpus's buckets in every chunk: the net compiles once per bucket
                 )  # fmt: skip
-                branching = [
-                    i for i in part if i not in noisy and not is_long(run, data.labels[i], len(data.features[i]))
-                ]
+                branching = [i for i in part if i not in noisy and i in short]
                 branching = [i for i in branching if any(len(w) > 1 for w in options[i])]
                 chosen = dict(zip(branching, align_alternatives(
                     run.setup, [outs[part.index(i)]["log_probs"] for i in branching],

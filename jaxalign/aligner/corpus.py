@@ -6,7 +6,9 @@ with MFA's tiers `words` and `phones` (pauses are empty intervals), and a row pe
 dictionary lists several pronunciations for is aligned with the one the Viterbi chooses among them
 (parallel branches: `jaxalign.setups.alternatives`); the phones tier shows it and its word row's
 `pronunciation` is its 0-based index in the dictionary's list (empty on phone rows and for unknown
-words). Unknown words (`spn`) and long recordings (banded) keep each word's first pronunciation. A recording that cannot be
+words). Where the dictionary gives MFA's silence probability column (a run's dictionary.txt does:
+training re-estimates it), the pause between two words is weighed by it, through the same graphs.
+Unknown words (`spn`) and long recordings (banded) keep each word's first pronunciation. A recording that cannot be
 aligned is named on one line and listed with its reason in `DIR/unaligned.csv`; one whose alignment
 is aligned but implausible is named too and listed in `DIR/suspect.csv` (`suspicions`). The others
 are still written. The dictionary is the run's (`RUN/dictionary.txt`), or `dictionary=`. Times:
@@ -95,6 +97,15 @@ def branch_weights(words, options, probabilities) -> list[list[float]]:
     ]
 
 
+def branch_pauses(words, options, pause_after) -> list[list[float | None]]:
+    """Per word, the probability of a pause after each option (MFA's silence probability column;
+    None without one)."""
+    return [
+        [pause_after[w][n] if w in pause_after and n is not None else None for n, _ in o]
+        for w, o in zip(words, options)
+    ]
+
+
 def is_long(run, labels_L, num_frames: int) -> bool:
     """Whether `Run.outputs` aligns this recording in a band (`jaxalign.aligner.run.LONG_FRAMES`)."""
     rows = run.setup.frames_needed(labels_L)
@@ -174,7 +185,7 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
     spec = dataclasses.replace(spec_from_config(CorpusSpec, data_cfg), root=str(corpus_dir))
     clock = run.clock or Clock.of_front_end(spec)
     dictionary_path = Path(dictionary) if dictionary else run.run_dir / "dictionary.txt"
-    entries, probabilities, warnings = read_dictionary_with_probabilities(dictionary_path, spec.silence)
+    entries, probabilities, pause_after, warnings = read_dictionary_with_probabilities(dictionary_path, spec.silence)
     for line in warnings:
         say(f"warning: {line}")
     state = {"run": str(run.run_dir.resolve()), "step": run.step, "dictionary": dictionary_digest(dictionary_path)}
@@ -217,11 +228,13 @@ def align_corpus(run, corpus_dir, out_dir, *, dictionary=None, overwrite=False, 
                     shapes,  # the corpus's buckets in every chunk: the net compiles once per bucket
                 )  # fmt: skip
                 branching = [i for i in part if i not in noisy and i in short]
-                branching = [i for i in branching if any(len(w) > 1 for w in options[i])]
+                branching = [i for i in branching if any(len(w) > 1 for w in options[i])
+                             or any(w in pause_after for w in utterances[i].words)]  # fmt: skip
                 chosen = dict(zip(branching, align_alternatives(
                     run.setup, [outs[part.index(i)]["log_probs"] for i in branching],
                     [[[ids for _, ids in w] for w in options[i]] for i in branching], silence_id,
                     weights=[branch_weights(utterances[i].words, options[i], probabilities) for i in branching],
+                    pause_after=[branch_pauses(utterances[i].words, options[i], pause_after) for i in branching],
                 )))  # fmt: skip
                 for i, result in zip(part, outs):
                     u = utterances[i]

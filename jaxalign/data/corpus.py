@@ -251,9 +251,11 @@ def utterance_sequences(utterances: list[Utterance], vocab: list[str], silence: 
             [(word, [ids for _, ids in w]) for word, w in zip(u.words, o)] if any(len(w) > 1 for w in o) else None
             for u, o in zip(utterances, options)
         ]
+    words = [list(u.words) for u in utterances]
     return SequenceData(
-        [u.features for u in utterances], labels, None, vocab, index[silence], names=names, alternatives=alternatives
-    )
+        [u.features for u in utterances], labels, None, vocab, index[silence], names=names, alternatives=alternatives,
+        words=words,
+    )  # fmt: skip
 
 
 UNALIGNED_RECORD = "corpus_unaligned.csv"  # the run record's list of the recordings left out

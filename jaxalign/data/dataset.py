@@ -23,6 +23,8 @@ class SequenceData:
                 symbol-id lists, the one in `labels` first) where the example has a word with
                 several, else None; or None for data without them. Training re-chooses among them
                 (`jaxalign.training.pronunciations`) and writes the choice into `labels`.
+    words:      per example, its words in order (a corpus' transcripts: training re-estimates from
+                them how often each word is followed by a pause), or None.
     """
 
     features: list[np.ndarray]
@@ -33,6 +35,7 @@ class SequenceData:
     front_end: dict | None = None
     names: list[str] | None = None
     alternatives: list | None = None
+    words: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -94,6 +97,7 @@ class SequenceData:
             front_end=self.front_end,
             names=None if self.names is None else [self.names[i] for i in index],
             alternatives=None if self.alternatives is None else [self.alternatives[i] for i in index],
+            words=None if self.words is None else [self.words[i] for i in index],
         )
 
 

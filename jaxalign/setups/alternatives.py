@@ -13,7 +13,9 @@ into today's representation: the chosen pronunciations' target, each frame's ind
 index of each word's pronunciation in its dictionary list.
 
 The arcs that enter a pause carry log p and those that skip one log(1 - p) (`align.pause_probability`,
-as in `Grid.graph`); the arcs into a pronunciation carry its log-probability where the dictionary
+as in `Grid.graph`; between two words, p may instead be the probability of a pause after the
+pronunciation the arc leaves, MFA's silence probability column, which a run's training re-estimates
+into its dictionary.txt); the arcs into a pronunciation carry its log-probability where the dictionary
 gives MFA's probability column (`read_dictionary_with_probabilities`; a run's dictionary.txt has the
 probabilities its training chose, `jaxalign.training.pronunciations`), else nothing. Unknown words (`spn`, `jaxalign.aligner.unknown`)
 and long recordings (band alignment, `jaxalign.align.long`, which takes no graphs) keep the first
@@ -52,10 +54,12 @@ class _Layout(NamedTuple):
     kinds: list[tuple]  # per state: ("pause", i) or ("phone", word, branch, phone index)
 
 
-def alternatives_graph(setup, pronunciations, silence_id: int, weights=None) -> _Layout:
+def alternatives_graph(setup, pronunciations, silence_id: int, weights=None, pause_after=None) -> _Layout:
     """The left-to-right graph of one recording (module docstring). pronunciations: per word, its
     pronunciations as lists of symbol ids (at least one each); weights: per word, a log-weight for
-    each of its pronunciations (on every arc into the branch), or None (0). The states are the rows of the
+    each of its pronunciations (on every arc into the branch), or None (0); pause_after: per word,
+    for each of its pronunciations the probability of a pause between it and the next word (MFA's
+    silence probability; None: `align.pause_probability`), or None. The states are the rows of the
     setup's grid (`substate_grid` with the setup's `states_per_symbol`, `optional_symbol` and
     `pause_states`) over all the branches' symbols in order; a pause block the grid marks optional
     may be skipped whole."""
@@ -75,10 +79,15 @@ def alternatives_graph(setup, pronunciations, silence_id: int, weights=None) -> 
     first = {int(s): int(np.flatnonzero(label_of == s)[0]) for s in np.unique(label_of)}
     last = {int(s): int(np.flatnonzero(label_of == s)[-1]) for s in np.unique(label_of)}
     pause_label = {kind[1]: s for s, kind in enumerate(kinds) if kind[0] == "pause"}
-    ends = {}  # word -> last state of each of its branches
+    ends = {}  # word -> (branch, last state) of each of its branches
     for s, kind in enumerate(kinds):
         if kind[0] == "phone" and kind[3] == len(pronunciations[kind[1]][kind[2]]) - 1:
-            ends.setdefault(kind[1], []).append(last[s])
+            ends.setdefault(kind[1], []).append((kind[2], last[s]))
+
+    def pause_weights(word, branch):  # (enter, skip) of the pause after `word` left from `branch`
+        p = None if pause_after is None or word + 1 >= len(pronunciations) else pause_after[word][branch]
+        return (enter, skip) if p is None else (np.log(p), np.log1p(-p))
+
     arcs, start = [], {}
     for r in range(len(rows)):
         s = int(label_of[r])
@@ -94,16 +103,16 @@ def alternatives_graph(setup, pronunciations, silence_id: int, weights=None) -> 
             prior = 0.0 if weights is None else float(weights[word][kind[2]])
             arcs.append((last[pause_label[word]], r, prior))
             if skippable:
-                arcs += [(e, r, skip + prior) for e in ends.get(word - 1, [])]
+                arcs += [(e, r, pause_weights(word - 1, j)[1] + prior) for j, e in ends.get(word - 1, [])]
                 if word == 0:
                     start[r] = skip + prior
         else:  # a pause, entered from every branch of the word before it
-            arcs += [(e, r, enter) for e in ends.get(word - 1, [])]
+            arcs += [(e, r, pause_weights(word - 1, j)[0]) for j, e in ends.get(word - 1, [])]
             if word == 0:
                 start[r] = enter
     final = {len(rows) - 1: 0.0}
     if skippable:
-        final.update({e: skip for e in ends[len(pronunciations) - 1]})
+        final.update({e: skip for _, e in ends[len(pronunciations) - 1]})
     state_kinds = [kinds[int(s)] for s in label_of]
     return _Layout([int(c) for c in rows], arcs, start, final, state_kinds)
 
@@ -130,7 +139,7 @@ def _chosen(layout: _Layout, pronunciations, states_T, silence_id: int) -> Chose
 
 
 def align_alternatives(
-    setup, log_probs, pronunciations, silence_id: int, max_cells: int = MAX_CELLS, weights=None
+    setup, log_probs, pronunciations, silence_id: int, max_cells: int = MAX_CELLS, weights=None, pause_after=None
 ) -> list[Chosen | None]:
     """The best path of each recording through its pronunciation graph, by batched `graph_viterbi`
     calls (recordings of similar length together, at most `max_cells` frames x states of one-byte
@@ -140,10 +149,15 @@ def align_alternatives(
     reads their sub-state columns renormalised, the CTC blank left out (as the grid's forced
     alignment does in `OrderSync.decode`). pronunciations: per recording, per word, its
     pronunciations as symbol-id lists. weights: per recording, `alternatives_graph`'s weights (e.g.
-    the log of MFA's pronunciation probabilities), or None. Returns per recording a `Chosen`, or None
-    where no path fits."""
+    the log of MFA's pronunciation probabilities), or None; pause_after: per recording,
+    `alternatives_graph`'s pause_after, or None. Returns per recording a `Chosen`, or None where no
+    path fits."""
     weights = weights or [None] * len(pronunciations)
-    layouts = [alternatives_graph(setup, prons, silence_id, w) for prons, w in zip(pronunciations, weights)]
+    pause_after = pause_after or [None] * len(pronunciations)
+    layouts = [
+        alternatives_graph(setup, prons, silence_id, w, pauses)
+        for prons, w, pauses in zip(pronunciations, weights, pause_after)
+    ]
     out: list[Chosen | None] = [None] * len(layouts)
     group: list[int] = []
     for i in sorted(range(len(layouts)), key=lambda i: len(log_probs[i])):

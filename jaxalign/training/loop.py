@@ -18,7 +18,12 @@ from jaxalign.config import Config, save_config
 from jaxalign.data import Batcher, IteratorState
 from jaxalign.data.corpus import add_unaligned
 from jaxalign.data.dataset import DataSplits, flatten_ragged, unflatten_ragged
-from jaxalign.data.dictionary import dictionary_text, estimated_probabilities, read_dictionary
+from jaxalign.data.dictionary import (
+    dictionary_text,
+    estimated_pause_probabilities,
+    estimated_probabilities,
+    read_dictionary,
+)
 from jaxalign.data.load import load_splits
 from jaxalign.decoding import churn
 from jaxalign.errors import TrainingDiverged
@@ -29,6 +34,7 @@ from jaxalign.training.checkpoints import Checkpoints
 from jaxalign.training.convergence import Convergence, probe_examples
 from jaxalign.training.evaluation import alignment_figures, evaluate_split
 from jaxalign.training.parallel import DataParallel
+from jaxalign.training.pauses import pause_counts
 from jaxalign.training.pronunciations import PronunciationChoice
 from jaxalign.training.record import MetricsWriter, Progress, console, write_environment
 from jaxalign.training.run_dir import check_resume, hold
@@ -81,6 +87,7 @@ class Trainer:
         }
 
         graphdef, optimizer, self.state = init_train_state(config, self.setup, self.splits.train.feature_dim)
+        self.graphdef = graphdef
         self.train_step = make_train_step(
             graphdef, optimizer, self.setup, lr_multiplier(config.optim.schedule, trainer.steps)
         )
@@ -221,17 +228,37 @@ class Trainer:
             changed = self.pronunciations.update(params)
             self.writer.write(step, "pronunciations", changed=changed)
 
-    def write_pronunciation_probabilities(self) -> None:
-        """The run's dictionary.txt, rewritten with MFA's probability column for the words whose
-        pronunciations training chose among: how often it chose each (`estimated_probabilities`),
-        which `jaxalign-align` then weighs the branches with."""
+    def write_dictionary_probabilities(self, step: int) -> None:
+        """The run's dictionary.txt, rewritten with MFA's probability columns: for the words whose
+        pronunciations training chose among, how often it chose each (`estimated_probabilities`);
+        for every word followed by another in the training set, the probability of a pause after
+        each of its pronunciations in the run's own alignments (`pause_counts`,
+        `estimated_pause_probabilities`). `jaxalign-align` weighs its graphs with both. Every
+        process aligns; the first writes."""
         path = self.run_dir / "dictionary.txt"
-        if not path.is_file():
+        train = self.splits.train
+        if train.words is None or train.optional_symbol is None:
+            return
+        choice = self.pronunciations.choice if self.pronunciations else None
+        paused, occurrences = pause_counts(
+            train, self.train_batches, self.setup, self.graphdef, self.state.params, step, choice
+        )
+        if not self.first or not path.is_file():
             return
         entries, _ = read_dictionary(path, self.config.data.silence)
-        counts = {w: c for w, c in self.pronunciations.counts().items() if len(entries.get(w, [])) == len(c)}
-        path.write_text(dictionary_text(entries, estimated_probabilities(counts)), encoding="utf-8")
-        console(f"pronunciation probabilities of {len(counts)} words re-estimated into {path}")
+        chosen = self.pronunciations.counts() if self.pronunciations else {}
+        chosen = {w: c for w, c in chosen.items() if len(entries.get(w, [])) == len(c)}
+        pauses = {}
+        for word, j in occurrences:
+            if word in entries and j < len(entries[word]):
+                pauses.setdefault(word, [(0, 0)] * len(entries[word]))[j] = (paused[word, j], occurrences[word, j])
+        pause_after = estimated_pause_probabilities(pauses)
+        path.write_text(dictionary_text(entries, estimated_probabilities(chosen), pause_after), encoding="utf-8")
+        rate = sum(paused.values()) / max(sum(occurrences.values()), 1)
+        console(
+            f"dictionary probabilities re-estimated into {path}: pronunciations of {len(chosen)} words, "
+            f"a pause after {len(pause_after)} words (between words {rate:.1%} of the time)"
+        )
 
     def log_train(self, step: int, metrics) -> dict:
         """Reads a dispatched step's metrics (blocks until it finished); stops on a non-finite loss."""
@@ -352,8 +379,7 @@ class Trainer:
             if converged:
                 break
         progress.close()
-        if self.pronunciations and self.first:
-            self.write_pronunciation_probabilities()
+        self.write_dictionary_probabilities(end)
         if self.start >= end:
             stopped = f"resumed at step {self.start}: nothing left to train"
         self.writer.write(end, "stop", reason=stopped)

@@ -12,7 +12,7 @@ from praatio import textgrid
 
 from jaxalign.config import ConfigError
 from jaxalign.data.corpus import CorpusSpec, load_corpus
-from jaxalign.data.dictionary import read_dictionary
+from jaxalign.data.dictionary import dictionary_text, read_dictionary
 from jaxalign.training import train
 from tests.corpora import BAD, TIGHT, UNKNOWN, align, train_cli, write_audio, write_textgrid_transcript
 from tests.helpers import compose_config, tiny_config
@@ -395,3 +395,38 @@ def test_chunks_share_the_corpus_batch_shapes_and_align_as_one(trained, aligned,
     one, _ = aligned
     for path in sorted(one.rglob("*.TextGrid")):
         assert (out / path.relative_to(one)).read_bytes() == path.read_bytes(), path
+
+
+def test_training_writes_a_pause_probability_for_every_word_followed_by_another(trained):
+    """The run's dictionary.txt carries MFA's silence probability column for every word a training
+    recording follows with another word, within [PAUSE_FLOOR, 1 - PAUSE_FLOOR], and says so."""
+    from jaxalign.data.dictionary import PAUSE_FLOOR, read_dictionary_with_probabilities
+
+    read = read_dictionary_with_probabilities(trained["run"] / "dictionary.txt", "sil")
+    followed = set()
+    for rid in trained["good"]:
+        followed |= set((trained["corpus"] / f"{rid}.lab").read_text().casefold().split()[:-1])
+    assert followed <= set(read.pause_after) <= set(read.entries)
+    assert all(PAUSE_FLOOR <= p <= 1 - PAUSE_FLOOR for ps in read.pause_after.values() for p in ps)
+    assert any("a pause after" in line for line in trained["console"])
+
+
+def test_the_pause_probability_after_a_word_decides_the_pauses_the_frames_leave_open(trained, tmp_path):
+    """The same run aligned with every word's pause column at 0.99 and at 0.01: more pauses
+    between words with the first, and the same words in every TextGrid."""
+    entries = read_dictionary(trained["run"] / "dictionary.txt", "sil")[0]
+    pauses = {}
+    for p in (0.99, 0.01):
+        path = tmp_path / f"pause_{p}.txt"
+        path.write_text(dictionary_text(entries, pause_after={w: [p] * len(v) for w, v in entries.items()}))
+        out = tmp_path / f"out_{p}"
+        code, lines = align(trained["run"], trained["corpus"], "--out", out, "--dictionary", path)
+        assert code == 0, lines
+        pauses[p] = 0
+        for rid in trained["good"]:
+            _, tiers = read_tiers(out / f"{rid}.TextGrid")
+            words = tiers["words"]
+            inner = [i for i in range(1, len(words) - 1) if not words[i][2] and words[i - 1][2] and words[i + 1][2]]
+            pauses[p] += len(inner)
+            assert [e[2] for e in words if e[2]] == (trained["corpus"] / f"{rid}.lab").read_text().casefold().split()
+    assert pauses[0.99] > pauses[0.01], pauses

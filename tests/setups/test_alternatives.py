@@ -102,3 +102,33 @@ def test_pronunciation_weights_decide_where_the_frames_cannot():
         SETUP, [log_probs_of(frames_of([SIL, 1, SIL]))], [prons], SIL, weights=[[[np.log(0.2), 0.0]]]
     )
     assert heard.choice == [0]
+
+
+def test_pause_after_a_pronunciation_weighs_its_arcs_into_and_past_the_next_pause():
+    """pause_after p on a word's branch: its arcs into the pause between it and the next word carry
+    log p, its arcs past that pause log(1 - p); None keeps align.pause_probability, as do the
+    recording's first and last pauses; all None is the unweighted graph."""
+    prons = [[[1], [2, 4]], [[3]]]
+    plain = alternatives_graph(SETUP, prons, SIL)
+    assert alternatives_graph(SETUP, prons, SIL, pause_after=[[None, None], [None]]) == plain
+    layout = alternatives_graph(SETUP, prons, SIL, pause_after=[[0.9, None], [0.3]])
+    ends = {1: 2, 2: 6}  # rows: pause 0, branch 0's two sub-states 1-2, branch 1's four 3-6
+    pause, word_1 = 7, 8  # the pause between the words, then word 1's first row
+    weights = {(a, b): w for a, b, *w in layout.arcs}
+    assert weights[ends[1], pause] == [pytest.approx(np.log(0.9))]
+    assert weights[ends[1], word_1] == [pytest.approx(np.log(0.1))]
+    half = [pytest.approx(np.log(0.5))]
+    assert weights[ends[2], pause] == half and weights[ends[2], word_1] == half
+    assert layout.final == plain.final and layout.start == plain.start  # the last word's 0.3 is not a junction
+
+
+def test_a_pause_the_frames_leave_open_goes_as_the_word_probability_says():
+    """Between two words two frames as likely silence as the first word's last sub-state: a high
+    probability of a pause after the word takes them as a pause, a low one leaves the pause out."""
+    prons = [[[1]], [[3]]]
+    lp = log_probs_of(frames_of([SIL, 1, SIL, 3, SIL]))
+    lp[6:8, 3] = lp[6:8, 0]  # the pause's two frames heard as well as symbol 1's second sub-state
+    (often,), (seldom,) = (
+        align_alternatives(SETUP, [lp], [prons], SIL, pause_after=[[[p], [None]]]) for p in (0.99, 0.01)
+    )
+    assert 2 in often.positions[6:8] and 2 not in seldom.positions  # the pause (target index 2) or none

@@ -102,8 +102,8 @@ def test_chosen_counts_become_mfa_probability_columns_that_read_back(tmp_path):
     path = tmp_path / "dictionary.txt"
     path.write_text(dictionary_text(entries, probabilities), encoding="utf-8")
     assert path.read_text().splitlines() == ["one\t0.3333\ta c", "one\t1\ta b", "two\td b"]
-    read, read_probabilities, _ = read_dictionary_with_probabilities(path, "sil")
-    assert read == entries and read_probabilities == {"one": [pytest.approx(0.3333), 1.0]}
+    read, read_probabilities, pause_after, _ = read_dictionary_with_probabilities(path, "sil")
+    assert read == entries and read_probabilities == {"one": [pytest.approx(0.3333), 1.0]} and pause_after == {}
 
 
 @pytest.mark.parametrize("start", ["random", "first"])

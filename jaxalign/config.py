@@ -142,6 +142,7 @@ class AlignConfig:
     )
     aligner_mix: float = 1.0  # with a local aligner: per_step paths score log p_local + aligner_mix * log p_model; 0: the local aligner alone
     pronunciation_every: int = 200  # data with several pronunciations of a word: steps between re-choosing the one trained on; 0: the first listed
+    pronunciation_sum: bool = False  # per_step with a local aligner: the aligner trains on the sum over every listed pronunciation (soft EM) instead of the chosen path
     pronunciation_start: str = "first"  # trained on before the first re-choice: first (the first listed) | random (drawn per occurrence; worse, docs/aligner.md)
     realign_at: list[float] = dataclasses.field(
         default_factory=list

@@ -195,6 +195,14 @@ class OrderSync(Setup):
             return self.forward_score(log_probs_BxTxC, logit_paddings, *grid.kernel_args())
         return graph_forward(log_probs_BxTxC, logit_paddings, grid.graph(self.pause_probability))
 
+    def full_sum_score(self, log_probs_BxTxC, batch):
+        """(B,) full-sum log-likelihood of the batch: over its pronunciation graphs where it carries
+        them (`batch["graph"]`, a `Graph` per example: `jaxalign.training.pronunciations.
+        PronunciationGraphs`, every listed pronunciation of a word a branch), else over its grid."""
+        if "graph" in batch:
+            return graph_forward(log_probs_BxTxC, batch["logit_paddings"], batch["graph"])
+        return self.grid_forward(log_probs_BxTxC, batch["logit_paddings"], self.grid(batch))
+
     def feasible(self, frame_lengths, label_lengths, skippable=None):
         """(N,) bool, NumPy or JAX alike: the grid's shortest path fits the input. skippable: (N,)
         optional symbols of each target, whose blocks the shortest path leaves out (a target of one
@@ -285,17 +293,31 @@ class OrderSync(Setup):
         """(B, T) bool: real frames of real (weight > 0) examples."""
         return (batch["logit_paddings"] == 0) & (batch["weights"][:, None] > 0)
 
-    def frame_loss(self, log_probs_BxTxC, batch, positions_BxT, feasible_B, aligner_log_probs=None, symbols_BxT=None):
+    def frame_loss(
+        self,
+        log_probs_BxTxC,
+        batch,
+        positions_BxT,
+        feasible_B,
+        aligner_log_probs=None,
+        symbols_BxT=None,
+        aligner_graph=None,
+    ):
         """Frame cross-entropy on the grid rows `positions` (-1 = no target), or on `symbols_BxT`
         where given (the head's outputs, e.g. a CTC path's blanks), mean over frames; with a local
-        aligner, plus its own cross-entropy on the same targets."""
+        aligner, plus its own cross-entropy on the same targets, or with `aligner_graph` (the
+        batch's pronunciation graphs) its full-sum loss over them."""
         grid = self.grid(batch)
         if symbols_BxT is None:
             symbols_BxT = grid.columns_of(positions_BxT)
         valid_BxT = self.valid_frames(batch)
         weights_BxT = (valid_BxT & feasible_B[:, None]).astype(jnp.float32)
         total, count = frame_cross_entropy(log_probs_BxTxC, symbols_BxT, weights_BxT)
-        if aligner_log_probs is not None:
+        if aligner_log_probs is not None and aligner_graph is not None:
+            score_B = graph_forward(aligner_log_probs, batch["logit_paddings"], aligner_graph)
+            use_B = feasible_B & (batch["weights"] > 0) & jnp.isfinite(score_B)
+            total -= jnp.sum(jnp.where(use_B, score_B * batch["weights"], 0.0))
+        elif aligner_log_probs is not None:
             total += frame_cross_entropy(aligner_log_probs, symbols_BxT, weights_BxT)[0]
         truth_BxT = batch["alignments"]
         known_BxT = valid_BxT & (truth_BxT >= 0) & feasible_B[:, None]

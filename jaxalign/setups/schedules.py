@@ -69,7 +69,9 @@ class PerStep(Schedule):
             scores = aligner_log_probs + self.aligner_mix * log_probs_BxTxC
         ali = setup.align(jax.lax.stop_gradient(scores), batch)
         rows_BxT, symbols_BxT = setup.path_targets(ali)
-        return setup.frame_loss(log_probs_BxTxC, batch, rows_BxT, ali.feasible, aligner_log_probs, symbols_BxT)
+        return setup.frame_loss(
+            log_probs_BxTxC, batch, rows_BxT, ali.feasible, aligner_log_probs, symbols_BxT, batch.get("graph")
+        )
 
 
 class PerEpoch(Schedule):
@@ -116,11 +118,12 @@ class RealignList(PerEpoch):
 class FullSum(Schedule):
     """HMM-style full-sum training on the same grid ("CTC without a blank"): the loss sums over all
     monotone paths (`forward_score`) instead of training on the best one, so no hard alignment is
-    ever committed to; its gradient is the frame-by-row occupancy."""
+    ever committed to; its gradient is the frame-by-row occupancy. Where the batch carries its
+    examples' pronunciation graphs, the sum runs over every listed pronunciation too
+    (`OrderSync.full_sum_score`)."""
 
     def loss(self, setup, log_probs_BxTxC, logits_BxTxC, batch, aligner_log_probs=None):
-        score_B = setup.grid_forward(log_probs_BxTxC, batch["logit_paddings"], setup.grid(batch))
-        return setup.sequence_loss(score_B, batch)
+        return setup.sequence_loss(setup.full_sum_score(log_probs_BxTxC, batch), batch)
 
 
 class Ctc(Schedule):

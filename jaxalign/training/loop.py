@@ -35,7 +35,7 @@ from jaxalign.training.convergence import Convergence, probe_examples
 from jaxalign.training.evaluation import alignment_figures, evaluate_split
 from jaxalign.training.parallel import DataParallel
 from jaxalign.training.pauses import pause_counts
-from jaxalign.training.pronunciations import PronunciationChoice
+from jaxalign.training.pronunciations import PronunciationChoice, PronunciationGraphs
 from jaxalign.training.record import MetricsWriter, Progress, console, write_environment
 from jaxalign.training.run_dir import check_resume, hold
 from jaxalign.training.step import init_train_state, make_eval_fn, make_train_step
@@ -95,8 +95,9 @@ class Trainer:
         self.key = jax.random.key(config.seed)
         self.compiled: set[tuple] = set()  # batch shapes the train step has compiled for
 
-        self.pronunciations = None  # before the store: its flat start reads the targets it draws
+        self.pronunciations = self.graphs = None  # before the store: its flat start reads the targets it draws
         if config.align.pronunciation_every and any(w is not None for w in self.splits.train.alternatives or []):
+            sums_warmup = config.align.init == "full_sum_warmup" and self.setup.warmup_steps > 0
             self.pronunciations = PronunciationChoice(
                 self.splits.train,
                 self.train_batches,
@@ -105,7 +106,10 @@ class Trainer:
                 config.align.pronunciation_every,
                 config.align.pronunciation_start,
                 config.seed,
+                at_warmup=sums_warmup,
             )
+            if config.align.schedule == "full_sum" or sums_warmup or config.align.pronunciation_sum:
+                self.graphs = PronunciationGraphs(self.splits.train, self.setup)
         self.store = AlignmentStore(self.train_batches, self.setup, graphdef) if self.setup.stores_alignments else None
         self.convergence = self.make_convergence()
         self.previous_forced = None  # validation alignments at the last evaluation, for alignment churn
@@ -207,6 +211,8 @@ class Trainer:
         batch = self.train_batches.next_batch()
         if self.store:
             batch["fixed_positions"] = self.store.batch_positions(batch)
+        if self.graphs:
+            batch["graph"] = self.graphs.batch(batch["index"])
         shape = batch["features"].shape
         first_call = shape not in self.compiled
         if first_call:

@@ -165,6 +165,14 @@ class AlignConfig:
         _at_least("align.prior_steps", self.prior_steps, 0)
         _at_least("align.aligner_mix", self.aligner_mix, 0.0)
         _at_least("align.aligner_context", self.aligner_context, -1)
+        if self.pronunciation_sum and (
+            self.schedule != "per_step" or self.init != "uniform" or self.aligner_context < 0
+        ):
+            raise ConfigError(
+                "align.pronunciation_sum=true trains the local aligner of align.schedule=per_step after align.init=uniform "
+                f"(align.aligner_context >= 0); got schedule={self.schedule}, init={self.init}, "
+                f"aligner_context={self.aligner_context}"
+            )
         bad = [x for x in self.realign_at if x <= 0]
         if bad:
             raise ConfigError(f"align.realign_at entries must be > 0, got {bad}")

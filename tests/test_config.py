@@ -172,6 +172,8 @@ def test_typos_and_wrong_types_fail_at_composition_naming_the_key(override, key)
         ("align.pause_states=0", "align.pause_states"),
         ("align.pause_probability=1", "align.pause_probability"),
         ("align.pause_probability=0", "align.pause_probability"),
+        ("align.pronunciation_sum=true align.schedule=full_sum", "align.pronunciation_sum"),
+        ("align.pronunciation_sum=true align.aligner_context=-1", "align.pronunciation_sum"),
         ("model.kind=transformer", "model.kind"),
         ("model.dropout=1.5", "model.dropout"),
         ("optim.learning_rate=-1", "optim.learning_rate"),

@@ -2,6 +2,7 @@
 
     python experiments/bench_train_step.py [--sizes digits,speech] [--rounds 5] [--steps 4] [--no-torch]
     python experiments/bench_train_step.py --sizes speech --pause --variants fixed,per_step_pause_rows,per_step_pause_graph
+    python experiments/bench_train_step.py --sizes speech --pronunciations --no-torch
 
 Sizes: `digits` (the default experiment: digit strips, B=32, T=64, F=8, 2 sub-states per digit,
 2-layer bidirectional GRU of 128) and `speech` (synthetic, B=32, T=200, F=40, C=40, L=30, 2x256).
@@ -9,7 +10,12 @@ jaxalign steps (`jaxalign.training.make_train_step`, Adam, clip 1.0): `fixed` (a
 as per_epoch reads it), `per_step` (Viterbi on the stop-gradient log-probs inside the step) and
 `ctc` (optax.ctc_loss with a blank output), and `seq2seq` / `seq2seq_location` (setup=seq2seq: the
 same bi-GRU as the encoder, a GRU decoder over the L + 1 output positions with content / location
-attention, teacher-forced cross-entropy). PyTorch peers, same shapes, batch and optimizer:
+attention, teacher-forced cross-entropy). `--pronunciations`: `per_step_local_pause` (the default step on
+targets with optional pauses, a word every 3 symbols) and `per_step_local_alternatives` (the same
+with every word listed two ways, its middle symbol replaced in the second: the batch carries the
+pronunciation graphs and the local aligner's loss sums over them, `align.pronunciation_sum`'s
+step; the default hard choice trains the first step's program on its chosen targets and
+re-chooses outside it, timed in the run's metrics.jsonl). PyTorch peers, same shapes, batch and optimizer:
 `torch_fixed` (frame cross-entropy on the same stored alignment) and `torch_ctc` (torch ctc_loss),
 torch.nn.GRU over packed sequences, on JAX's device: on a GPU cuDNN's GRU, on the CPU as many
 threads as XLA's CPU client uses.
@@ -133,6 +139,33 @@ def pause_batches(batches, every: int = 3):
     return out
 
 
+def with_alternatives(batches, setup, every: int = 3):
+    """`pause_batches(batches, every)` with `batch["graph"]`: each word (`every` symbols of the
+    target) listed as itself and with its middle symbol replaced by the next class, padded to one
+    (S, K) over all the batches so that one compiled step runs them all."""
+    from jaxalign.align.graph import graph_from_arcs
+    from jaxalign.setups.alternatives import alternatives_graph
+
+    layouts = []
+    for batch in batches:
+        for labels, pads in zip(np.asarray(batch["labels"]), np.asarray(batch["label_paddings"])):
+            y = labels[pads == 0].tolist()
+            prons = []
+            for i in range(0, len(y), every):
+                word = y[i : i + every]
+                other = list(word)
+                other[len(word) // 2] = (other[len(word) // 2] + 1) % setup.num_classes
+                prons.append([word, other])
+            layouts.append(alternatives_graph(setup, prons, 0))
+    fields = [[getattr(g, name) for g in layouts] for name in ("emissions", "arcs", "start", "final")]
+    graph = graph_from_arcs(*fields)
+    size = len(batches[0]["labels"])
+    return [
+        {**batch, "graph": jax.tree.map(lambda x, i=i: x[i * size : (i + 1) * size], graph)}
+        for i, batch in enumerate(pause_batches(batches, every))
+    ]
+
+
 def rows_route(setup):
     """`setup` searching its pause rows as before align.pause_states: the grid kernels with one
     skippable row per pause (its grid must have pause_states = 1)."""
@@ -184,13 +217,17 @@ def jax_variant(
     kernel: str = "scan",
     attention: str | None = None,
     pause: str | None = None,
+    alternatives: bool = False,
 ):
     """(run one step and wait, {compile_s, peak_mb, temp_mb}). pause: None, "rows" or "graph" (the
-    batches' class 0 is then the optional pause, searched by that route)."""
+    batches' class 0 is then the optional pause, searched by that route); alternatives: the batches
+    carry pronunciation graphs (`with_alternatives`)."""
     config = bench_config(size, schedule, aligner_context, model_kwargs, kernel, attention, 1 if pause == "rows" else 3)
     setup = make_setup(config, data.num_classes, None if pause is None else 0)
     if pause == "rows":
         setup = rows_route(setup)
+    if alternatives:
+        batches = with_alternatives(batches, setup)  # the batches as they were, before pause_batches
     graphdef, optimizer, state = init_train_state(config, setup, data.feature_dim)
     key = jax.random.key(0)
     tic = time.perf_counter()
@@ -335,6 +372,8 @@ def bench_size(size_name: str, args) -> dict:
         variants += [("per_step_pallas", "per_step", -1), ("per_step_local_pallas", "per_step", 3)]
     if args.pause:
         variants += [(f"{s}_pause_{route}", s, -1) for s in ("per_step", "full_sum") for route in ("rows", "graph")]
+    if args.pronunciations:
+        variants += [("per_step_local_pause", "per_step", 3), ("per_step_local_alternatives", "per_step", 3)]
     if args.variants:
         variants = [v for v in variants if v[0] in args.variants.split(",")]
     failed = {}
@@ -343,17 +382,20 @@ def bench_size(size_name: str, args) -> dict:
         kernel = "pallas" if name.endswith("_pallas") else "scan"
         attention = {"seq2seq": "content", "seq2seq_location": "location"}.get(name)
         pause = name.rsplit("_", 1)[1] if "_pause_" in name else None
+        if name in ("per_step_local_pause", "per_step_local_alternatives"):
+            pause = "graph"
         try:
             runs[name], info[name] = jax_variant(
                 schedule,
                 size,
                 data,
-                with_pauses if pause else batches,
+                batches if name == "per_step_local_alternatives" else with_pauses if pause else batches,
                 model_kwargs,
                 context,
                 kernel,
                 attention,
                 pause,
+                alternatives=name == "per_step_local_alternatives",
             )
         except Exception as err:  # noqa: BLE001 - a Pallas kernel that does not build must not cost the other rows
             if kernel == "scan":
@@ -398,15 +440,15 @@ def print_table(name: str, out: dict):
         f"C={out['num_classes']}, L={out['label_len']}, k={s['states_per_symbol']}"
     )
     print(
-        f"{'step':<21} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}"
+        f"{'step':<28} {'ms':>8} {'steps/s':>8} {'frames/s':>9} {'vs fixed':>8} {'torch_fixed/x':>13} {'compile s':>9} {'peak MB':>8}"
     )
     for step, r in out["results"].items():
         if "error" in r:
-            print(f"{step:<21} ERROR {r['error']}")
+            print(f"{step:<28} ERROR {r['error']}")
             continue
         vs_torch = r.get("speedup_vs_torch_fixed", float("nan"))
         print(
-            f"{step:<21} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
+            f"{step:<28} {r['ms']:>8.1f} {r['steps_per_s']:>8.2f} {r['frames_per_s']:>9.0f} {r['vs_fixed']:>8.3f} "
             f"{vs_torch:>13.2f} {r.get('compile_s', float('nan')):>9.1f} {r['peak_mb']:>8.1f}"
         )
 
@@ -426,6 +468,9 @@ def main(argv=None):
         help="add the per_step steps with align.kernel=pallas; default: on a GPU only (elsewhere it is interpreted)",
     )
     parser.add_argument("--pause", action="store_true", help="add the steps on targets with optional pauses")
+    parser.add_argument(
+        "--pronunciations", action="store_true", help="add the default step with and without pronunciation graphs"
+    )
     parser.add_argument("--variants", default="", help="comma-separated step names to time (default: all)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args(argv)

@@ -132,6 +132,7 @@ class AlignConfig:
         2  # k ordered sub-state rows per symbol (k >= 2 tells "3 3" from "3" and sharpens boundaries)
     )
     pause_states: int = 1  # rows of a corpus' pause (data.silence), entered or skipped whole: its shortest length in frames; 3 cut spurious pauses but cost boundaries (docs/aligner.md)
+    aligned_pause_states: int = 3  # rows of each pause block where a trained run aligns (jaxalign-align, Run.align, the re-estimated pause probabilities), each reading a column training learnt: 3 cut spurious pauses at no cost in boundaries (docs/aligner.md)
     pause_probability: float = (
         0.5  # in (0, 1): entering an optional pause costs log p, skipping it log(1 - p); 0.5: no preference
     )
@@ -159,6 +160,7 @@ class AlignConfig:
         _one_of("align.pronunciation_start", self.pronunciation_start, PRONUNCIATION_STARTS)
         _at_least("align.states_per_symbol", self.states_per_symbol, 1)
         _at_least("align.pause_states", self.pause_states, 1)
+        _at_least("align.aligned_pause_states", self.aligned_pause_states, 1)
         if not 0 < self.pause_probability < 1:
             raise ConfigError(f"align.pause_probability must be in (0, 1), got {self.pause_probability}")
         _at_least("align.prior_scale", self.prior_scale, 0.0)

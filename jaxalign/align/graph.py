@@ -243,20 +243,25 @@ def graph_viterbi(log_probs, logit_paddings, graph: Graph, *, unroll: int | None
     log_probs_BxTC = log_probs.reshape(batch, num_frames * num_classes)
 
     def emit(t):
+        # NaN and +inf read as -inf (NaN < inf is false); a padded state is never reached, whatever it reads.
         e_BxS = jnp.take_along_axis(log_probs_BxTC, prep.emissions_BxS + t * num_classes, axis=1).astype(jnp.float32)
-        return jnp.where(prep.state_ok_BxS & ~jnp.isnan(e_BxS) & (e_BxS < jnp.inf), e_BxS, _NEG_INF)
+        return jnp.where(e_BxS < jnp.inf, e_BxS, _NEG_INF)
 
     alpha0_BxS = prep.start_BxS + emit(0)
+    # Each arc's source as a flat index into the (B * S) alphas; "no arc" reads the example's own state 0,
+    # and its -inf weight makes that arrival -inf (no appended -inf cell: one copy of the alphas less a frame).
+    own_state0_BxSxK = jnp.arange(batch, dtype=jnp.int32)[:, None, None] * graph.arcs.shape[1]
+    gather_BxSxK = jnp.where(prep.source_BxSxK < batch * graph.arcs.shape[1], prep.source_BxSxK, own_state0_BxSxK)
 
     def forward(alpha_BxS, inputs):
         live_B, t = inputs
-        arrive_BxSxK = _arrivals(alpha_BxS, prep)
+        arrive_BxSxK = alpha_BxS.reshape(-1)[gather_BxSxK] + prep.arc_w_BxSxK
         best_BxS = alpha_BxS + prep.stay_w_BxS
-        code_BxS = jnp.zeros(best_BxS.shape, jnp.uint8)
+        code_BxS = None
         for k in range(num_arcs):  # strictly better only: stay first, then arc 0, 1, ...
             take_BxS = arrive_BxSxK[:, :, k] > best_BxS
-            best_BxS = jnp.where(take_BxS, arrive_BxSxK[:, :, k], best_BxS)
-            code_BxS = jnp.where(take_BxS, jnp.uint8(k + 1), code_BxS)
+            code_BxS = take_BxS.astype(jnp.uint8) if k == 0 else jnp.where(take_BxS, jnp.uint8(k + 1), code_BxS)
+            best_BxS = jnp.maximum(best_BxS, arrive_BxSxK[:, :, k])  # no NaN here: emissions and weights are cleaned
         new_BxS = best_BxS + emit(t)
         return jnp.where(live_B[:, None], new_BxS, alpha_BxS), code_BxS  # frozen after T_b: the end is chosen there
 

@@ -115,13 +115,20 @@ def _at_rows(table_BxR, positions_BxT):
 
 
 def substate_grid(
-    labels_BxL, label_paddings_BxL, k: int, optional_symbol: int | None = None, pause_states: int = 1
+    labels_BxL,
+    label_paddings_BxL,
+    k: int,
+    optional_symbol: int | None = None,
+    pause_states: int = 1,
+    pause_columns: int | None = None,
 ) -> Grid:
     """Each symbol s becomes k ordered rows s*k .. s*k+k-1, except `optional_symbol` (e.g. a pause
     between words), which gets a block of `pause_states` = m rows that the path skips whole or
     enters whole (a pause then lasts at least m frames); block row j reads the symbol's sub-state
-    column s*k + j*k // m (m = k: one each; m = 1: the first). Without an optional symbol the rows
-    are `substate_labels`'. R = L * max(k, m)."""
+    column s*k + j*k // m (m = k: one each; m = 1: the first). `pause_columns` = n (None: m) reads
+    them as a block of n rows would, row j the column of row j*n // m of that block: a net trained
+    on blocks of n rows aligned with blocks of m, each row reading a column it was trained on (n = 1:
+    every row the first). Without an optional symbol the rows are `substate_labels`'. R = L * max(k, m)."""
     b, num_labels = labels_BxL.shape
     if optional_symbol is None:
         rows, pad = substate_labels(labels_BxL, label_paddings_BxL, k)
@@ -139,13 +146,21 @@ def substate_grid(
     symbol_BxR = jnp.take_along_axis(labels_BxL, label_BxR, axis=1)
     optional_BxR = symbol_BxR == optional_symbol
     within_BxR = r_R[None, :] - start_BxR
-    within_BxR = jnp.where(optional_BxR, within_BxR * k // pause_states, within_BxR)
+    n = pause_states if pause_columns is None else pause_columns
+    within_BxR = jnp.where(optional_BxR, (within_BxR * n // pause_states) * k // n, within_BxR)
     rows = jnp.where(ok_BxR, symbol_BxR * k + within_BxR, -1).astype(jnp.int32)
     optional = (ok_BxR & optional_BxR).astype(jnp.float32)
     return Grid(rows, (~ok_BxR).astype(jnp.float32), optional, jnp.where(ok_BxR, label_BxR, -1).astype(jnp.int32))
 
 
-def target_grid(symbols_L, k: int, optional_symbol: int | None = None, width: int | None = None, pause_states: int = 1):
+def target_grid(
+    symbols_L,
+    k: int,
+    optional_symbol: int | None = None,
+    width: int | None = None,
+    pause_states: int = 1,
+    pause_columns: int | None = None,
+):
     """One target's `substate_grid` as NumPy arrays without padding: (rows (R,) class of each grid
     row, label_of (R,) its index in `symbols_L`, optional (R,) float 1 on a row of a skippable
     block, or None without an optional symbol). `width` (>= L) pads the target before building, so
@@ -155,7 +170,7 @@ def target_grid(symbols_L, k: int, optional_symbol: int | None = None, width: in
     labels = np.zeros((1, width), np.int32)
     labels[0, : len(symbols_L)] = symbols_L
     paddings = (np.arange(width) >= len(symbols_L)).astype(np.float32)[None]
-    grid = substate_grid(labels, paddings, k, optional_symbol, pause_states)
+    grid = substate_grid(labels, paddings, k, optional_symbol, pause_states, pause_columns)
     used = np.asarray(grid.paddings[0]) == 0
     optional = None if grid.optional is None else np.asarray(grid.optional[0])[used]
     return np.asarray(grid.rows[0])[used], np.asarray(grid.label_of[0])[used], optional

@@ -267,7 +267,7 @@ def load_run(run_dir, step: int | None = None) -> Run:
             raise CheckpointError(f"no checkpoint under {run_dir / 'checkpoints'}")
         meta = checkpoints.restore_meta(step)
         info = meta["data"]
-        setup = setup_for_data(config, info)
+        setup = setup_for_data(config, info, aligning=True)
         graphdef, _, template = init_train_state(config, setup, info["feature_dim"])
         state, meta = checkpoints.restore_state(template, step)
     finally:

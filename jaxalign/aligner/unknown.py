@@ -36,7 +36,9 @@ def align_with_filler(setup, log_probs_TxC, labels_L, silence_id: int, penalty: 
     k, c = setup.states_per_symbol, setup.num_classes
     lp = filler_log_probs(setup, log_probs_TxC, silence_id, penalty)
     labels_L = np.asarray(labels_L)
-    rows, label_of, optional = target_grid(labels_L, k, setup.optional_symbol, pause_states=setup.pause_states)
+    rows, label_of, optional = target_grid(
+        labels_L, k, setup.optional_symbol, pause_states=setup.pause_states, pause_columns=setup.pause_columns
+    )
     found = long_viterbi(
         lp, rows, labels_L, k, label_of_L=label_of, optional_L=optional, pause_probability=setup.pause_probability
     )

@@ -36,9 +36,15 @@ def make_setup(config, num_classes: int, optional_symbol: int | None = None) -> 
     return OrderSync(config, num_classes, optional_symbol)
 
 
-def setup_for_data(config, data_info: dict) -> Setup:
-    """`make_setup` for a data set described by `SequenceData.info()` (e.g. a checkpoint's record of it)."""
-    return make_setup(config, data_info["num_classes"], data_info.get("optional_symbol"))
+def setup_for_data(config, data_info: dict, aligning: bool = False) -> Setup:
+    """`make_setup` for a data set described by `SequenceData.info()` (e.g. a checkpoint's record of it).
+    aligning: the setup a trained run aligns with: its pauses blocks of `align.aligned_pause_states`
+    rows (a pause lasts that many frames at least), each row reading a sub-state column training
+    learnt (`substate_grid`'s pause_columns); training's own blocks stay `align.pause_states`."""
+    setup = make_setup(config, data_info["num_classes"], data_info.get("optional_symbol"))
+    if aligning and setup.optional_symbol is not None:
+        setup.pause_states = config.align.aligned_pause_states
+    return setup
 
 
 __all__ = [

@@ -72,7 +72,7 @@ def alternatives_graph(setup, pronunciations, silence_id: int, weights=None, pau
         kinds.append(("pause", i + 1))
     width = max(64, 1 << (len(symbols) - 1).bit_length())  # a few padded widths: a few compilations
     rows, label_of, optional = target_grid(
-        symbols, setup.states_per_symbol, setup.optional_symbol, width, setup.pause_states
+        symbols, setup.states_per_symbol, setup.optional_symbol, width, setup.pause_states, setup.pause_columns
     )
     skippable = optional is not None
     enter, skip = (np.log(setup.pause_probability), np.log1p(-setup.pause_probability)) if skippable else (0.0, 0.0)

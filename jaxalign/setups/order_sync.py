@@ -80,6 +80,7 @@ class OrderSync(Setup):
         self.path_search = METHODS[align.method](kernels)  # training targets
         self.states_per_symbol = align.states_per_symbol
         self.pause_states = align.pause_states  # rows of each optional symbol's block
+        self.pause_columns = align.pause_states  # the block length whose sub-state columns the net learns
         self.pause_probability = align.pause_probability
         self.prior_scale = align.prior_scale
         self.prior_steps = align.prior_steps
@@ -177,7 +178,12 @@ class OrderSync(Setup):
     def grid(self, batch) -> Grid:
         """The rows of the batch's target-ordered grid (`substate_grid`)."""
         return substate_grid(
-            batch["labels"], batch["label_paddings"], self.states_per_symbol, self.optional_symbol, self.pause_states
+            batch["labels"],
+            batch["label_paddings"],
+            self.states_per_symbol,
+            self.optional_symbol,
+            self.pause_states,
+            self.pause_columns,
         )
 
     def grid_viterbi(self, log_probs_BxTxC, logit_paddings, grid: Grid) -> Alignment:
@@ -406,7 +412,9 @@ class OrderSync(Setup):
         symbol_lp = np.asarray(log_probs_TxC, np.float32)[:, : c * k]
         symbol_lp = symbol_lp - np.logaddexp.reduce(symbol_lp, axis=1, keepdims=True)
         labels_L = np.asarray(labels_L)
-        rows, label_of, optional = target_grid(labels_L, k, self.optional_symbol, pause_states=self.pause_states)
+        rows, label_of, optional = target_grid(
+            labels_L, k, self.optional_symbol, pause_states=self.pause_states, pause_columns=self.pause_columns
+        )
         found = long_viterbi(
             symbol_lp,
             rows,

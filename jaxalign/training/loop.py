@@ -231,8 +231,9 @@ class Trainer:
     def pronounce(self, step: int, params) -> None:
         """Re-chooses the training targets' pronunciations before step `step` (`PronunciationChoice`)."""
         if self.pronunciations:
+            tic = time.perf_counter()
             changed = self.pronunciations.update(params)
-            self.writer.write(step, "pronunciations", changed=changed)
+            self.writer.write(step, "pronunciations", changed=changed, seconds=time.perf_counter() - tic)
 
     def write_dictionary_probabilities(self, step: int) -> None:
         """The run's dictionary.txt, rewritten with MFA's probability columns: for the words whose
@@ -246,8 +247,9 @@ class Trainer:
         if train.words is None or train.optional_symbol is None:
             return
         choice = self.pronunciations.choice if self.pronunciations else None
+        aligning = setup_for_data(self.config, train.info(), aligning=True)  # the pauses jaxalign-align will find
         paused, occurrences = pause_counts(
-            train, self.train_batches, self.setup, self.graphdef, self.state.params, step, choice
+            train, self.train_batches, aligning, self.graphdef, self.state.params, step, choice
         )
         if not self.first or not path.is_file():
             return

@@ -169,3 +169,24 @@ def test_a_pause_block_shorter_than_its_frames_cannot_be_entered_and_a_long_one_
             [0] * (3 + pause - len(block)) + block + [4] * 3,
             [0] * 3 + block + [4] * (3 + pause - len(block)),
         ), pause
+
+
+@pytest.mark.parametrize(
+    "k, m, n, columns",
+    [
+        (3, 3, None, [0, 1, 2]),
+        (3, 3, 1, [0, 0, 0]),
+        (3, 2, 1, [0, 0]),
+        (3, 6, 3, [0, 0, 1, 1, 2, 2]),
+        (2, 4, 2, [0, 0, 1, 1]),
+    ],
+)
+def test_a_pause_block_reads_the_columns_its_training_block_learnt(k, m, n, columns):
+    """pause_columns = n: an m-row block reads the sub-state columns of the n-row block the net was
+    trained on (row j the column of its row j*n // m); the phones' rows are unchanged."""
+    sil, a = 2, 1
+    grid = substate_grid(jnp.asarray([[a, sil, a]]), jnp.zeros((1, 3)), k, sil, m, n)
+    rows = np.asarray(grid.rows)[0]
+    rows = rows[rows >= 0].tolist()
+    assert rows == [a * k + j for j in range(k)] + [sil * k + c for c in columns] + [a * k + j for j in range(k)]
+    assert np.asarray(grid.optional)[0][k : k + m].tolist() == [1.0] * m

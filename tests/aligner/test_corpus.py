@@ -430,3 +430,26 @@ def test_the_pause_probability_after_a_word_decides_the_pauses_the_frames_leave_
             pauses[p] += len(inner)
             assert [e[2] for e in words if e[2]] == (trained["corpus"] / f"{rid}.lab").read_text().casefold().split()
     assert pauses[0.99] > pauses[0.01], pauses
+
+
+def test_a_run_trained_on_one_row_pauses_aligns_pauses_of_three_frames_at_least(trained, tmp_path):
+    """Training's pauses are one row (align.pause_states=1), jaxalign-align's blocks of
+    align.aligned_pause_states=3 rows, each reading the one silence column training learnt: every
+    pause between two words lasts 3 frames (30 ms) or more, here with the pauses made likely
+    (every word's pause column at 0.99) so that there are some."""
+    import jaxalign
+
+    run = jaxalign.load_run(trained["run"])
+    assert (run.config.align.pause_states, run.config.align.aligned_pause_states) == (1, 3)
+    assert (run.setup.pause_states, run.setup.pause_columns) == (3, 1)
+    entries = read_dictionary(trained["run"] / "dictionary.txt", "sil")[0]
+    path = tmp_path / "pauses.txt"
+    path.write_text(dictionary_text(entries, pause_after={w: [0.99] * len(v) for w, v in entries.items()}))
+    code, lines = align(trained["run"], trained["corpus"], "--out", tmp_path / "out", "--dictionary", path)
+    assert code == 0, lines
+    inner = []
+    for rid in trained["good"]:
+        _, tiers = read_tiers(tmp_path / "out" / f"{rid}.TextGrid")
+        words = tiers["words"]
+        inner += [e[1] - e[0] for i, e in enumerate(words[1:-1], 1) if not e[2] and words[i - 1][2] and words[i + 1][2]]
+    assert inner and all(d >= 0.030 - 1e-4 for d in inner), inner

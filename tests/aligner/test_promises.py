@@ -218,7 +218,7 @@ class _Setup:
     """The little of an order_sync setup that the filler reads: 4 symbols (0 the pause), one state
     each, a pause one row, unweighted."""
 
-    states_per_symbol, num_classes, optional_symbol, pause_states, pause_probability = 1, 4, 0, 1, 0.5
+    states_per_symbol, num_classes, optional_symbol, pause_states, pause_columns, pause_probability = 1, 4, 0, 1, 1, 0.5
 
     def symbol_log_posteriors(self, log_probs_TxC):
         return log_probs_TxC - np.logaddexp.reduce(log_probs_TxC, axis=1, keepdims=True)

@@ -11,7 +11,9 @@ from jaxalign.align.grid import substate_grid
 from jaxalign.setups.alternatives import align_alternatives, alternatives_graph
 
 SIL = 0
-SETUP = SimpleNamespace(states_per_symbol=2, optional_symbol=SIL, num_classes=8, pause_states=1, pause_probability=0.5)
+SETUP = SimpleNamespace(
+    states_per_symbol=2, optional_symbol=SIL, num_classes=8, pause_states=1, pause_columns=None, pause_probability=0.5
+)
 
 
 def log_probs_of(classes, num_classes=8, k=2):

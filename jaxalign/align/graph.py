@@ -248,29 +248,42 @@ def graph_viterbi(log_probs, logit_paddings, graph: Graph, *, unroll: int | None
         return jnp.where(e_BxS < jnp.inf, e_BxS, _NEG_INF)
 
     alpha0_BxS = prep.start_BxS + emit(0)
+    num_states = graph.arcs.shape[1]
     # Each arc's source as a flat index into the (B * S) alphas; "no arc" reads the example's own state 0,
     # and its -inf weight makes that arrival -inf (no appended -inf cell: one copy of the alphas less a frame).
-    own_state0_BxSxK = jnp.arange(batch, dtype=jnp.int32)[:, None, None] * graph.arcs.shape[1]
-    gather_BxSxK = jnp.where(prep.source_BxSxK < batch * graph.arcs.shape[1], prep.source_BxSxK, own_state0_BxSxK)
+    own_state0_BxSxK = jnp.arange(batch, dtype=jnp.int32)[:, None, None] * num_states
+    gather_BxSxK = jnp.where(prep.source_BxSxK < batch * num_states, prep.source_BxSxK, own_state0_BxSxK)
 
-    def forward(alpha_BxS, inputs):
+    def gathered(alpha_BxS, k):
+        return alpha_BxS.reshape(-1)[gather_BxSxK[:, :, k]]
+
+    def shifted(alpha_BxS, k):  # arc slot k from k + 1 states back: a shift, as `viterbi_align` reads its rows
+        return jnp.pad(alpha_BxS, ((0, 0), (k + 1, 0)), constant_values=_NEG_INF)[:, :num_states]
+
+    def forward(sources, alpha_BxS, inputs):
         live_B, t = inputs
-        arrive_BxSxK = alpha_BxS.reshape(-1)[gather_BxSxK] + prep.arc_w_BxSxK
         best_BxS = alpha_BxS + prep.stay_w_BxS
         code_BxS = None
         for k in range(num_arcs):  # strictly better only: stay first, then arc 0, 1, ...
-            take_BxS = arrive_BxSxK[:, :, k] > best_BxS
+            arrive_BxS = sources(alpha_BxS, k) + prep.arc_w_BxSxK[:, :, k]
+            take_BxS = arrive_BxS > best_BxS
             code_BxS = take_BxS.astype(jnp.uint8) if k == 0 else jnp.where(take_BxS, jnp.uint8(k + 1), code_BxS)
-            best_BxS = jnp.maximum(best_BxS, arrive_BxSxK[:, :, k])  # no NaN here: emissions and weights are cleaned
+            best_BxS = jnp.maximum(best_BxS, arrive_BxS)  # no NaN here: emissions and weights are cleaned
         new_BxS = best_BxS + emit(t)
         return jnp.where(live_B[:, None], new_BxS, alpha_BxS), code_BxS  # frozen after T_b: the end is chosen there
 
     live_TxB = valid_mask(logit_paddings).T[1:]
-    alpha_end_BxS, backptr_TxBxS = jax.lax.scan(
-        forward, alpha0_BxS, (live_TxB, jnp.arange(1, num_frames, dtype=jnp.int32)), unroll=unroll
-    )
+    frames = (live_TxB, jnp.arange(1, num_frames, dtype=jnp.int32))
+
+    def scan(sources):
+        return lambda: jax.lax.scan(functools.partial(forward, sources), alpha0_BxS, frames, unroll=unroll)
+
+    # The grid, its optional rows, CTC's topology and a corpus' one-row pauses have every arc of slot k
+    # from k + 1 states back: then the sources are read by shifting (one gather a slot less each frame).
+    back_K = jnp.arange(1, num_arcs + 1, dtype=jnp.int32)
+    by_shift = jnp.all((graph.arcs < 0) | (graph.arcs == jnp.arange(num_states)[None, :, None] - back_K))
+    alpha_end_BxS, backptr_TxBxS = jax.lax.cond(by_shift, scan(shifted), scan(gathered))
     end_BxS = alpha_end_BxS + prep.final_BxS
-    num_states = end_BxS.shape[1]
     end_state_B = num_states - 1 - jnp.argmax(end_BxS[:, ::-1], axis=1).astype(jnp.int32)  # the last of equals
     score_B = jnp.max(end_BxS, axis=1)
     feasible_B = (score_B > _NEG_INF) & (frame_len_B >= 1) & nan_free(log_probs, logit_paddings)

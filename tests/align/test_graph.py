@@ -167,6 +167,26 @@ def test_grid_graph_gives_viterbi_align_and_forward_score(seed, tie_prone, shape
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("shape", EDGE_SHAPES)
+def test_sources_read_by_shifting_and_by_gathering_give_the_same_path(seed, shape):
+    """`grid_graph`'s arcs all come from the state before (read by shifting); the same graph with a
+    second arc slot holding one unusable (-inf) arc from the state before, not from two back,
+    is read by gathering: the same states, scores and feasibility (ties included)."""
+    batch = random_batch(seed, frames=shape[0], rows=shape[1], tie_prone=True)
+    log_probs, logit_pad, labels, label_pad = batch
+    graph = grid_graph(jnp.asarray(labels), jnp.asarray(label_pad))
+    extra = jnp.full(graph.arcs.shape, -1, jnp.int32).at[:, -1:, 0].set(graph.arcs[:, -1:, 0])
+    gathered = graph._replace(
+        arcs=jnp.concatenate([graph.arcs, extra], axis=2),
+        arc_weights=jnp.concatenate([graph.arc_weights, jnp.full(graph.arc_weights.shape, -jnp.inf)], axis=2),
+    )
+    a, b = graph_viterbi(log_probs, logit_pad, graph), graph_viterbi(log_probs, logit_pad, gathered)
+    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(a.score, b.score)
+    np.testing.assert_array_equal(a.feasible, b.feasible)
+
+
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("pattern", ["random", "all", "adjacent", "none"])
 @pytest.mark.parametrize("tie_prone", [False, True])
 @pytest.mark.parametrize("shape", EDGE_SHAPES)

@@ -9,6 +9,8 @@ with a log-weight. A path holds one state per frame, starts in a state with a fi
 and ends in one with a finite `final` weight; its score is the sum of its log-probs and weights.
 Arcs only go forward (source < target), so every cycle is a self-loop and a frame step is one
 gather per arc: the recursions below are `viterbi_align`'s with the neighbour rows read by index.
+Where every arc of slot k comes from k + 1 states back (the grid, its optional rows, CTC, one-row
+pauses), `graph_viterbi` reads that slot by shifting, as `viterbi_align` reads the row above.
 """
 
 import functools
@@ -151,6 +153,7 @@ class _Prepared(NamedTuple):
     emissions_BxS: jax.Array  # clipped class ids
     state_ok_BxS: jax.Array
     source_BxSxK: jax.Array  # flat index b * S + source into alpha with one -inf appended; B * S for none
+    own_source_BxSxK: jax.Array  # the same into alpha as it is; none: b * S (state 0, read with a -inf weight)
     arc_w_BxSxK: jax.Array  # -inf where there is no arc
     stay_w_BxS: jax.Array
     start_BxS: jax.Array
@@ -181,6 +184,7 @@ def _prepare(graph: Graph, num_classes: int) -> _Prepared:
         emissions_BxS=jnp.clip(graph.emissions.astype(jnp.int32), 0, num_classes - 1),
         state_ok_BxS=state_ok_BxS,
         source_BxSxK=jnp.where(source_ok, flat_BxSxK, batch * num_states),
+        own_source_BxSxK=jnp.where(source_ok, flat_BxSxK, flat_BxSxK - arcs_BxSxK),
         arc_w_BxSxK=jnp.where(source_ok & state_ok_BxS[:, :, None], _no_nan(graph.arc_weights), _NEG_INF),
         stay_w_BxS=on_states(graph.stay_weights),
         start_BxS=on_states(graph.start),
@@ -249,13 +253,9 @@ def graph_viterbi(log_probs, logit_paddings, graph: Graph, *, unroll: int | None
 
     alpha0_BxS = prep.start_BxS + emit(0)
     num_states = graph.arcs.shape[1]
-    # Each arc's source as a flat index into the (B * S) alphas; "no arc" reads the example's own state 0,
-    # and its -inf weight makes that arrival -inf (no appended -inf cell: one copy of the alphas less a frame).
-    own_state0_BxSxK = jnp.arange(batch, dtype=jnp.int32)[:, None, None] * num_states
-    gather_BxSxK = jnp.where(prep.source_BxSxK < batch * num_states, prep.source_BxSxK, own_state0_BxSxK)
 
-    def gathered(alpha_BxS, k):
-        return alpha_BxS.reshape(-1)[gather_BxSxK[:, :, k]]
+    def gathered(alpha_BxS, k):  # no appended -inf cell (`_arrivals`): one copy of the alphas less a frame
+        return alpha_BxS.reshape(-1)[prep.own_source_BxSxK[:, :, k]]
 
     def shifted(alpha_BxS, k):  # arc slot k from k + 1 states back: a shift, as `viterbi_align` reads its rows
         return jnp.pad(alpha_BxS, ((0, 0), (k + 1, 0)), constant_values=_NEG_INF)[:, :num_states]
